@@ -1,0 +1,198 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { loadCatalog } from './catalog/load.js';
+import type { Target } from './catalog/target.js';
+import { loadConfig } from './config/load.js';
+import { doctor } from './doctor.js';
+import { FwbuildError, InterruptedError, UsageError } from './errors.js';
+import { build } from './pipeline/build.js';
+import { didYouMean } from './util/suggest.js';
+import { fwbuildVersion } from './version.js';
+
+/**
+ * The command line is a thin shell over the library (index.ts): parse, call, print, exit code.
+ * Exit codes: 0 ok, 1 build or check failed, 2 bad usage or config, 130 interrupted.
+ */
+
+const common = {
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  config: { type: 'string', short: 'c' },
+  'cache-dir': { type: 'string' },
+  'out-dir': { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+const commands = {
+  build: {
+    summary: 'cross-compile the toolkit for targets and write dist/<target>/',
+    usage: 'fwbuild [build] --target NAME [--target NAME…] [--profile P] [--json]',
+    options: { ...common, target: { type: 'string', short: 't', multiple: true }, profile: { type: 'string', short: 'p' } },
+  },
+  targets: {
+    summary: 'list the target catalog',
+    usage: 'fwbuild targets [--json]',
+    options: common,
+  },
+  doctor: {
+    summary: 'check this host (Docker, QEMU, disk) and say how to fix each gap',
+    usage: 'fwbuild doctor [--json]',
+    options: common,
+  },
+  help: { summary: 'show this help', usage: 'fwbuild help [COMMAND]', options: common },
+} as const;
+
+type CommandName = keyof typeof commands;
+const commandNames = Object.keys(commands) as CommandName[];
+
+function helpText(cmd?: CommandName): string {
+  const optLines = (c: CommandName): string =>
+    Object.entries(commands[c].options)
+      .map(([k, v]) => `  --${k}${v.type === 'string' ? ' VALUE' : ''}`)
+      .join('\n');
+  if (cmd && cmd !== 'help') {
+    return `${commands[cmd].usage}\n\n${commands[cmd].summary}\n\noptions:\n${optLines(cmd)}\n`;
+  }
+  return (
+    `fwbuild ${fwbuildVersion}: builds the eBPF traffic-analysis toolkit for routers\n\n` +
+    `usage: fwbuild COMMAND [options]   (a bare --target means build)\n\ncommands:\n` +
+    commandNames.map((c) => `  ${c.padEnd(8)} ${commands[c].summary}`).join('\n') +
+    `\n\nevery command takes --json (one JSON document on stdout) and --help.\n` +
+    `exit codes: 0 ok, 1 build or check failed, 2 bad usage or config, 130 interrupted\n`
+  );
+}
+
+interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+const defaultIo: Io = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+};
+
+function parse(argv: string[]): { cmd: CommandName; values: Record<string, unknown>; json: boolean } {
+  const first = argv[0];
+  let cmd: CommandName = 'build';
+  let rest = argv;
+  if (first && !first.startsWith('-')) {
+    if (!(commandNames as string[]).includes(first)) {
+      throw new UsageError(`unknown command "${first}"${didYouMean(first, commandNames)}; accepted: ${commandNames.join(', ')}`);
+    }
+    cmd = first as CommandName;
+    rest = argv.slice(1);
+  } else if (argv.length === 0) {
+    cmd = 'help';
+  }
+  const spec = commands[cmd];
+  try {
+    const { values, positionals } = parseArgs({ args: rest, options: spec.options, strict: true, allowPositionals: cmd === 'help' });
+    if (cmd === 'help' && positionals[0]) {
+      const p = positionals[0];
+      if (!(commandNames as string[]).includes(p)) throw new UsageError(`unknown command "${p}"${didYouMean(p, commandNames)}`);
+      return { cmd: 'help', values: { ...values, topic: p }, json: !!values.json };
+    }
+    return { cmd, values, json: !!values.json };
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    const msg = (e as Error).message;
+    const opt = /'(-{1,2}[^' ]+)/.exec(msg)?.[1];
+    const names = Object.keys(spec.options).map((k) => `--${k}`);
+    throw new UsageError(
+      `${cmd}: ${msg.split('.')[0]}${opt ? didYouMean(opt, names) : ''}; accepted options: ${names.join(', ')}`,
+    );
+  }
+}
+
+function targetsTable(targets: readonly Target[]): string {
+  const rows = targets.map((t) => [
+    t.name,
+    t.provider,
+    `${t.cpu.family} ${t.cpu.endian}`,
+    t.bpf,
+    t.openwrt?.arch ?? '',
+    t.gcc.debian ?? '',
+    t.twin ? `twin: ${t.twin}` : t.qemu ? `${t.qemu.system} -M ${t.qemu.machine}` : '',
+  ]);
+  const head = ['target', 'provider', 'cpu', 'bpf', 'openwrt arch', 'gcc (debian)', 'qemu'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [fmt(head), ...rows.map(fmt)].join('\n') + '\n';
+}
+
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  let json = argv.includes('--json');
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (controller.signal.aborted) return;
+    io.err(`\nfwbuild: ${sig} received, stopping containers and removing partial outputs…\n`);
+    controller.abort(new InterruptedError(sig));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const { cmd, values, json: j } = parse(argv);
+    json = j;
+    if (values.help || cmd === 'help') {
+      const topic = (values.topic as CommandName | undefined) ?? (values.help && cmd !== 'help' ? cmd : undefined);
+      if (json) io.out(`${JSON.stringify({ ok: true, help: helpText(topic) })}\n`);
+      else io.out(helpText(topic));
+      return 0;
+    }
+    const config = await loadConfig({
+      file: values.config as string | undefined,
+      overrides: {
+        outDir: values['out-dir'] as string | undefined,
+        cacheDir: values['cache-dir'] as string | undefined,
+        profile: values.profile as string | undefined,
+      },
+    });
+    const catalog = await loadCatalog();
+    switch (cmd) {
+      case 'targets':
+        if (json) io.out(`${JSON.stringify({ ok: true, targets: catalog.targets }, null, 2)}\n`);
+        else io.out(targetsTable(catalog.targets));
+        return 0;
+      case 'doctor': {
+        const report = await doctor(config, catalog);
+        if (json) io.out(`${JSON.stringify(report, null, 2)}\n`);
+        else {
+          for (const c of report.checks) {
+            io.out(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(26)} ${c.detail}\n${c.fix ? `      fix: ${c.fix}\n` : ''}`);
+          }
+        }
+        return report.ok ? 0 : 1;
+      }
+      case 'build': {
+        const fromCli = (values.target as string[] | undefined)?.flatMap((t) => t.split(',')).filter(Boolean);
+        const targets = fromCli?.length ? fromCli : config.target ? [config.target] : [];
+        const report = await build(
+          config,
+          catalog,
+          { targets, ...(config.profile ? { profile: config.profile } : {}) },
+          { signal: controller.signal, renderer: json ? 'silent' : 'default', ...(process.env.FWBUILD_RUN_ID ? { runId: process.env.FWBUILD_RUN_ID } : {}) },
+        );
+        if (json) io.out(`${JSON.stringify(report, null, 2)}\n`);
+        else {
+          for (const t of report.targets) {
+            io.out(`\n${t.target}: ${t.outDir}\n`);
+            for (const a of t.artifacts) io.out(`  ${a.path.padEnd(28)} ${a.arch.padEnd(12)} ${String(a.size).padStart(8)} B  ${a.sha256.slice(0, 16)}\n`);
+          }
+          io.out(`done in ${report.seconds.toFixed(1)} s\n`);
+        }
+        return 0;
+      }
+    }
+  } catch (e) {
+    const err = controller.signal.aborted ? new InterruptedError('SIGINT') : e;
+    const code = err instanceof FwbuildError ? err.exitCode : 1;
+    const message = err instanceof Error ? err.message : String(err);
+    const hint = err instanceof FwbuildError ? err.hint : undefined;
+    if (json) io.out(`${JSON.stringify({ ok: false, error: { message, exitCode: code, ...(hint ? { hint } : {}) } })}\n`);
+    io.err(`fwbuild: ${message}\n${hint ? `  hint: ${hint}\n` : ''}`);
+    if (!(err instanceof FwbuildError)) io.err(`${(err as Error).stack ?? ''}\n`);
+    return code;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

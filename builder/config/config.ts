@@ -1,0 +1,66 @@
+import type { Schema } from '../util/schema.js';
+
+/** The config as written by a user: every key optional. */
+export interface UserConfig {
+  target?: string;
+  profile?: string;
+  outDir?: string;
+  cacheDir?: string;
+  logDir?: string;
+  sourceDateEpoch?: number;
+  debian?: { suite?: string; mirror?: string };
+  docker?: { socketPath?: string };
+}
+
+/** The config the library works with: defaults applied, paths absolute. */
+export interface ResolvedConfig {
+  target?: string;
+  profile?: string;
+  outDir: string;
+  cacheDir: string;
+  logDir: string;
+  sourceDateEpoch?: number;
+  debian: { suite: string; mirror?: string };
+  docker: { socketPath?: string };
+  /** Where the config came from, for messages; undefined when only defaults apply. */
+  configFile?: string;
+}
+
+/** The defaults, in one place. Paths are relative to the config file's folder (or the working folder). */
+export const defaults = {
+  outDir: 'dist',
+  cacheDir: '.fwbuild-cache',
+  logDir: 'build/logs',
+  debian: { suite: 'bookworm' },
+} as const;
+
+/** Debian suites whose cross toolchains the toolchain image knows how to install. */
+export const supportedSuites = ['bookworm'] as const;
+
+export const configSchema: Schema = {
+  target: { kind: 'string', optional: true },
+  profile: { kind: 'string', optional: true },
+  outDir: { kind: 'string', optional: true },
+  cacheDir: { kind: 'string', optional: true },
+  logDir: { kind: 'string', optional: true },
+  // 1980-01-01: zip and some archive formats cannot express earlier times.
+  sourceDateEpoch: { kind: 'integer', optional: true, min: 315532800, max: 4102444800 },
+  debian: {
+    kind: 'object',
+    optional: true,
+    fields: {
+      suite: { kind: 'enum', optional: true, values: supportedSuites },
+      mirror: {
+        kind: 'string',
+        optional: true,
+        pattern: /^(https?|file):\/\/\S+$/,
+        patternHint: 'an http://, https:// or file:// URL of a Debian mirror',
+      },
+    },
+  },
+  docker: {
+    kind: 'object',
+    optional: true,
+    fields: { socketPath: { kind: 'string', optional: true } },
+  },
+};

@@ -1,0 +1,62 @@
+import path from 'node:path';
+import { cosmiconfig } from 'cosmiconfig';
+import { UsageError } from '../errors.js';
+import { check } from '../util/schema.js';
+import { configSchema, defaults, type ResolvedConfig, type UserConfig } from './config.js';
+
+export interface LoadConfigOptions {
+  /** Folder to search from (default: the working folder). */
+  cwd?: string;
+  /** An explicit config file (`--config`). */
+  file?: string;
+  /** Values from the command line; they win over the file and the environment. */
+  overrides?: UserConfig;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Finds `fwbuild.config.*`, `.fwbuildrc*` or `package.json#fwbuild`, validates it and applies
+ * defaults. Precedence: command line, then environment (FWBUILD_OUT_DIR, FWBUILD_CACHE_DIR),
+ * then the file, then `defaults`.
+ */
+export async function loadConfig(options: LoadConfigOptions = {}): Promise<ResolvedConfig> {
+  const cwd = options.cwd ?? process.cwd();
+  const env = options.env ?? process.env;
+  const explorer = cosmiconfig('fwbuild');
+  let found: { config: unknown; filepath: string } | null;
+  try {
+    found = options.file ? await explorer.load(path.resolve(cwd, options.file)) : await explorer.search(cwd);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ENOENT') throw new UsageError(`config file ${options.file} does not exist`);
+    throw new UsageError(`config file could not be read: ${err.message.split('\n')[0]}`);
+  }
+  const fromFile = found?.config ?? {};
+  const where = found ? path.relative(cwd, found.filepath) || found.filepath : 'config';
+  const issues = check(fromFile, configSchema);
+  if (issues.length > 0) {
+    const first = issues[0]!;
+    throw new UsageError(`${where}: key "${first.key}" ${first.message}`);
+  }
+  const user = fromFile as UserConfig;
+  const base = found ? path.dirname(found.filepath) : cwd;
+  const o = options.overrides ?? {};
+  // Command-line paths are relative to where the user typed them; file paths to the file.
+  const dir = (cli: string | undefined, envVar: string | undefined, file: string | undefined, dflt: string): string =>
+    cli !== undefined ? path.resolve(cwd, cli) : envVar ? path.resolve(cwd, envVar) : path.resolve(base, file ?? dflt);
+
+  const sourceDateEpoch = o.sourceDateEpoch ?? user.sourceDateEpoch;
+  const mirror = user.debian?.mirror;
+  const socketPath = user.docker?.socketPath;
+  return {
+    target: o.target ?? user.target,
+    profile: o.profile ?? user.profile,
+    outDir: dir(o.outDir, env.FWBUILD_OUT_DIR, user.outDir, defaults.outDir),
+    cacheDir: dir(o.cacheDir, env.FWBUILD_CACHE_DIR, user.cacheDir, defaults.cacheDir),
+    logDir: dir(o.logDir, undefined, user.logDir, defaults.logDir),
+    ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
+    debian: { suite: user.debian?.suite ?? defaults.debian.suite, ...(mirror ? { mirror } : {}) },
+    docker: socketPath ? { socketPath } : {},
+    ...(found ? { configFile: found.filepath } : {}),
+  };
+}

@@ -1,0 +1,82 @@
+import { mkdir, statfs } from 'node:fs/promises';
+import semver from 'semver';
+import type { Catalog } from './catalog/load.js';
+import type { ResolvedConfig } from './config/config.js';
+import { connectEngine } from './docker/engine.js';
+import { which } from './util/which.js';
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  /** How to fix it, when not ok. */
+  fix?: string;
+}
+
+export interface DoctorReport {
+  ok: boolean;
+  checks: Check[];
+}
+
+const MIN_FREE_GB = 10;
+
+/** Looks at the host for everything a build and `fwbuild test` need; says how to fix each gap. */
+export async function doctor(config: ResolvedConfig, catalog: Catalog): Promise<DoctorReport> {
+  const checks: Check[] = [];
+  const tool = async (name: string, cmd: string, fix: string): Promise<void> => {
+    const p = await which(cmd);
+    checks.push(p ? { name, ok: true, detail: p } : { name, ok: false, detail: `${cmd} not found on PATH`, fix });
+  };
+
+  const node = process.versions.node;
+  checks.push(
+    semver.gte(node, '20.19.0')
+      ? { name: 'node', ok: true, detail: `v${node}` }
+      : { name: 'node', ok: false, detail: `v${node} is older than 20.19`, fix: 'install Node.js 20.19 or newer' },
+  );
+  try {
+    const docker = await connectEngine(config.docker);
+    const v = await docker.version();
+    checks.push({ name: 'docker', ok: true, detail: `engine ${v.Version}, API ${v.ApiVersion}` });
+  } catch (e) {
+    const err = e as Error & { hint?: string };
+    checks.push({ name: 'docker', ok: false, detail: err.message, fix: err.hint ?? 'start the Docker engine' });
+  }
+  await tool('mmdebstrap', 'mmdebstrap', 'apt-get install -y mmdebstrap (bootstraps the base image from Debian packages)');
+  await tool('npm', 'npm', 'install npm (fetches the pinned QuickJS source archive)');
+
+  const debianTargets = catalog.targets.filter((t) => t.provider === 'debian' && t.qemu);
+  const users = [...new Set(debianTargets.map((t) => t.qemu!.user).filter((u): u is string => !!u))];
+  for (const u of users) {
+    const found = (await which(`${u}-static`)) ?? (await which(u));
+    checks.push(
+      found
+        ? { name: `qemu-user ${u}`, ok: true, detail: found }
+        : { name: `qemu-user ${u}`, ok: false, detail: `${u}-static not found`, fix: 'apt-get install -y qemu-user-static' },
+    );
+  }
+  const systems = [...new Set(debianTargets.map((t) => t.qemu!.system))];
+  for (const s of systems) {
+    const pkg = s.startsWith('qemu-system-mips') ? 'qemu-system-mips' : 'qemu-system-arm';
+    await tool(`qemu-system ${s}`, s, `apt-get install -y ${pkg}`);
+  }
+
+  try {
+    await mkdir(config.cacheDir, { recursive: true });
+    const fs = await statfs(config.cacheDir);
+    const freeGb = (fs.bavail * fs.bsize) / 1e9;
+    checks.push(
+      freeGb >= MIN_FREE_GB
+        ? { name: 'disk', ok: true, detail: `${freeGb.toFixed(1)} GB free at ${config.cacheDir}` }
+        : {
+            name: 'disk',
+            ok: false,
+            detail: `${freeGb.toFixed(1)} GB free at ${config.cacheDir}, need ${MIN_FREE_GB} GB`,
+            fix: 'free space or point --cache-dir / FWBUILD_CACHE_DIR at a bigger disk',
+          },
+    );
+  } catch (e) {
+    checks.push({ name: 'disk', ok: false, detail: `cannot use ${config.cacheDir}: ${(e as Error).message}`, fix: 'choose a writable --cache-dir' });
+  }
+  return { ok: checks.every((c) => c.ok), checks };
+}

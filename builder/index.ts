@@ -1,0 +1,10 @@
+/** fwbuild as a library: the CLI (cli.ts) is a thin shell over these. */
+export { loadCatalog, Catalog } from './catalog/load.js';
+export type { Target, Endian, Provider, QemuSpec, KernelSpec } from './catalog/target.js';
+export { loadConfig, type LoadConfigOptions } from './config/load.js';
+export { defaults, type UserConfig, type ResolvedConfig } from './config/config.js';
+export { build, planBuild, type BuildRequest, type BuildOptions, type BuildReport } from './pipeline/build.js';
+export { doctor, type DoctorReport } from './doctor.js';
+export { FwbuildError, UsageError, BuildError, InterruptedError } from './errors.js';
+export { readElfHeader, EM } from './util/elf.js';
+export { fwbuildVersion } from './version.js';

@@ -1,0 +1,321 @@
+import type Docker from 'dockerode';
+import { randomBytes } from 'node:crypto';
+import { cp, mkdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { Listr, type ListrTask } from 'listr2';
+import type { Catalog } from '../catalog/load.js';
+import type { Target } from '../catalog/target.js';
+import type { ResolvedConfig } from '../config/config.js';
+import { BuildError, InterruptedError, UsageError } from '../errors.js';
+import { ensureBaseImage, type ImageResult } from '../docker/base-image.js';
+import { connectEngine } from '../docker/engine.js';
+import { BUILD_UID, reapRun, StepContainer } from '../docker/step-container.js';
+import { ensureToolchainImage } from '../docker/toolchain-image.js';
+import { prepareNpmSource, type NpmSource } from '../sources/npm-source.js';
+import { resolveEpoch, type Epoch } from '../util/epoch.js';
+import { hashTree, listFiles, sha256File } from '../util/hash.js';
+import { projectPath, targetSlug } from '../util/paths.js';
+import { chownTree, publishDir } from '../util/publish.js';
+import { StepLog } from '../util/steplog.js';
+import { fwbuildVersion } from '../version.js';
+import { describeArtifact, writeManifest, writeSha256sums, type Artifact, type Manifest } from './manifest.js';
+import { sourceMounts, toolkitSteps } from './toolkit-steps.js';
+
+export interface BuildRequest {
+  /** Catalog names or aliases; resolved and checked before anything runs. */
+  targets: string[];
+  profile?: string;
+}
+
+export interface BuildOptions {
+  signal?: AbortSignal;
+  /** listr2 renderer: `default` (tree on a TTY, lines otherwise) or `silent` (for --json). */
+  renderer?: 'default' | 'simple' | 'silent';
+  /** Label for this run's containers; random unless given (tests pass one to find them). */
+  runId?: string;
+}
+
+export interface StepReport {
+  name: string;
+  status: 'ran';
+  seconds: number;
+  log: string;
+}
+
+export interface TargetReport {
+  target: string;
+  profile: string;
+  outDir: string;
+  artifacts: Artifact[];
+  steps: StepReport[];
+}
+
+export interface BuildReport {
+  ok: true;
+  runId: string;
+  sourceDateEpoch: Epoch;
+  images: { base: ImageResult; toolchain: ImageResult };
+  targets: TargetReport[];
+  seconds: number;
+}
+
+interface Planned {
+  target: Target;
+  profile: string;
+}
+
+/** Checks the whole request against the catalog before any work starts: bad input costs nothing. */
+export function planBuild(catalog: Catalog, req: BuildRequest): Planned[] {
+  if (req.targets.length === 0) {
+    throw new UsageError('no target given: pass --target NAME or set "target" in the config', 'run `fwbuild targets` to list them');
+  }
+  return req.targets.map((name) => {
+    const target = catalog.resolve(name);
+    if (target.provider !== 'debian') {
+      throw new BuildError(
+        `target ${target.name} uses the openwrt provider (SDK + ImageBuilder), which this version of fwbuild does not build yet` +
+          (target.twin ? `; its QEMU twin builds now: fwbuild --target ${target.twin}` : ''),
+      );
+    }
+    const profiles = target.profiles ?? [];
+    const profile = req.profile ?? profiles[0]!;
+    if (!profiles.includes(profile)) {
+      throw new UsageError(`unknown profile "${profile}" for target ${target.name}; accepted: ${profiles.join(', ')}`);
+    }
+    return { target, profile };
+  });
+}
+
+interface Ctx {
+  docker?: Docker;
+  base?: ImageResult;
+  toolchain?: ImageResult;
+  quickjsDir?: string;
+  reports: TargetReport[];
+}
+
+const quickjsSource = async (): Promise<NpmSource & { version: string; patches: string[] }> =>
+  JSON.parse(await readFile(projectPath('runner', 'quickjs.json'), 'utf8')) as NpmSource & { version: string; patches: string[] };
+
+/**
+ * Builds the toolkit for each requested target: base and toolchain images (reused by input
+ * hash), the pinned QuickJS source, then the compile steps in containers, and publishes
+ * `<outDir>/<target>/` with sha256sums and manifest.json only once everything succeeded.
+ */
+export async function build(
+  config: ResolvedConfig,
+  catalog: Catalog,
+  req: BuildRequest,
+  options: BuildOptions = {},
+): Promise<BuildReport> {
+  const started = Date.now();
+  const planned = planBuild(catalog, req);
+  const signal = options.signal ?? new AbortController().signal;
+  const runId = options.runId ?? randomBytes(6).toString('hex');
+  const epoch = resolveEpoch(config.sourceDateEpoch);
+  const workRoot = path.join(config.cacheDir, 'work', runId);
+  const runner = (docker: Docker): StepContainer => new StepContainer(docker, runId, signal);
+  const ctx: Ctx = { reports: [] };
+
+  const imageTasks: ListrTask<Ctx>[] = [
+    {
+      title: 'Docker engine',
+      task: async (c, task) => {
+        c.docker = await connectEngine(config.docker);
+        const v = await c.docker.version();
+        task.title = `Docker engine ${v.Version} (API ${v.ApiVersion})`;
+      },
+    },
+    {
+      title: `Base image (Debian ${config.debian.suite})`,
+      task: async (c, task) => {
+        const log = await StepLog.open(config.logDir, 'toolchain', 'base-image');
+        try {
+          c.base = await ensureBaseImage(c.docker!, { ...config.debian, sourceDateEpoch: epoch.value }, {
+            tmpDir: path.join(config.cacheDir, 'tmp'),
+            log,
+            signal,
+            say: (s) => (task.output = s),
+          });
+        } finally {
+          await log.close();
+        }
+        task.title = `Base image ${c.base.ref} ${c.base.built ? '(bootstrapped from Debian packages, no registry)' : '(reused)'}`;
+      },
+      rendererOptions: { persistentOutput: true },
+    },
+    {
+      title: 'Toolchain image',
+      task: async (c, task) => {
+        const log = await StepLog.open(config.logDir, 'toolchain', 'toolchain-image');
+        try {
+          c.toolchain = await ensureToolchainImage(c.docker!, c.base!, {
+            log,
+            signal,
+            sourceDateEpoch: epoch.value,
+            say: (s) => (task.output = s),
+          });
+        } finally {
+          await log.close();
+        }
+        task.title = `Toolchain image ${c.toolchain.ref} (${c.toolchain.built ? 'built' : 'reused'})`;
+      },
+    },
+    {
+      title: 'QuickJS source (pinned, verified)',
+      task: async (c, task) => {
+        const src = await quickjsSource();
+        c.quickjsDir = await prepareNpmSource(src, config.cacheDir, signal);
+        task.title = `QuickJS ${src.version} from ${src.npm} (integrity verified)`;
+      },
+    },
+  ];
+
+  const targetTasks: ListrTask<Ctx>[] = planned.map(({ target, profile }) => ({
+    title: `${target.name} (${profile})`,
+    task: (_c, task) =>
+      task.newListr(
+        [
+          ...toolkitSteps(target, fwbuildVersion).map(
+            (step): ListrTask<Ctx> => ({
+              title: step.title,
+              task: async (c, sub) => {
+                const slug = targetSlug(target.name);
+                const out = path.join(workRoot, slug, step.name);
+                await mkdir(out, { recursive: true });
+                if (process.getuid?.() === 0) await chownTree(out, BUILD_UID, BUILD_UID);
+                const log = await StepLog.open(config.logDir, slug, step.name);
+                const t0 = Date.now();
+                await runner(c.docker!).run(
+                  {
+                    step: step.name,
+                    scope: slug,
+                    image: c.toolchain!.ref,
+                    cmd: step.cmd,
+                    mounts: [
+                      ...sourceMounts({ bpf: projectPath('bpf'), runner: projectPath('runner'), quickjs: c.quickjsDir! }),
+                      { host: out, container: '/out', readOnly: false },
+                    ],
+                    env: { SOURCE_DATE_EPOCH: String(epoch.value), HOME: '/tmp', LC_ALL: 'C.UTF-8', TZ: 'UTC' },
+                  },
+                  log,
+                  (line) => (sub.output = line),
+                );
+                stepReports(c, target.name, profile, config).steps.push({
+                  name: step.name,
+                  status: 'ran',
+                  seconds: (Date.now() - t0) / 1000,
+                  log: log.file,
+                });
+              },
+            }),
+          ),
+          {
+            title: `publish ${path.relative(process.cwd(), path.join(config.outDir, targetSlug(target.name))) || '.'}`,
+            task: async (c) => {
+              const report = stepReports(c, target.name, profile, config);
+              report.artifacts = await publishTarget(target, profile, c, workRoot, config, epoch);
+            },
+          },
+        ],
+        { exitOnError: true },
+      ),
+  }));
+
+  const listr = new Listr<Ctx, 'default' | 'simple' | 'silent', 'simple'>([...imageTasks, ...targetTasks], {
+    renderer: options.renderer ?? 'default',
+    fallbackRenderer: 'simple',
+    exitOnError: true,
+    registerSignalListeners: false,
+    rendererOptions: { collapseSubtasks: false },
+  });
+  try {
+    await listr.run(ctx);
+  } catch (e) {
+    if (signal.aborted) throw new InterruptedError('SIGINT');
+    throw e;
+  } finally {
+    if (ctx.docker) await reapRun(ctx.docker, runId).catch(() => 0);
+    await rm(workRoot, { recursive: true, force: true });
+    for (const { target } of planned) {
+      await rm(stagingDir(config, target, runId), { recursive: true, force: true });
+    }
+  }
+  if (signal.aborted) throw new InterruptedError('SIGINT');
+  return {
+    ok: true,
+    runId,
+    sourceDateEpoch: epoch,
+    images: { base: ctx.base!, toolchain: ctx.toolchain! },
+    targets: ctx.reports,
+    seconds: (Date.now() - started) / 1000,
+  };
+}
+
+function stepReports(c: Ctx, name: string, profile: string, config: ResolvedConfig): TargetReport {
+  let r = c.reports.find((x) => x.target === name);
+  if (!r) {
+    r = { target: name, profile, outDir: path.join(config.outDir, targetSlug(name)), artifacts: [], steps: [] };
+    c.reports.push(r);
+  }
+  return r;
+}
+
+const stagingDir = (config: ResolvedConfig, target: Target, runId: string): string =>
+  path.join(config.outDir, `.${targetSlug(target.name)}.tmp-${runId}`);
+
+/** Gathers the steps' outputs into the target's dist folder, with sha256sums and manifest.json. */
+async function publishTarget(
+  target: Target,
+  profile: string,
+  c: Ctx,
+  workRoot: string,
+  config: ResolvedConfig,
+  epoch: Epoch,
+): Promise<Artifact[]> {
+  const slug = targetSlug(target.name);
+  const staged = stagingDir(config, target, path.basename(workRoot));
+  await rm(staged, { recursive: true, force: true });
+  await mkdir(staged, { recursive: true });
+  const artifacts: Artifact[] = [];
+  for (const step of toolkitSteps(target, fwbuildVersion)) {
+    const from = path.join(workRoot, slug, step.name, step.outputs.dir);
+    const files = await listFiles(from).catch(() => []);
+    if (files.length === 0) throw new BuildError(`step ${slug}/${step.name} produced nothing in ${step.outputs.dir}/`);
+    for (const f of files) {
+      const rel = path.join(step.outputs.dir, f);
+      await cp(path.join(from, f), path.join(staged, rel), { preserveTimestamps: false });
+      artifacts.push(await describeArtifact(staged, rel, step.outputs.kind, target));
+    }
+  }
+  const qjs = await quickjsSource();
+  const manifest: Manifest = {
+    fwbuild: fwbuildVersion,
+    target: target.name,
+    provider: target.provider,
+    profile,
+    sourceDateEpoch: epoch.value,
+    artifacts,
+    inputs: {
+      baseImage: { ref: c.base!.ref, id: c.base!.id },
+      toolchainImage: { ref: c.toolchain!.ref, id: c.toolchain!.id },
+      quickjs: {
+        npm: qjs.npm,
+        integrity: qjs.integrity,
+        version: qjs.version,
+        patches: await Promise.all(
+          qjs.patches.map(async (p) => ({ file: `runner/${p}`, sha256: await sha256File(projectPath('runner', p)) })),
+        ),
+      },
+      sources: {
+        bpf: await hashTree(projectPath('bpf')),
+        runner: await hashTree(projectPath('runner')),
+        target: await sha256File(projectPath('targets', `${slug}.json`)),
+      },
+    },
+  };
+  await writeManifest(staged, manifest);
+  await writeSha256sums(staged);
+  await publishDir(staged, path.join(config.outDir, slug));
+  return artifacts;
+}

@@ -1,0 +1,61 @@
+import { stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Target } from '../catalog/target.js';
+import { readElfHeader } from '../util/elf.js';
+import { listFiles, sha256File } from '../util/hash.js';
+import type { ArtifactKind } from './toolkit-steps.js';
+
+export interface Artifact {
+  path: string;
+  kind: ArtifactKind;
+  /** `bpfeb`/`bpfel` for BPF objects, `<family>-<endian>` for native code */
+  arch: string;
+  elf: { machine: string; bits: number; byteOrder: string };
+  size: number;
+  sha256: string;
+}
+
+export interface ManifestInputs {
+  baseImage: { ref: string; id: string };
+  toolchainImage: { ref: string; id: string };
+  quickjs: { npm: string; integrity: string; version: string; patches: { file: string; sha256: string }[] };
+  sources: Record<string, string>;
+}
+
+export interface Manifest {
+  fwbuild: string;
+  target: string;
+  provider: string;
+  profile: string;
+  sourceDateEpoch: number;
+  artifacts: Artifact[];
+  inputs: ManifestInputs;
+}
+
+export async function describeArtifact(root: string, rel: string, kind: ArtifactKind, target: Target): Promise<Artifact> {
+  const file = path.join(root, rel);
+  const elf = await readElfHeader(file);
+  const { size } = await stat(file);
+  return {
+    path: rel,
+    kind,
+    arch: kind === 'bpf-object' ? target.bpf : `${target.cpu.family}-${target.cpu.endian}`,
+    elf: { machine: elf.machineName, bits: elf.bits, byteOrder: elf.byteOrder },
+    size,
+    sha256: await sha256File(file),
+  };
+}
+
+/** `sha256sums` in OpenWrt's format (`<hex> *<file>`), over every file but itself. */
+export async function writeSha256sums(root: string): Promise<void> {
+  const lines: string[] = [];
+  for (const rel of await listFiles(root)) {
+    if (rel === 'sha256sums') continue;
+    lines.push(`${await sha256File(path.join(root, rel))} *${rel}`);
+  }
+  await writeFile(path.join(root, 'sha256sums'), `${lines.join('\n')}\n`);
+}
+
+export async function writeManifest(root: string, manifest: Manifest): Promise<void> {
+  await writeFile(path.join(root, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+}

@@ -1,0 +1,61 @@
+import { availableParallelism } from 'node:os';
+import type { Target } from '../catalog/target.js';
+import { BuildError } from '../errors.js';
+import type { Mount } from '../docker/step-container.js';
+
+export type ArtifactKind = 'bpf-object' | 'runner';
+
+/** One compile step of the toolkit, as data: what runs in the toolchain container and what it leaves. */
+export interface CompileStep {
+  name: string;
+  title: string;
+  cmd: string[];
+  /** Folder under /out the step fills, and the kind of every file in it. */
+  outputs: { dir: string; kind: ArtifactKind };
+}
+
+/** Container paths of the inputs; the host side is decided by the pipeline. */
+export const SRC = { bpf: '/src/bpf', runner: '/src/runner', quickjs: '/deps/quickjs', out: '/out' } as const;
+
+export function sourceMounts(host: { bpf: string; runner: string; quickjs: string }): Mount[] {
+  return [
+    { host: host.bpf, container: SRC.bpf, readOnly: true },
+    { host: host.runner, container: SRC.runner, readOnly: true },
+    { host: host.quickjs, container: SRC.quickjs, readOnly: true },
+  ];
+}
+
+const make = (dir: string, vars: Record<string, string>): string[] => [
+  'make',
+  `-j${availableParallelism()}`,
+  '-C',
+  dir,
+  ...Object.entries(vars).map(([k, v]) => `${k}=${v}`),
+];
+
+/** The steps that build the toolkit for one target, read off the catalog entry. */
+export function toolkitSteps(target: Target, fwVersion: string): CompileStep[] {
+  const triple = target.gcc.debian;
+  if (!triple) throw new BuildError(`target ${target.name} has no Debian gcc triple in its catalog entry`);
+  return [
+    {
+      name: 'bpf',
+      title: `BPF objects (${target.bpf})`,
+      cmd: make(SRC.bpf, { OUT: `${SRC.out}/bpf`, BPF_TARGET: target.bpf }),
+      outputs: { dir: 'bpf', kind: 'bpf-object' },
+    },
+    {
+      name: 'runner',
+      title: `runner (${triple}-gcc, static)`,
+      cmd: make(SRC.runner, {
+        CROSS: `${triple}-`,
+        QUICKJS_SRC: SRC.quickjs,
+        OUT: `${SRC.out}/bin`,
+        WORK: '/tmp/work',
+        FW_VERSION: fwVersion,
+        TARGET_CFLAGS: target.cpu.cflags.join(' '),
+      }),
+      outputs: { dir: 'bin', kind: 'runner' },
+    },
+  ];
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/* A QuickJS runtime with a memory and a time budget, for running untrusted-ish model code. */
+#ifndef FW_JSVM_H
+#define FW_JSVM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "quickjs.h"
+
+struct jsvm_limits {
+	size_t memory_bytes;  /* JS heap cap; allocation beyond it throws */
+	uint32_t time_ms;     /* wall-clock budget of one evaluation */
+};
+
+struct jsvm {
+	JSRuntime *rt;
+	JSContext *ctx;
+	struct jsvm_limits limits;
+	uint64_t deadline_ns; /* 0: no evaluation running */
+};
+
+int jsvm_init(struct jsvm *vm, const struct jsvm_limits *limits);
+void jsvm_free(struct jsvm *vm);
+
+/* Compile source to bytecode in a malloc'd buffer; returns NULL and prints on error. */
+uint8_t *jsvm_compile(struct jsvm *vm, const char *src, size_t len, const char *name, size_t *out_len);
+
+/* Evaluate source or bytecode; the completion value is returned (JS_EXCEPTION on error). */
+JSValue jsvm_eval_source(struct jsvm *vm, const char *src, size_t len, const char *name);
+JSValue jsvm_eval_bytecode(struct jsvm *vm, const uint8_t *buf, size_t len);
+
+/* Prints the pending exception (message and stack) to stderr, prefixed with what failed. */
+void jsvm_report(struct jsvm *vm, const char *what);
+
+#endif

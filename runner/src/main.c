@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fwrunner: the router-side runner of the toolkit. This first cut evaluates JavaScript and
+ * QuickJS bytecode under a memory and time budget; reading the BPF maps comes next.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "jsvm.h"
+
+#ifndef FW_VERSION
+#define FW_VERSION "dev"
+#endif
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: fwrunner [--mem-limit BYTES] [--time-limit MS] COMMAND\n"
+		"  eval FILE.js        evaluate a script, print its completion value as JSON\n"
+		"  compile IN.js OUT   compile a script to QuickJS bytecode for this CPU\n"
+		"  run FILE.qbc        evaluate bytecode, print its completion value as JSON\n"
+		"  info                print the build's facts as JSON\n");
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (!f) {
+		fprintf(stderr, "fwrunner: cannot open %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+		buf = malloc((size_t)n + 1);
+		if (buf && fread(buf, 1, (size_t)n, f) == (size_t)n) {
+			buf[n] = '\0';
+			*len = (size_t)n;
+		} else {
+			free(buf);
+			buf = NULL;
+		}
+	}
+	if (!buf)
+		fprintf(stderr, "fwrunner: cannot read %s\n", path);
+	fclose(f);
+	return buf;
+}
+
+static int write_file(const char *path, const uint8_t *buf, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0) {
+		fprintf(stderr, "fwrunner: cannot write %s: %s\n", path, strerror(errno));
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	return 0;
+}
+
+/* Prints a value as one JSON line; 0 on success. */
+static int print_json(struct jsvm *vm, JSValue v, const char *what)
+{
+	JSValue s;
+	const char *str;
+
+	if (JS_IsException(v)) {
+		jsvm_report(vm, what);
+		return -1;
+	}
+	s = JS_JSONStringify(vm->ctx, v, JS_UNDEFINED, JS_UNDEFINED);
+	JS_FreeValue(vm->ctx, v);
+	if (JS_IsException(s)) {
+		jsvm_report(vm, "JSON.stringify");
+		return -1;
+	}
+	str = JS_IsUndefined(s) ? NULL : JS_ToCString(vm->ctx, s);
+	printf("%s\n", str ? str : "null");
+	JS_FreeCString(vm->ctx, str);
+	JS_FreeValue(vm->ctx, s);
+	return 0;
+}
+
+static int info(void)
+{
+	const union { uint32_t u; uint8_t b[4]; } probe = { .u = 0x01020304 };
+
+	printf("{\"runner\":\"%s\",\"quickjs\":\"%s\",\"byteOrder\":\"%s\",\"pointerBits\":%u}\n",
+	       FW_VERSION, CONFIG_VERSION, probe.b[0] == 1 ? "big" : "little",
+	       (unsigned)(sizeof(void *) * 8));
+	return 0;
+}
+
+static int parse_size(const char *s, unsigned long long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return errno || end == s || *end != '\0' || s[0] == '-' ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct jsvm_limits limits = { .memory_bytes = 16u << 20, .time_ms = 2000 };
+	struct jsvm vm;
+	unsigned long long n;
+	const char *cmd;
+	char *src = NULL;
+	size_t len = 0;
+	int i = 1, rc = 1;
+
+	for (; i + 1 < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
+		if (parse_size(argv[i + 1], &n) != 0) {
+			fprintf(stderr, "fwrunner: %s needs a non-negative integer, got \"%s\"\n", argv[i], argv[i + 1]);
+			return 2;
+		}
+		if (strcmp(argv[i], "--mem-limit") == 0) {
+			limits.memory_bytes = (size_t)n;
+		} else if (strcmp(argv[i], "--time-limit") == 0) {
+			limits.time_ms = (uint32_t)n;
+		} else {
+			fprintf(stderr, "fwrunner: unknown option %s\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[i++];
+	if (strcmp(cmd, "info") == 0)
+		return info();
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if ((strcmp(cmd, "compile") == 0 && argc - i != 2) ||
+	    ((strcmp(cmd, "eval") == 0 || strcmp(cmd, "run") == 0) && argc - i != 1)) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(cmd, "eval") && strcmp(cmd, "run") && strcmp(cmd, "compile")) {
+		fprintf(stderr, "fwrunner: unknown command \"%s\"\n", cmd);
+		usage(stderr);
+		return 2;
+	}
+	src = read_file(argv[i], &len);
+	if (!src)
+		return 1;
+	if (jsvm_init(&vm, &limits) != 0) {
+		fprintf(stderr, "fwrunner: cannot create a JS runtime\n");
+		free(src);
+		return 1;
+	}
+	if (strcmp(cmd, "eval") == 0) {
+		rc = print_json(&vm, jsvm_eval_source(&vm, src, len, argv[i]), "eval") ? 1 : 0;
+	} else if (strcmp(cmd, "run") == 0) {
+		rc = print_json(&vm, jsvm_eval_bytecode(&vm, (const uint8_t *)src, len), "run") ? 1 : 0;
+	} else {
+		size_t out_len;
+		uint8_t *bc = jsvm_compile(&vm, src, len, argv[i], &out_len);
+
+		rc = bc && write_file(argv[i + 1], bc, out_len) == 0 ? 0 : 1;
+		free(bc);
+	}
+	jsvm_free(&vm);
+	free(src);
+	return rc;
+}
