@@ -24,20 +24,20 @@ const common = {
 const commands = {
   build: {
     summary: 'cross-compile the toolkit for targets and write dist/<target>/',
-    usage: 'fwbuild [build] --target NAME [--target NAME…] [--profile P] [--json]',
+    usage: 'usage: fwbuild build --target NAME [--target NAME…] [--profile P] [--json]   (`build` may be left out)',
     options: { ...common, target: { type: 'string', short: 't', multiple: true }, profile: { type: 'string', short: 'p' } },
   },
   targets: {
     summary: 'list the target catalog',
-    usage: 'fwbuild targets [--json]',
+    usage: 'usage: fwbuild targets [--json]',
     options: common,
   },
   doctor: {
     summary: 'check this host (Docker, QEMU, disk) and say how to fix each gap',
-    usage: 'fwbuild doctor [--json]',
+    usage: 'usage: fwbuild doctor [--json]',
     options: common,
   },
-  help: { summary: 'show this help', usage: 'fwbuild help [COMMAND]', options: common },
+  help: { summary: 'show this help', usage: 'usage: fwbuild help [COMMAND]', options: common },
 } as const;
 
 type CommandName = keyof typeof commands;
@@ -70,7 +70,7 @@ const defaultIo: Io = {
   err: (s) => process.stderr.write(s),
 };
 
-function parse(argv: string[]): { cmd: CommandName; values: Record<string, unknown>; json: boolean } {
+function parse(argv: string[]): { cmd: CommandName; explicit: boolean; values: Record<string, unknown>; json: boolean } {
   const first = argv[0];
   let cmd: CommandName = 'build';
   let rest = argv;
@@ -89,9 +89,9 @@ function parse(argv: string[]): { cmd: CommandName; values: Record<string, unkno
     if (cmd === 'help' && positionals[0]) {
       const p = positionals[0];
       if (!(commandNames as string[]).includes(p)) throw new UsageError(`unknown command "${p}"${didYouMean(p, commandNames)}`);
-      return { cmd: 'help', values: { ...values, topic: p }, json: !!values.json };
+      return { cmd: 'help', explicit: true, values: { ...values, topic: p }, json: !!values.json };
     }
-    return { cmd, values, json: !!values.json };
+    return { cmd, explicit: rest !== argv, values, json: !!values.json };
   } catch (e) {
     if (e instanceof UsageError) throw e;
     const msg = (e as Error).message;
@@ -130,10 +130,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const { cmd, values, json: j } = parse(argv);
+    const { cmd, explicit, values, json: j } = parse(argv);
     json = j;
     if (values.help || cmd === 'help') {
-      const topic = (values.topic as CommandName | undefined) ?? (values.help && cmd !== 'help' ? cmd : undefined);
+      const topic = (values.topic as CommandName | undefined) ?? (explicit && cmd !== 'help' ? cmd : undefined);
       if (json) io.out(`${JSON.stringify({ ok: true, help: helpText(topic) })}\n`);
       else io.out(helpText(topic));
       return 0;

@@ -27,7 +27,7 @@ const typeName = (v: unknown): string => (Array.isArray(v) ? 'array' : v === nul
 /** Checks `value` against `schema`; returns every issue found, in key order. */
 export function check(value: unknown, schema: Schema, prefix = ''): SchemaIssue[] {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return [{ key: prefix || '(root)', message: `must be an object, got ${typeName(value)}` }];
+    return [{ key: prefix.replace(/\.$/, '') || '(root)', message: `must be an object, got ${typeName(value)}` }];
   }
   const issues: SchemaIssue[] = [];
   const record = value as Record<string, unknown>;

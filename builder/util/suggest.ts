@@ -1,15 +1,19 @@
-/** Levenshtein distance, small inputs only (keys, target and profile names). */
+/**
+ * Edit distance counting a swap of two neighbours as one edit (optimal string alignment), since
+ * "bpfle" for "bpfel" is the typo people make. Small inputs only (keys, target and profile names).
+ */
 export function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
+  for (let j = 0; j <= b.length; j++) d[0]![j] = j;
   for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
     }
-    prev = cur;
   }
-  return prev[b.length]!;
+  return d[a.length]![b.length]!;
 }
 
 /** The closest candidates to `value`, nearest first, within a distance that still looks like a typo. */
@@ -17,11 +21,7 @@ export function nearest(value: string, candidates: readonly string[], limit = 3)
   const v = value.toLowerCase();
   const maxDistance = Math.max(2, Math.floor(v.length / 3));
   return candidates
-    .map((c) => {
-      const lc = c.toLowerCase();
-      const d = lc.includes(v) || v.includes(lc) ? 1 : editDistance(v, lc);
-      return { c, d };
-    })
+    .map((c) => ({ c, d: editDistance(v, c.toLowerCase()) }))
     .filter(({ d }) => d <= maxDistance)
     .sort((x, y) => x.d - y.d || x.c.localeCompare(y.c))
     .slice(0, limit)

@@ -1,0 +1,59 @@
+import test from 'ava';
+import { runCli } from './helpers/cli.js';
+
+test('targets --json prints the whole catalog as one JSON document', async (t) => {
+  const r = await runCli(['targets', '--json']);
+  t.is(r.code, 0);
+  const doc = JSON.parse(r.stdout) as { ok: boolean; targets: { name: string; bpf: string }[] };
+  t.true(doc.ok);
+  t.is(doc.targets.length, 11);
+  t.is(doc.targets.find((x) => x.name === 'ath79/generic')?.bpf, 'bpfeb');
+});
+
+test('targets prints a table with the twin of each OpenWrt target', async (t) => {
+  const r = await runCli(['targets']);
+  t.is(r.code, 0);
+  t.regex(r.stdout, /^ath79\/generic\s+openwrt\s+mips big\s+bpfeb\s+mips_24kc\s+mips-linux-gnu\s+twin: qemu-mips$/m);
+});
+
+test('--help works on every command and exits 0', async (t) => {
+  for (const args of [['--help'], ['help'], ['build', '--help'], ['targets', '--help'], ['doctor', '--help'], ['help', 'doctor']]) {
+    const r = await runCli(args);
+    t.is(r.code, 0, args.join(' '));
+    t.regex(r.stdout, new RegExp(`usage: fwbuild ${args[0] === 'help' ? (args[1] ?? 'COMMAND') : args[0] === '--help' ? 'COMMAND' : args[0]}`), args.join(' '));
+  }
+  const j = await runCli(['build', '--help', '--json']);
+  t.regex((JSON.parse(j.stdout) as { help: string }).help, /--target NAME/);
+});
+
+test('bad usage exits 2 with a suggestion', async (t) => {
+  const cmd = await runCli(['tragets']);
+  t.is(cmd.code, 2);
+  t.regex(cmd.stderr, /unknown command "tragets" \(did you mean "targets"\?\); accepted: build, targets, doctor, help/);
+  const opt = await runCli(['--target', 'qemu-mips', '--proflie', 'x']);
+  t.is(opt.code, 2);
+  t.regex(opt.stderr, /Unknown option '--proflie' \(did you mean "--profile"\?\)/);
+  const none = await runCli(['build']);
+  t.is(none.code, 2);
+  t.regex(none.stderr, /no target given/);
+});
+
+test('an OpenWrt target says plainly that its provider is not built yet and names the twin', async (t) => {
+  const r = await runCli(['--target', 'ath79', '--json']);
+  t.is(r.code, 1);
+  t.regex(JSON.parse(r.stdout).error.message, /ath79\/generic uses the openwrt provider .* does not build yet; .*fwbuild --target qemu-mips/);
+});
+
+test('doctor --json reports each check with a fix for each gap', async (t) => {
+  const r = await runCli(['doctor', '--json'], { env: { PATH: '/nonexistent', DOCKER_HOST: 'unix:///nonexistent.sock' } });
+  t.is(r.code, 1);
+  const doc = JSON.parse(r.stdout) as { ok: boolean; checks: { name: string; ok: boolean; fix?: string }[] };
+  t.false(doc.ok);
+  const docker = doc.checks.find((c) => c.name === 'docker');
+  t.false(docker?.ok);
+  t.regex(docker?.fix ?? '', /docker\.io/);
+  const mm = doc.checks.find((c) => c.name === 'mmdebstrap');
+  t.false(mm?.ok);
+  t.regex(mm?.fix ?? '', /apt-get install -y mmdebstrap/);
+  t.true(doc.checks.some((c) => c.name === 'qemu-user qemu-mips' && !c.ok && /qemu-user-static/.test(c.fix ?? '')));
+});

@@ -1,0 +1,21 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { Target } from '../../builder/catalog/target.js';
+import { which } from '../../builder/util/which.js';
+
+const execFileP = promisify(execFile);
+
+/** Runs a target binary under qemu-user (the `-static` build when installed). */
+export async function runUnderQemu(target: Target, args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  const base = target.qemu?.user;
+  if (!base) throw new Error(`${target.name} has no qemu-user binary in the catalog`);
+  const qemu = (await which(`${base}-static`)) ?? (await which(base));
+  if (!qemu) throw new Error(`${base}-static is not installed (apt-get install qemu-user-static)`);
+  try {
+    const { stdout, stderr } = await execFileP(qemu, args, { timeout: 60_000 });
+    return { stdout, stderr, code: 0 };
+  } catch (e) {
+    const err = e as { stdout?: string; stderr?: string; code?: number };
+    return { stdout: err.stdout ?? '', stderr: err.stderr ?? '', code: typeof err.code === 'number' ? err.code : -1 };
+  }
+}

@@ -1,0 +1,267 @@
+/**
+ * Real Docker, real Debian cross compilers, real qemu-user: the toolchain image is built from
+ * Debian packages (from nothing unless FWBUILD_TEST_WARM=1), the toolkit is built for every
+ * debian target, and the binaries are run on emulated CPUs.
+ */
+import test from 'ava';
+import { randomBytes } from 'node:crypto';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Catalog, loadCatalog } from '../builder/catalog/load.js';
+import type { Target } from '../builder/catalog/target.js';
+import { loadConfig } from '../builder/config/load.js';
+import { BuildError } from '../builder/errors.js';
+import { BUILD_UID, StepContainer } from '../builder/docker/step-container.js';
+import { chownTree } from '../builder/util/publish.js';
+import { StepLog } from '../builder/util/steplog.js';
+import { build, type BuildReport } from '../builder/pipeline/build.js';
+import { EM, readElfHeader } from '../builder/util/elf.js';
+import { projectPath, targetSlug } from '../builder/util/paths.js';
+import { spawnCli } from './helpers/cli.js';
+import { containersOf, docker, removeFwbuildImages } from './helpers/docker.js';
+import { runUnderQemu } from './helpers/qemu.js';
+import { tempDir } from './helpers/tmp.js';
+
+const machineOf = { mips: EM.MIPS, arm: EM.ARM, aarch64: EM.AARCH64 } as const;
+
+let first: BuildReport;
+let catalog: Catalog;
+let debianTargets: Target[];
+let shared: string;
+let out: string;
+let cache: string;
+
+// One build shared by the tests below: created before them, removed after all of them.
+test.before(async () => {
+  shared = await mkdtemp(path.join(tmpdir(), 'fwbuild-int-'));
+  out = path.join(shared, 'dist');
+  cache = path.join(shared, 'cache');
+});
+test.after.always(() => rm(shared, { recursive: true, force: true }));
+
+test.serial('the toolchain image builds from Debian packages and the toolkit for every debian target', async (t) => {
+  const removed = process.env.FWBUILD_TEST_WARM === '1' ? [] : await removeFwbuildImages();
+  t.log(removed.length ? `removed ${removed.join(', ')}` : 'images kept (FWBUILD_TEST_WARM=1 or none yet)');
+  catalog = await loadCatalog();
+  debianTargets = catalog.targets.filter((x) => x.provider === 'debian');
+  const config = await loadConfig({ cwd: shared, env: {}, overrides: { outDir: out, cacheDir: cache, logDir: path.join(shared, 'logs') } });
+  first = await build(config, catalog, { targets: debianTargets.map((x) => x.name) }, { renderer: 'silent' });
+  if (process.env.FWBUILD_TEST_WARM !== '1') {
+    t.true(first.images.base.built, 'base image bootstrapped from Debian packages');
+    t.true(first.images.toolchain.built, 'toolchain image built');
+  }
+  t.regex(first.images.toolchain.ref, /^fwbuild\/toolchain:[0-9a-f]{12}$/);
+  t.deepEqual(first.targets.map((x) => x.target).sort(), debianTargets.map((x) => x.name).sort());
+  t.log(`build of ${debianTargets.length} targets: ${first.seconds.toFixed(1)} s`);
+  for (const r of first.targets) t.deepEqual(r.steps.map((s) => s.name), ['bpf', 'runner']);
+});
+
+test.serial('BPF objects are EM_BPF in the target byte order; runners carry the target machine and byte order', async (t) => {
+  for (const target of debianTargets) {
+    const dir = path.join(out, targetSlug(target.name));
+    const bpf = await readElfHeader(path.join(dir, 'bpf', 'tc_iface_stats.bpf.o'));
+    t.is(bpf.machine, EM.BPF, target.name);
+    t.is(bpf.bits, 64);
+    t.is(bpf.byteOrder, target.bpf === 'bpfeb' ? 'big' : 'little', `${target.name} BPF byte order`);
+    const runner = await readElfHeader(path.join(dir, 'bin', 'fwrunner'));
+    t.is(runner.machine, machineOf[target.cpu.family], `${target.name} e_machine`);
+    t.is(runner.byteOrder, target.cpu.endian, `${target.name} runner byte order`);
+    t.is(runner.bits, target.cpu.family === 'aarch64' ? 64 : 32);
+    t.is(runner.type, 2, 'ET_EXEC: static executable');
+  }
+  // qemu-mips is the ath79 twin: both must be big-endian.
+  const mips = await readElfHeader(path.join(out, 'qemu-mips', 'bpf', 'tc_iface_stats.bpf.o'));
+  t.is(mips.byteOrder, 'big');
+});
+
+test.serial('dist holds sha256sums in OpenWrt format and a manifest naming every artifact and input', async (t) => {
+  for (const target of debianTargets) {
+    const dir = path.join(out, targetSlug(target.name));
+    const sums = (await readFile(path.join(dir, 'sha256sums'), 'utf8')).trim().split('\n');
+    t.deepEqual(sums.map((l) => l.split(' *')[1]).sort(), ['bin/fwrunner', 'bpf/tc_iface_stats.bpf.o', 'manifest.json']);
+    for (const l of sums) t.regex(l, /^[0-9a-f]{64} \*\S+$/);
+    const manifest = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8')) as {
+      target: string;
+      artifacts: { path: string; kind: string; arch: string; sha256: string }[];
+      inputs: { toolchainImage: { id: string }; quickjs: { integrity: string; patches: unknown[] }; sources: Record<string, string> };
+    };
+    t.is(manifest.target, target.name);
+    for (const a of manifest.artifacts) {
+      t.true(sums.includes(`${a.sha256} *${a.path}`), `${a.path} listed with the same hash`);
+    }
+    t.deepEqual(manifest.artifacts.map((a) => a.kind).sort(), ['bpf-object', 'runner']);
+    t.regex(manifest.inputs.toolchainImage.id, /^sha256:[0-9a-f]{64}$/);
+    t.regex(manifest.inputs.quickjs.integrity, /^sha512-/);
+    t.is(manifest.inputs.quickjs.patches.length, 1);
+    t.regex(manifest.inputs.sources.bpf!, /^[0-9a-f]{64}$/);
+    t.deepEqual((await readdir(out)).filter((f) => f.startsWith('.')), [], 'no staging folders left');
+  }
+});
+
+test.serial('the runner evaluates JavaScript under qemu-user on every target, DataView and byte order included', async (t) => {
+  const endianJs = projectPath('test', 'fixtures', 'endianness.js');
+  const modelJs = projectPath('test', 'fixtures', 'model-like.js');
+  const expectedModel = JSON.stringify(
+    [[100, 10, 1], [5000, 20, 9], [1000, 60, 2], [3000, 70, 6]].map((f) => {
+      // the same logic, evaluated by Node: the reference the emulated CPUs must match
+      const tree0 = f[0]! <= 1200 ? (f[1]! <= 30 ? 0 : 1) : f[2]! <= 5 ? 2 : 3;
+      const tree1 = f[1]! <= 50 ? (f[0]! <= 800 ? 0 : 2) : 3;
+      const votes = [0, 0, 0, 0];
+      votes[tree0]!++;
+      votes[tree1]!++;
+      let best = 0;
+      for (let i = 1; i < 4; i++) if (votes[i]! > votes[best]!) best = i;
+      return { cls: best, votes, mean: f.reduce((a, b) => a + b, 0) / f.length };
+    }),
+  );
+  for (const target of debianTargets) {
+    const bin = path.join(out, targetSlug(target.name), 'bin', 'fwrunner');
+    const info = await runUnderQemu(target, [bin, 'info']);
+    t.is(info.code, 0, info.stderr);
+    t.is((JSON.parse(info.stdout) as { byteOrder: string }).byteOrder, target.cpu.endian, `${target.name} runs as ${target.cpu.endian}-endian`);
+
+    const dv = await runUnderQemu(target, [bin, 'eval', endianJs]);
+    t.is(dv.code, 0, dv.stderr);
+    const r = JSON.parse(dv.stdout) as Record<string, unknown>;
+    t.deepEqual(r.bytes, [1, 2, 3, 4, 4, 3, 2, 1], `${target.name} DataView writes`);
+    t.is(r.be, 0x01020304);
+    t.is(r.le, 0x01020304);
+    t.is(r.f64, -1.5);
+    t.deepEqual(r.f64bytes, [0, 0, 0, 0, 0, 0, 0xf8, 0xbf]);
+    t.is(r.native, target.cpu.endian === 'big' ? 0x01020304 : 0x04030201, `${target.name} typed array in CPU order`);
+    t.is(r.i16, -2);
+
+    const m = await runUnderQemu(target, [bin, 'eval', modelJs]);
+    t.is(m.code, 0, m.stderr);
+    t.is(m.stdout.trim(), expectedModel, `${target.name} model-like function`);
+  }
+});
+
+test.serial('bytecode compiled on each target loads and runs there (big-endian MIPS included)', async (t) => {
+  const dir = await tempDir(t);
+  for (const target of debianTargets) {
+    const bin = path.join(out, targetSlug(target.name), 'bin', 'fwrunner');
+    const qbc = path.join(dir, `${targetSlug(target.name)}.qbc`);
+    const c = await runUnderQemu(target, [bin, 'compile', projectPath('test', 'fixtures', 'endianness.js'), qbc]);
+    t.is(c.code, 0, c.stderr);
+    t.true((await stat(qbc)).size > 100);
+    const fromSource = await runUnderQemu(target, [bin, 'eval', projectPath('test', 'fixtures', 'endianness.js')]);
+    const fromBytecode = await runUnderQemu(target, [bin, 'run', qbc]);
+    t.is(fromBytecode.code, 0, fromBytecode.stderr);
+    t.is(fromBytecode.stdout, fromSource.stdout, `${target.name}: bytecode and source agree`);
+  }
+});
+
+test.serial('without the byte-order patch QuickJS gets DataView wrong on big-endian MIPS (the patch is what fixes it)', async (t) => {
+  const dir = await tempDir(t);
+  // The same runner sources with an empty patches/ folder, built by the same toolchain image.
+  const src = path.join(dir, 'runner');
+  await cp(projectPath('runner'), src, { recursive: true });
+  await rm(path.join(src, 'patches'), { recursive: true });
+  await mkdir(path.join(src, 'patches'));
+  const outDir = path.join(dir, 'out');
+  await mkdir(outDir);
+  if (process.getuid?.() === 0) await chownTree(outDir, BUILD_UID, BUILD_UID);
+  const quickjs = path.join(cache, 'sources', (await readdir(path.join(cache, 'sources')))[0]!);
+  const mips = catalog.resolve('qemu-mips');
+  const log = await StepLog.open(path.join(dir, 'logs'), 'qemu-mips', 'runner-unpatched');
+  await new StepContainer(docker, `unpatched-${randomBytes(4).toString('hex')}`, new AbortController().signal).run(
+    {
+      step: 'runner-unpatched',
+      scope: 'qemu-mips',
+      image: first.images.toolchain.ref,
+      cmd: ['make', '-j2', '-C', '/src/runner', `CROSS=${mips.gcc.debian}-`, 'QUICKJS_SRC=/deps/quickjs', 'OUT=/out', 'WORK=/tmp/w', `TARGET_CFLAGS=${mips.cpu.cflags.join(' ')}`],
+      mounts: [
+        { host: src, container: '/src/runner', readOnly: true },
+        { host: quickjs, container: '/deps/quickjs', readOnly: true },
+        { host: outDir, container: '/out', readOnly: false },
+      ],
+    },
+    log,
+  );
+  const r = await runUnderQemu(mips, [path.join(outDir, 'fwrunner'), 'eval', projectPath('test', 'fixtures', 'endianness.js')]);
+  t.is(r.code, 0, r.stderr);
+  const v = JSON.parse(r.stdout) as { bytes: number[]; native: number; i16: number };
+  t.deepEqual(v.bytes, [4, 3, 2, 1, 1, 2, 3, 4], 'unpatched DataView stores bytes reversed on a big-endian CPU');
+  t.is(v.i16, -257);
+});
+
+test.serial('the runner enforces its time and memory limits', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(path.join(dir, 'loop.js'), 'for (;;) {}');
+  await writeFile(path.join(dir, 'hog.js'), 'const a = []; for (;;) a.push(new Array(1e5).fill(1));');
+  const mips = catalog.resolve('qemu-mips');
+  const bin = path.join(out, 'qemu-mips', 'bin', 'fwrunner');
+  const loop = await runUnderQemu(mips, [bin, '--time-limit', '300', 'eval', path.join(dir, 'loop.js')]);
+  t.is(loop.code, 1);
+  t.regex(loop.stderr, /eval failed: InternalError: interrupted/);
+  const hog = await runUnderQemu(mips, [bin, '--mem-limit', '4000000', 'eval', path.join(dir, 'hog.js')]);
+  t.is(hog.code, 1);
+  t.regex(hog.stderr, /out of memory/);
+});
+
+test.serial('a second build reuses both images and gives byte-identical artifacts', async (t) => {
+  const dir = await tempDir(t);
+  const config = await loadConfig({ cwd: dir, env: {}, overrides: { outDir: path.join(dir, 'dist'), cacheDir: cache, logDir: path.join(dir, 'logs') } });
+  const again = await build(config, catalog, { targets: ['qemu-mips', 'qemu-armv7'] }, { renderer: 'silent' });
+  t.false(again.images.base.built);
+  t.false(again.images.toolchain.built);
+  t.is(again.images.toolchain.id, first.images.toolchain.id);
+  for (const r of again.targets) {
+    const before = first.targets.find((x) => x.target === r.target)!;
+    t.deepEqual(
+      r.artifacts.map((a) => [a.path, a.sha256]),
+      before.artifacts.map((a) => [a.path, a.sha256]),
+      `${r.target} rebuilt bit for bit`,
+    );
+  }
+  t.log(`warm rebuild of 2 targets: ${again.seconds.toFixed(1)} s`);
+});
+
+test.serial('a failing step exits with its log tail, removes its container and publishes nothing', async (t) => {
+  const dir = await tempDir(t);
+  const good = catalog.resolve('qemu-mipsel');
+  const broken = new Catalog([{ ...good, cpu: { ...good.cpu, cflags: ['-mno-such-option'] } }]);
+  const config = await loadConfig({ cwd: dir, env: {}, overrides: { outDir: path.join(dir, 'dist'), cacheDir: cache, logDir: path.join(dir, 'logs') } });
+  const runId = `fail-${randomBytes(4).toString('hex')}`;
+  const err = await t.throwsAsync(build(config, broken, { targets: ['qemu-mipsel'] }, { renderer: 'silent', runId }), { instanceOf: BuildError });
+  t.regex(err.message, /step qemu-mipsel\/runner failed \(exit 2\); last lines:/);
+  t.regex(err.message, /unrecognized command-line option [‘']-mno-such-option[’']/);
+  t.regex(err.message, /full log: .*logs\/qemu-mipsel\/runner\.log/);
+  t.is(err.exitCode, 1);
+  t.deepEqual(await containersOf(runId), []);
+  t.deepEqual(await readdir(path.join(dir, 'dist')).catch(() => []), [], 'nothing published, no staging left');
+  await t.throwsAsync(stat(path.join(cache, 'work', runId)), { code: 'ENOENT' });
+});
+
+test.serial('Ctrl-C in the middle of a step stops it and leaves no container and no partial output', async (t) => {
+  const dir = await tempDir(t);
+  const runId = `sigint-${randomBytes(4).toString('hex')}`;
+  const dist = path.join(dir, 'dist');
+  const child = spawnCli(['--target', 'qemu-arm64', '--out-dir', dist, '--cache-dir', cache], {
+    cwd: dir,
+    env: { FWBUILD_RUN_ID: runId },
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout!.resume();
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  // Wait until the runner step's container is really running, then press Ctrl-C.
+  const deadline = Date.now() + 120_000;
+  let running: Awaited<ReturnType<typeof containersOf>> = [];
+  while (Date.now() < deadline) {
+    running = await containersOf(runId, ['fwbuild.step=runner']);
+    if (running.some((c) => c.State === 'running')) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.true(running.some((c) => c.State === 'running'), 'a runner step container was running');
+  child.kill('SIGINT');
+  const code = await exited;
+  t.is(code, 130, stderr);
+  t.regex(stderr, /SIGINT received, stopping containers/);
+  t.regex(stderr, /interrupted by SIGINT/);
+  t.deepEqual(await containersOf(runId), [], 'no container left behind');
+  t.deepEqual(await readdir(dist).catch(() => []), [], 'no partial dist output');
+  await t.throwsAsync(stat(path.join(cache, 'work', runId)), { code: 'ENOENT' });
+});
