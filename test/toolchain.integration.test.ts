@@ -16,7 +16,7 @@ import { BUILD_UID, StepContainer } from '../builder/docker/step-container.js';
 import { chownTree } from '../builder/util/publish.js';
 import { StepLog } from '../builder/util/steplog.js';
 import { build, type BuildReport } from '../builder/pipeline/build.js';
-import { EM, readElfHeader } from '../builder/util/elf.js';
+import { countBpfAtomics, EM, readElfHeader } from '../builder/util/elf.js';
 import { projectPath, targetSlug } from '../builder/util/paths.js';
 import { spawnCli } from './helpers/cli.js';
 import { containersOf, docker, removeFwbuildImages } from './helpers/docker.js';
@@ -60,7 +60,7 @@ test.serial('the toolchain image builds from Debian packages and the toolkit for
 test.serial('BPF objects are EM_BPF in the target byte order; runners carry the target machine and byte order', async (t) => {
   for (const target of debianTargets) {
     const dir = path.join(out, targetSlug(target.name));
-    const bpf = await readElfHeader(path.join(dir, 'bpf', 'tc_iface_stats.bpf.o'));
+    const bpf = await readElfHeader(path.join(dir, 'bpf', 'fw_flows.bpf.o'));
     t.is(bpf.machine, EM.BPF, target.name);
     t.is(bpf.bits, 64);
     t.is(bpf.byteOrder, target.bpf === 'bpfeb' ? 'big' : 'little', `${target.name} BPF byte order`);
@@ -70,8 +70,13 @@ test.serial('BPF objects are EM_BPF in the target byte order; runners carry the 
     t.is(runner.bits, target.cpu.family === 'aarch64' ? 64 : 32);
     t.is(runner.type, 2, 'ET_EXEC: static executable');
   }
+  // No BPF atomic instruction anywhere: the ARM32 JIT of Linux 6.1 would refuse the program.
+  for (const target of debianTargets) {
+    const obj = await readFile(path.join(out, targetSlug(target.name), 'bpf', 'fw_flows.bpf.o'));
+    t.is(countBpfAtomics(obj), 0, `${target.name}: no atomics`);
+  }
   // qemu-mips is the ath79 twin: both must be big-endian.
-  const mips = await readElfHeader(path.join(out, 'qemu-mips', 'bpf', 'tc_iface_stats.bpf.o'));
+  const mips = await readElfHeader(path.join(out, 'qemu-mips', 'bpf', 'fw_flows.bpf.o'));
   t.is(mips.byteOrder, 'big');
 });
 
@@ -79,7 +84,7 @@ test.serial('dist holds sha256sums in OpenWrt format and a manifest naming every
   for (const target of debianTargets) {
     const dir = path.join(out, targetSlug(target.name));
     const sums = (await readFile(path.join(dir, 'sha256sums'), 'utf8')).trim().split('\n');
-    t.deepEqual(sums.map((l) => l.split(' *')[1]).sort(), ['bin/fwrunner', 'bpf/tc_iface_stats.bpf.o', 'manifest.json']);
+    t.deepEqual(sums.map((l) => l.split(' *')[1]).sort(), ['bin/fwrunner', 'bpf/fw_flows.bpf.o', 'manifest.json']);
     for (const l of sums) t.regex(l, /^[0-9a-f]{64} \*\S+$/);
     const manifest = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8')) as {
       target: string;

@@ -7,10 +7,10 @@ import type { Catalog } from '../catalog/load.js';
 import type { Target } from '../catalog/target.js';
 import type { ResolvedConfig } from '../config/config.js';
 import { BuildError, InterruptedError, UsageError } from '../errors.js';
-import { ensureBaseImage, type ImageResult } from '../docker/base-image.js';
+import type { ImageResult } from '../docker/base-image.js';
 import { connectEngine } from '../docker/engine.js';
 import { BUILD_UID, reapRun, StepContainer } from '../docker/step-container.js';
-import { ensureToolchainImage } from '../docker/toolchain-image.js';
+import { ensureBase, ensureToolchainOn } from '../docker/toolchain.js';
 import { prepareNpmSource, type NpmSource } from '../sources/npm-source.js';
 import { resolveEpoch, type Epoch } from '../util/epoch.js';
 import { hashTree, listFiles, sha256File } from '../util/hash.js';
@@ -129,17 +129,7 @@ export async function build(
     {
       title: `Base image (Debian ${config.debian.suite})`,
       task: async (c, task) => {
-        const log = await StepLog.open(config.logDir, 'toolchain', 'base-image');
-        try {
-          c.base = await ensureBaseImage(c.docker!, { ...config.debian, sourceDateEpoch: epoch.value }, {
-            tmpDir: path.join(config.cacheDir, 'tmp'),
-            log,
-            signal,
-            say: (s) => (task.output = s),
-          });
-        } finally {
-          await log.close();
-        }
+        c.base = await ensureBase(c.docker!, config, { signal, sourceDateEpoch: epoch.value, say: (s) => (task.output = s) });
         task.title = `Base image ${c.base.ref} ${c.base.built ? '(bootstrapped from Debian packages, no registry)' : '(reused)'}`;
       },
       rendererOptions: { persistentOutput: true },
@@ -147,17 +137,11 @@ export async function build(
     {
       title: 'Toolchain image',
       task: async (c, task) => {
-        const log = await StepLog.open(config.logDir, 'toolchain', 'toolchain-image');
-        try {
-          c.toolchain = await ensureToolchainImage(c.docker!, c.base!, {
-            log,
-            signal,
-            sourceDateEpoch: epoch.value,
-            say: (s) => (task.output = s),
-          });
-        } finally {
-          await log.close();
-        }
+        c.toolchain = await ensureToolchainOn(c.docker!, c.base!, config, {
+          signal,
+          sourceDateEpoch: epoch.value,
+          say: (s) => (task.output = s),
+        });
         task.title = `Toolchain image ${c.toolchain.ref} (${c.toolchain.built ? 'built' : 'reused'})`;
       },
     },

@@ -1,0 +1,120 @@
+/**
+ * Benchmark of the flow extractor (issue: bpf/). Prints figures, never passes or fails on them.
+ *   node --import=tsx bench/bpf-extractor.ts [--json]
+ * Needs root, Docker (to compile) and iperf3 (for the throughput part).
+ */
+import { execFile, spawn } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { which } from '../builder/util/which.js';
+import { attach, buildBpfTools, type BpfTools } from '../test/helpers/bpf.js';
+import { inNs, VethPair } from '../test/helpers/netns.js';
+import { ETH_ARP, ETH_IPV4, frame, ipv4, TCP, tcp } from '../test/helpers/packets.js';
+
+const execFileP = promisify(execFile);
+
+function harness(tools: BpfTools, args: string[], input: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(tools.harness, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${args.join(' ')}: ${err}`))));
+    child.stdin.on('error', () => {}); // an early exit is reported through 'close'
+    child.stdin.end(input);
+  });
+}
+
+async function meanNs(tools: BpfTools, object: string, prog: string, lines: string[], repeat: number): Promise<number> {
+  const out = await harness(tools, ['--max-flows', '200000', object, 'bench', prog, String(repeat)], `${lines.join('\n')}\n`);
+  return (JSON.parse(out) as { meanNs: number }).meanNs;
+}
+
+const tcpPacket = (i: number): string =>
+  frame(ETH_IPV4, ipv4(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, '192.168.1.20', TCP, tcp(443, 40000 + (i % 20000), { seq: 1000, payload: 1400 }))).toString('hex');
+
+async function iperf(net: VethPair, seconds: number): Promise<number> {
+  const server = spawn('ip', ['netns', 'exec', net.server, 'iperf3', '-s', '-1', '-B', net.serverV4], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 500));
+  try {
+    const { stdout } = await execFileP('ip', ['netns', 'exec', net.client, 'iperf3', '-c', net.serverV4, '-t', String(seconds), '-R', '-J'], { maxBuffer: 64 << 20 });
+    return (JSON.parse(stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second;
+  } finally {
+    server.kill();
+  }
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function main(): Promise<void> {
+  const json = process.argv.includes('--json');
+  const tools = await buildBpfTools('bpfel');
+  const empty = path.join(path.dirname(tools.object), 'empty_tc.bpf.o');
+  try {
+    const verifier = {
+      fw_flows: JSON.parse(await harness(tools, [tools.object, 'verifier-stats'], '')) as Record<string, number>,
+      empty_tc: JSON.parse(await harness(tools, [empty, 'verifier-stats'], '')) as Record<string, number>,
+    };
+    const REPEAT = 1_000_000;
+    const NEW = 100_000;
+    const existing = [tcpPacket(1)];
+    const fresh = Array.from({ length: NEW }, (_, i) => tcpPacket(i + 2));
+    const arp = [frame(ETH_ARP, Buffer.alloc(28, 1)).toString('hex')];
+    const cases = {
+      'TCP, existing flow': { lines: existing, repeat: REPEAT },
+      'TCP, new flow': { lines: fresh, repeat: 1 },
+      'non-IP frame (ARP)': { lines: arp, repeat: REPEAT },
+    };
+    const perPacket: Record<string, { ns: number; emptyNs: number; overNs: number; ratio: number }> = {};
+    for (const [name, c] of Object.entries(cases)) {
+      const ns = await meanNs(tools, tools.object, 'fw_ingress', c.lines, c.repeat);
+      const emptyNs = await meanNs(tools, empty, 'empty_tc', c.lines, c.repeat);
+      perPacket[name] = { ns, emptyNs, overNs: ns - emptyNs, ratio: ns / emptyNs };
+    }
+
+    let throughput: { withoutGbps: number; withGbps: number; ratio: number; lossPercent: number } | string = 'skipped: iperf3 not installed (apt-get install iperf3)';
+    if (await which('iperf3')) {
+      const net = new VethPair();
+      try {
+        await net.up();
+        // Offloads back on: the realistic case for a host (the tests turn them off to count exactly).
+        for (const [ns, dev] of [[net.client, net.clientIf], [net.server, net.serverIf]] as const) {
+          await inNs(ns, 'ethtool', ['-K', dev, 'tso', 'on', 'gso', 'on', 'gro', 'on']);
+        }
+        const without: number[] = [];
+        const withProgs: number[] = [];
+        for (let i = 0; i < 3; i++) {
+          without.push(await iperf(net, 4));
+          const s = await attach(tools, [net.serverIf], { netns: net.server, defaultRole: 'lan' });
+          try {
+            withProgs.push(await iperf(net, 4));
+          } finally {
+            await s.stop();
+          }
+        }
+        const a = median(without);
+        const b = median(withProgs);
+        throughput = { withoutGbps: a / 1e9, withGbps: b / 1e9, ratio: b / a, lossPercent: (1 - b / a) * 100 };
+      } finally {
+        await net.down();
+      }
+    }
+    const report = { verifierProcessedInsns: verifier, perPacket, throughput };
+    if (json) {
+      process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      return;
+    }
+    console.log('verifier, processed instructions:', JSON.stringify(verifier));
+    console.log('BPF_PROG_TEST_RUN, ns per packet (fw_ingress vs empty TC program, same run):');
+    for (const [n, r] of Object.entries(perPacket)) {
+      console.log(`  ${n.padEnd(20)} ${r.ns.toFixed(1).padStart(7)} ns  empty ${r.emptyNs.toFixed(1).padStart(6)} ns  +${r.overNs.toFixed(1)} ns  x${r.ratio.toFixed(2)}`);
+    }
+    console.log('bulk TCP over veth (iperf3, median of 3 x 4 s):', typeof throughput === 'string' ? throughput : `${throughput.withoutGbps.toFixed(2)} Gbit/s without, ${throughput.withGbps.toFixed(2)} Gbit/s with (ratio ${throughput.ratio.toFixed(3)}, loss ${throughput.lossPercent.toFixed(1)}%)`);
+  } finally {
+    await rm(tools.dir, { recursive: true, force: true });
+  }
+}
+
+await main();

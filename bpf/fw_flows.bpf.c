@@ -1,0 +1,432 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Per-flow traffic features at the TC (clsact) hooks, after Bronzino et al. 2019 and Traffic
+ * Refinery. Attach fw_ingress and fw_egress to each watched interface; both share one flow
+ * table. Every packet passes unchanged (TC_ACT_OK).
+ *
+ * Limits this code keeps to, for OpenWrt 23.05 (Linux 5.15) and every router CPU:
+ *  - no CO-RE: only the stable __sk_buff context and packet bytes are read;
+ *  - no BPF atomic instructions: the ARM32 JIT in 6.1 rejects them (ENOTSUPP). Global
+ *    counters are per-CPU. A flow's two directions live in separate fields, so each field has
+ *    one writer as long as one direction of a flow is handled on one CPU at a time (RSS/RPS
+ *    and socket locking keep it so); the segment state shared by both directions is a hint.
+ */
+#include <stdbool.h>
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/pkt_cls.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "fw_maps.h"
+
+#define ETH_P_8021Q_BE bpf_htons(0x8100)
+#define ETH_P_8021AD_BE bpf_htons(0x88A8)
+#define VLAN_MAX_DEPTH 2
+#define IPV6_EXT_MAX 6 /* extension headers walked before giving up on ports */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FW_FLOWS_MAX_ENTRIES);
+	__type(key, struct fw_flow_key);
+	__type(value, struct fw_flow);
+} fw_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FW_HOOK_MAX);
+	__type(key, __u32);
+	__type(value, struct fw_hook_counters);
+} fw_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FW_IFACES_MAX_ENTRIES);
+	__type(key, __u32); /* ifindex */
+	__type(value, __u32); /* enum fw_role */
+} fw_ifaces SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fw_config);
+} fw_config SEC(".maps");
+
+/*
+ * An all-zero flow record to insert new flows from: struct fw_flow is larger than the
+ * 512-byte BPF stack, so it cannot be built there. Nothing ever writes to this map.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_RDONLY_PROG);
+	__type(key, __u32);
+	__type(value, struct fw_flow);
+} fw_zero SEC(".maps");
+
+/* What the parser learnt about one packet. */
+struct pkt {
+	struct fw_flow_key key;   /* src in a, dst in b until canonicalised */
+	__u32 l2_l4_hdr;          /* bytes of headers before the payload (for GSO expansion) */
+	__u32 payload;            /* L4 payload bytes of this skb (all GSO segments) */
+	__u32 seq;                /* TCP sequence number */
+	__u8 tcp_flags;
+	bool fragment;            /* non-first fragment: no L4 header */
+};
+
+/* Bounds check the verifier can follow: [off, off+len) lies inside the packet. */
+#define HAVE(data, end, off, len) ((void *)(data) + (off) + (len) <= (void *)(end))
+
+static __always_inline void v4_mapped(__u8 *dst, __be32 addr)
+{
+	__builtin_memset(dst, 0, 10);
+	dst[10] = 0xff;
+	dst[11] = 0xff;
+	__builtin_memcpy(dst + 12, &addr, 4);
+}
+
+static __always_inline int parse_l4(void *data, void *end, __u32 off, __u8 proto, __u32 l4_len, struct pkt *p)
+{
+	if (proto == IPPROTO_TCP) {
+		struct tcphdr *th = data + off;
+		__u32 doff;
+
+		if (!HAVE(data, end, off, sizeof(*th)))
+			return -1;
+		doff = th->doff * 4;
+		if (doff < sizeof(*th) || doff > l4_len)
+			return -1;
+		p->key.port_a = th->source;
+		p->key.port_b = th->dest;
+		p->seq = bpf_ntohl(th->seq);
+		p->tcp_flags = ((__u8 *)th)[13];
+		p->l2_l4_hdr = off + doff;
+		p->payload = l4_len - doff;
+	} else if (proto == IPPROTO_UDP) {
+		struct udphdr *uh = data + off;
+
+		if (!HAVE(data, end, off, sizeof(*uh)) || l4_len < sizeof(*uh))
+			return -1;
+		p->key.port_a = uh->source;
+		p->key.port_b = uh->dest;
+		p->l2_l4_hdr = off + sizeof(*uh);
+		p->payload = l4_len - sizeof(*uh);
+	} else {
+		p->l2_l4_hdr = off;
+		p->payload = l4_len;
+	}
+	return 0;
+}
+
+/* Returns 0 for an IP packet filled into p, 1 for non-IP, -1 for a truncated or bad header. */
+static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, __u16 *l3proto)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	__u32 off = sizeof(*eth);
+	__be16 proto;
+
+	if (!HAVE(data, end, 0, sizeof(*eth)))
+		return -1;
+	proto = eth->h_proto;
+	/* A tag the NIC or veth already stripped sits in the skb; an in-band tag in the data. */
+	if (skb->vlan_present)
+		p->key.vlan = skb->vlan_tci & 0x0fff;
+#pragma unroll
+	for (int i = 0; i < VLAN_MAX_DEPTH; i++) {
+		if (proto != ETH_P_8021Q_BE && proto != ETH_P_8021AD_BE)
+			break;
+		if (!HAVE(data, end, off, 4))
+			return -1;
+		if (!p->key.vlan)
+			p->key.vlan = bpf_ntohs(*(__be16 *)(data + off)) & 0x0fff;
+		proto = *(__be16 *)(data + off + 2);
+		off += 4;
+	}
+	*l3proto = proto;
+
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *iph = data + off;
+		__u32 ihl, tot;
+
+		if (!HAVE(data, end, off, sizeof(*iph)))
+			return -1;
+		ihl = iph->ihl * 4;
+		tot = bpf_ntohs(iph->tot_len);
+		if (iph->version != 4 || ihl < sizeof(*iph) || tot < ihl)
+			return -1;
+		if (tot > skb->len - off)
+			tot = skb->len - off; /* a header claiming more than arrived */
+		p->key.family = 4;
+		p->key.proto = iph->protocol;
+		v4_mapped(p->key.addr_a, iph->saddr);
+		v4_mapped(p->key.addr_b, iph->daddr);
+		/* GSO super-packets carry tot_len 0 or a single segment's value: trust the skb then. */
+		if (skb->gso_segs > 1 || tot == 0)
+			tot = skb->len - off;
+		if (iph->frag_off & bpf_htons(0x1fff)) {
+			p->fragment = true;
+			p->l2_l4_hdr = off + ihl;
+			p->payload = tot - ihl;
+			return 0;
+		}
+		return parse_l4(data, end, off + ihl, iph->protocol, tot - ihl, p) ? -1 : 0;
+	}
+	if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data + off;
+		__u32 plen;
+		__u8 nexthdr;
+
+		if (!HAVE(data, end, off, sizeof(*ip6)))
+			return -1;
+		if (ip6->version != 6)
+			return -1;
+		p->key.family = 6;
+		__builtin_memcpy(p->key.addr_a, &ip6->saddr, 16);
+		__builtin_memcpy(p->key.addr_b, &ip6->daddr, 16);
+		plen = bpf_ntohs(ip6->payload_len);
+		if (skb->gso_segs > 1 || plen == 0)
+			plen = skb->len - off - sizeof(*ip6);
+		nexthdr = ip6->nexthdr;
+		off += sizeof(*ip6);
+		/* Walk a bounded chain of extension headers: the verifier needs a fixed bound. */
+#pragma unroll
+		for (int i = 0; i < IPV6_EXT_MAX; i++) {
+			__u8 *ext = data + off;
+			__u32 len;
+
+			if (nexthdr != IPPROTO_HOPOPTS && nexthdr != IPPROTO_ROUTING && nexthdr != IPPROTO_DSTOPTS &&
+			    nexthdr != IPPROTO_FRAGMENT && nexthdr != IPPROTO_AH)
+				break;
+			if (!HAVE(data, end, off, 8))
+				return -1;
+			if (nexthdr == IPPROTO_FRAGMENT) {
+				len = 8;
+				if (*(__be16 *)(ext + 2) & bpf_htons(0xfff8))
+					p->fragment = true; /* offset != 0: no L4 header here */
+			} else if (nexthdr == IPPROTO_AH) {
+				len = (ext[1] + 2) * 4;
+			} else {
+				len = (ext[1] + 1) * 8;
+			}
+			if (len > plen)
+				return -1;
+			plen -= len;
+			nexthdr = ext[0];
+			off += len;
+			if (p->fragment)
+				break;
+		}
+		p->key.proto = nexthdr;
+		if (p->fragment) {
+			p->l2_l4_hdr = off;
+			p->payload = plen;
+			return 0;
+		}
+		return parse_l4(data, end, off, nexthdr, plen, p) ? -1 : 0;
+	}
+	return 1;
+}
+
+/*
+ * true when (addr_a, port_a) sorts after (addr_b, port_b) byte by byte: the order, and so the
+ * key, is the same on big- and little-endian routers.
+ */
+static __always_inline bool key_needs_swap(const struct fw_flow_key *k)
+{
+	const __u32 *a = (const __u32 *)k->addr_a, *b = (const __u32 *)k->addr_b;
+
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		if (a[i] != b[i])
+			return bpf_ntohl(a[i]) > bpf_ntohl(b[i]);
+	}
+	return bpf_ntohs(k->port_a) > bpf_ntohs(k->port_b);
+}
+
+static __always_inline void swap_key(struct fw_flow_key *k)
+{
+	__u64 *a = (__u64 *)k->addr_a, *b = (__u64 *)k->addr_b, t;
+	__be16 pt;
+
+	t = a[0]; a[0] = b[0]; b[0] = t;
+	t = a[1]; a[1] = b[1]; b[1] = t;
+	pt = k->port_a; k->port_a = k->port_b; k->port_b = pt;
+}
+
+static __always_inline __u32 size_bin(__u32 len)
+{
+	return len <= 64 ? 0 : len <= 128 ? 1 : len <= 256 ? 2 : len <= 512 ? 3 :
+	       len <= 1024 ? 4 : len <= 1280 ? 5 : len <= 1518 ? 6 : 7;
+}
+
+static __always_inline __u32 iat_bin(__u64 ns)
+{
+	return ns < 10000ULL ? 0 : ns < 100000ULL ? 1 : ns < 1000000ULL ? 2 : ns < 10000000ULL ? 3 :
+	       ns < 100000000ULL ? 4 : ns < 1000000000ULL ? 5 : ns < 10000000000ULL ? 6 : 7;
+}
+
+static __always_inline void track_seq(struct fw_dir_stats *d, const struct pkt *p)
+{
+	__u32 end_seq = p->seq + p->payload;
+
+	if (!d->seq_valid) {
+		d->seq_valid = 1;
+		d->next_seq = end_seq;
+		return;
+	}
+	/* Serial-number arithmetic: sequence numbers wrap at 2^32. */
+	if ((__s32)(p->seq - d->next_seq) < 0)
+		d->retrans++;
+	else if ((__s32)(p->seq - d->next_seq) > 0)
+		d->gaps++;
+	if ((__s32)(end_seq - d->next_seq) > 0)
+		d->next_seq = end_seq;
+}
+
+static __always_inline void track_segment(struct fw_flow *f, __u32 dir, const struct pkt *p, __u64 now, __u32 segs)
+{
+	struct fw_segment *s;
+	__u32 cur;
+
+	if (!p->payload)
+		return;
+	cur = f->seg_count - 1;
+	if (dir == FW_DIR_UP) {
+		/* A run of request packets with no response yet is one request. */
+		if (f->seg_count) {
+			s = &f->seg[cur & (FW_SEGMENTS - 1)];
+			if (!s->down_bytes) {
+				s->up_bytes += p->payload;
+				s->end_ns = now;
+				return;
+			}
+		}
+		s = &f->seg[f->seg_count & (FW_SEGMENTS - 1)];
+		s->start_ns = now;
+		s->end_ns = now;
+		s->up_bytes = p->payload;
+		s->down_bytes = 0;
+		s->down_packets = 0;
+		f->seg_count++;
+		return;
+	}
+	if (!f->seg_count)
+		return; /* response bytes before any request seen (flow began before we did) */
+	s = &f->seg[cur & (FW_SEGMENTS - 1)];
+	s->down_bytes += p->payload;
+	s->down_packets += segs;
+	s->end_ns = now;
+}
+
+static __always_inline int handle(struct __sk_buff *skb, __u32 hook)
+{
+	struct fw_hook_counters *c = bpf_map_lookup_elem(&fw_counters, &hook);
+	struct pkt p = {};
+	__u16 l3proto = 0;
+	__u32 segs = skb->gso_segs > 1 ? skb->gso_segs : 1;
+	__u64 wire = skb->len;
+	__u32 ifindex = skb->ifindex, dir, *role;
+	struct fw_config *cfg;
+	struct fw_flow *f;
+	struct fw_dir_stats *d;
+	__u64 now;
+	int r;
+
+	if (!c)
+		return TC_ACT_OK;
+	r = parse(skb, &p, &l3proto);
+	/* Each extra GSO segment repeats the headers on the wire. */
+	if (segs > 1 && r == 0)
+		wire += (__u64)(segs - 1) * p.l2_l4_hdr;
+	c->packets += segs;
+	c->bytes += wire;
+	if (r < 0) {
+		c->truncated++;
+		return TC_ACT_OK;
+	}
+	if (r > 0) {
+		c->non_ip++;
+		return TC_ACT_OK;
+	}
+	if (p.key.family == 4)
+		c->ipv4 += segs;
+	else
+		c->ipv6 += segs;
+	if (p.fragment)
+		c->fragments++;
+
+	/* Up or down: LAN ingress and WAN egress carry the client's packets. */
+	role = bpf_map_lookup_elem(&fw_ifaces, &ifindex);
+	if (!role) {
+		__u32 zero = 0;
+
+		cfg = bpf_map_lookup_elem(&fw_config, &zero);
+		role = cfg ? &cfg->default_role : 0;
+	}
+	dir = ((role ? *role : FW_ROLE_LAN) == FW_ROLE_LAN) == (hook == FW_HOOK_INGRESS) ? FW_DIR_UP : FW_DIR_DOWN;
+
+	bool swapped = key_needs_swap(&p.key);
+	if (swapped)
+		swap_key(&p.key);
+	now = bpf_ktime_get_ns();
+	f = bpf_map_lookup_elem(&fw_flows, &p.key);
+	if (!f) {
+		__u32 zero = 0;
+		struct fw_flow *init = bpf_map_lookup_elem(&fw_zero, &zero);
+		bool created;
+
+		if (!init)
+			return TC_ACT_OK;
+		/* NOEXIST: when two CPUs race to create a flow, one wins and fills it in. */
+		created = bpf_map_update_elem(&fw_flows, &p.key, init, BPF_NOEXIST) == 0;
+		f = bpf_map_lookup_elem(&fw_flows, &p.key);
+		if (!f) {
+			c->flow_failed++;
+			return TC_ACT_OK;
+		}
+		if (created) {
+			c->flows_created++;
+			/* The sender of an upstream packet is the client: a before the swap. */
+			f->client_is_b = (dir == FW_DIR_UP) == swapped;
+			f->ifindex = ifindex;
+		}
+	}
+	d = &f->dir[dir & 1];
+	if (d->packets)
+		d->iat_hist[iat_bin(now - d->last_ns) & (FW_IAT_BINS - 1)]++;
+	else
+		d->first_ns = now;
+	d->last_ns = now;
+	d->packets += segs;
+	d->bytes += wire;
+	d->payload_bytes += p.payload;
+	d->size_hist[size_bin((__u32)(wire / segs)) & (FW_SIZE_BINS - 1)] += segs;
+	if (p.key.proto == IPPROTO_TCP && !p.fragment) {
+		d->tcp_flags |= p.tcp_flags;
+		if (p.payload)
+			track_seq(d, &p);
+	}
+	track_segment(f, dir & 1, &p, now, segs);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int fw_ingress(struct __sk_buff *skb)
+{
+	return handle(skb, FW_HOOK_INGRESS);
+}
+
+SEC("tc")
+int fw_egress(struct __sk_buff *skb)
+{
+	return handle(skb, FW_HOOK_EGRESS);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,416 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Host-side harness for fw_flows.bpf.o, used by the tests and benchmarks: loads the object
+ * with libbpf, feeds packets through BPF_PROG_TEST_RUN or attaches to real interfaces, and
+ * prints every map as one JSON document. Links libbpf statically so it runs on any host.
+ *
+ *   bpf_harness [OPTIONS] OBJ run          packets on stdin: "<in|eg> <ifindex> <gso_segs> <gso_size> <hex>"
+ *   bpf_harness [OPTIONS] OBJ attach IF... attach to clsact ingress+egress; dump on stdin EOF or SIGTERM
+ *   bpf_harness [OPTIONS] OBJ bench PROG REPEAT  mean ns per run over packets (hex lines) on stdin
+ *   bpf_harness OBJ verifier-stats       instructions the verifier processed, per program
+ * OPTIONS: --default-role lan|wan  --role IFINDEX=lan|wan  --max-flows N
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "fw_maps.h"
+
+#define MAX_PKT 65535
+
+static volatile sig_atomic_t stop;
+static void on_signal(int sig) { (void)sig; stop = 1; }
+
+static int die(const char *what, int err)
+{
+	fprintf(stderr, "bpf_harness: %s: %s\n", what, strerror(err < 0 ? -err : err));
+	return 1;
+}
+
+static int parse_role(const char *s)
+{
+	return strcmp(s, "wan") == 0 ? FW_ROLE_WAN : strcmp(s, "lan") == 0 ? FW_ROLE_LAN : -1;
+}
+
+static void print_addr(const __u8 *a, int family)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	if (family == 4)
+		inet_ntop(AF_INET, a + 12, buf, sizeof(buf));
+	else
+		inet_ntop(AF_INET6, a, buf, sizeof(buf));
+	printf("\"%s\"", buf);
+}
+
+static void print_u32s(const char *name, const __u32 *v, int n)
+{
+	printf("\"%s\":[", name);
+	for (int i = 0; i < n; i++)
+		printf("%s%u", i ? "," : "", v[i]);
+	printf("]");
+}
+
+static void print_dir(const struct fw_dir_stats *d)
+{
+	printf("{\"packets\":%llu,\"bytes\":%llu,\"payloadBytes\":%llu,\"firstNs\":%llu,\"lastNs\":%llu,",
+	       (unsigned long long)d->packets, (unsigned long long)d->bytes, (unsigned long long)d->payload_bytes,
+	       (unsigned long long)d->first_ns, (unsigned long long)d->last_ns);
+	print_u32s("sizeHist", d->size_hist, FW_SIZE_BINS);
+	printf(",");
+	print_u32s("iatHist", d->iat_hist, FW_IAT_BINS);
+	printf(",\"tcpFlags\":%u,\"retrans\":%u,\"gaps\":%u}", d->tcp_flags, d->retrans, d->gaps);
+}
+
+static void print_flow(const struct fw_flow_key *k, const struct fw_flow *f)
+{
+	__u32 n = f->seg_count < FW_SEGMENTS ? f->seg_count : FW_SEGMENTS;
+
+	printf("{\"family\":%u,\"proto\":%u,\"vlan\":%u,\"a\":", k->family, k->proto, k->vlan);
+	print_addr(k->addr_a, k->family);
+	printf(",\"portA\":%u,\"b\":", ntohs(k->port_a));
+	print_addr(k->addr_b, k->family);
+	printf(",\"portB\":%u,\"client\":\"%s\",\"ifindex\":%u,\"up\":", ntohs(k->port_b), f->client_is_b ? "b" : "a",
+	       f->ifindex);
+	print_dir(&f->dir[FW_DIR_UP]);
+	printf(",\"down\":");
+	print_dir(&f->dir[FW_DIR_DOWN]);
+	printf(",\"segCount\":%u,\"segments\":[", f->seg_count);
+	/* oldest first */
+	for (__u32 i = 0; i < n; i++) {
+		const struct fw_segment *s = &f->seg[(f->seg_count - n + i) & (FW_SEGMENTS - 1)];
+
+		printf("%s{\"startNs\":%llu,\"endNs\":%llu,\"upBytes\":%u,\"downBytes\":%u,\"downPackets\":%u}", i ? "," : "",
+		       (unsigned long long)s->start_ns, (unsigned long long)s->end_ns, s->up_bytes, s->down_bytes,
+		       s->down_packets);
+	}
+	printf("]}");
+}
+
+static int dump(struct bpf_object *obj)
+{
+	int flows = bpf_object__find_map_fd_by_name(obj, "fw_flows");
+	int counters = bpf_object__find_map_fd_by_name(obj, "fw_counters");
+	int ncpu = libbpf_num_possible_cpus();
+	struct fw_flow_key key, next;
+	struct fw_flow flow;
+	struct fw_hook_counters *per_cpu;
+	int first = 1, err;
+	void *prev = NULL;
+
+	if (flows < 0 || counters < 0 || ncpu <= 0)
+		return die("maps not found", ENOENT);
+	per_cpu = calloc((size_t)ncpu, sizeof(*per_cpu));
+	if (!per_cpu)
+		return die("calloc", ENOMEM);
+	printf("{\"counters\":{");
+	for (__u32 hook = 0; hook < FW_HOOK_MAX; hook++) {
+		struct fw_hook_counters sum = {0};
+
+		err = bpf_map_lookup_elem(counters, &hook, per_cpu);
+		if (err)
+			return die("counters lookup", errno);
+		for (int c = 0; c < ncpu; c++) {
+			sum.packets += per_cpu[c].packets;
+			sum.bytes += per_cpu[c].bytes;
+			sum.ipv4 += per_cpu[c].ipv4;
+			sum.ipv6 += per_cpu[c].ipv6;
+			sum.non_ip += per_cpu[c].non_ip;
+			sum.fragments += per_cpu[c].fragments;
+			sum.truncated += per_cpu[c].truncated;
+			sum.flows_created += per_cpu[c].flows_created;
+			sum.flow_failed += per_cpu[c].flow_failed;
+		}
+		printf("%s\"%s\":{\"packets\":%llu,\"bytes\":%llu,\"ipv4\":%llu,\"ipv6\":%llu,\"nonIp\":%llu,"
+		       "\"fragments\":%llu,\"truncated\":%llu,\"flowsCreated\":%llu,\"flowFailed\":%llu}",
+		       hook ? "," : "", hook == FW_HOOK_INGRESS ? "ingress" : "egress", (unsigned long long)sum.packets,
+		       (unsigned long long)sum.bytes, (unsigned long long)sum.ipv4, (unsigned long long)sum.ipv6,
+		       (unsigned long long)sum.non_ip, (unsigned long long)sum.fragments,
+		       (unsigned long long)sum.truncated, (unsigned long long)sum.flows_created,
+		       (unsigned long long)sum.flow_failed);
+	}
+	free(per_cpu);
+	printf("},\"flows\":[");
+	while (bpf_map_get_next_key(flows, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(flows, &key, &flow) != 0)
+			continue; /* evicted between the two calls */
+		if (!first)
+			printf(",");
+		first = 0;
+		print_flow(&key, &flow);
+	}
+	printf("]}\n");
+	fflush(stdout);
+	return 0;
+}
+
+static int hexval(int c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* One packet per line; a line that does not parse is an error (the tests write these). */
+static int run_packets(int prog_in, int prog_eg)
+{
+	static unsigned char pkt[MAX_PKT];
+	char *line = NULL, hook[4], *hex;
+	size_t cap = 0;
+	unsigned long n = 0, rejected = 0, first_errno = 0;
+	unsigned long long acc_bytes = 0, acc_segs = 0;
+
+	while (getline(&line, &cap, stdin) > 0) {
+		unsigned int ifindex, gso_segs, gso_size;
+		int used = 0, len = 0, err;
+		struct __sk_buff ctx = {0};
+
+		if (sscanf(line, "%3s %u %u %u %n", hook, &ifindex, &gso_segs, &gso_size, &used) != 4) {
+			fprintf(stderr, "bpf_harness: bad packet line %lu\n", n + 1);
+			return 1;
+		}
+		for (hex = line + used; hexval(hex[0]) >= 0 && hexval(hex[1]) >= 0 && len < MAX_PKT; hex += 2)
+			pkt[len++] = (unsigned char)(hexval(hex[0]) << 4 | hexval(hex[1]));
+		ctx.ifindex = ifindex;
+		ctx.gso_segs = gso_segs;
+		ctx.gso_size = gso_size;
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = (__u32)len, .ctx_in = &ctx,
+			    .ctx_size_in = sizeof(ctx), .repeat = 1);
+		err = bpf_prog_test_run_opts(strcmp(hook, "eg") == 0 ? prog_eg : prog_in, &opts);
+		if (err) {
+			/* the kernel refuses frames shorter than an Ethernet header */
+			if (!rejected++)
+				first_errno = (unsigned long)errno;
+		} else if (opts.retval != 0 /* TC_ACT_OK */) {
+			fprintf(stderr, "bpf_harness: packet %lu returned %u, expected TC_ACT_OK\n", n + 1, opts.retval);
+			return 1;
+		} else {
+			acc_bytes += (unsigned long long)len;
+			acc_segs += gso_segs > 1 ? gso_segs : 1;
+		}
+		n++;
+	}
+	free(line);
+	fprintf(stderr, "bpf_harness: ran %lu packets, %lu refused by the kernel before the program (first errno %lu)\n",
+		n, rejected, first_errno);
+	fprintf(stderr, "bpf_harness: accepted bytes %llu, wire packets %llu\n", acc_bytes, acc_segs);
+	return 0;
+}
+
+/* Mean kernel-measured ns per run of `prog` over the packets on stdin, each run `repeat` times. */
+static int bench(int prog, unsigned int repeat)
+{
+	static unsigned char pkt[MAX_PKT];
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned long long total = 0, runs = 0;
+
+	while (getline(&line, &cap, stdin) > 0) {
+		int len = 0;
+		struct __sk_buff ctx = { .ifindex = 1 };
+
+		for (const char *h = line; hexval(h[0]) >= 0 && hexval(h[1]) >= 0 && len < MAX_PKT; h += 2)
+			pkt[len++] = (unsigned char)(hexval(h[0]) << 4 | hexval(h[1]));
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = (__u32)len, .ctx_in = &ctx,
+			    .ctx_size_in = sizeof(ctx), .repeat = repeat);
+		if (bpf_prog_test_run_opts(prog, &opts))
+			return die("BPF_PROG_TEST_RUN", errno);
+		total += (unsigned long long)opts.duration * repeat;
+		runs += repeat;
+	}
+	free(line);
+	printf("{\"runs\":%llu,\"meanNs\":%.2f}\n", runs, runs ? (double)total / (double)runs : 0.0);
+	return 0;
+}
+
+/* The verifier's "processed N insns" per program, from a stats-level log. */
+static int verifier_stats(const char *path)
+{
+	struct bpf_object *obj = bpf_object__open_file(path, NULL);
+	struct bpf_program *p;
+	static char logs[8][4096];
+	int i = 0, err, first = 1;
+
+	if (!obj)
+		return die("open object", errno);
+	bpf_object__for_each_program(p, obj) {
+		if (i >= 8)
+			break;
+		bpf_program__set_log_buf(p, logs[i], sizeof(logs[i]));
+		bpf_program__set_log_level(p, 4); /* BPF_LOG_STATS */
+		i++;
+	}
+	err = bpf_object__load(obj);
+	if (err)
+		return die("load object", err);
+	printf("{");
+	i = 0;
+	bpf_object__for_each_program(p, obj) {
+		const char *m = i < 8 ? strstr(logs[i], "processed ") : NULL;
+
+		printf("%s\"%s\":%ld", first ? "" : ",", bpf_program__name(p), m ? strtol(m + 10, NULL, 10) : -1L);
+		first = 0;
+		i++;
+	}
+	printf("}\n");
+	bpf_object__close(obj);
+	return 0;
+}
+
+struct attached {
+	struct bpf_tc_hook hook;
+	struct bpf_tc_opts in, eg;
+	int created;
+};
+
+static int attach_and_wait(struct bpf_object *obj, int prog_in, int prog_eg, char **ifs, int nifs)
+{
+	struct attached *a = calloc((size_t)nifs, sizeof(*a));
+	int err = 0, rc = 0;
+
+	if (!a)
+		return die("calloc", ENOMEM);
+	for (int i = 0; i < nifs && !err; i++) {
+		int ifindex = (int)if_nametoindex(ifs[i]);
+
+		if (!ifindex) {
+			fprintf(stderr, "bpf_harness: no interface %s\n", ifs[i]);
+			err = -ENODEV;
+			break;
+		}
+		a[i].hook = (struct bpf_tc_hook){ .sz = sizeof(struct bpf_tc_hook), .ifindex = ifindex,
+						  .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS };
+		err = bpf_tc_hook_create(&a[i].hook);
+		a[i].created = err == 0;
+		if (err == -EEXIST)
+			err = 0;
+		if (err)
+			break;
+		a[i].in = (struct bpf_tc_opts){ .sz = sizeof(struct bpf_tc_opts), .prog_fd = prog_in };
+		a[i].eg = (struct bpf_tc_opts){ .sz = sizeof(struct bpf_tc_opts), .prog_fd = prog_eg };
+		a[i].hook.attach_point = BPF_TC_INGRESS;
+		err = bpf_tc_attach(&a[i].hook, &a[i].in);
+		if (!err) {
+			a[i].hook.attach_point = BPF_TC_EGRESS;
+			err = bpf_tc_attach(&a[i].hook, &a[i].eg);
+		}
+	}
+	if (err) {
+		rc = die("attach", err);
+	} else {
+		struct pollfd pfd = { .fd = 0, .events = POLLIN };
+		char buf[64];
+
+		printf("ready\n");
+		fflush(stdout);
+		while (!stop) {
+			if (poll(&pfd, 1, 200) > 0 && read(0, buf, sizeof(buf)) <= 0)
+				break;
+		}
+		rc = dump(obj);
+	}
+	for (int i = 0; i < nifs; i++) {
+		if (!a[i].hook.ifindex)
+			continue;
+		/* Detach only our filters; remove clsact only if we created it. */
+		a[i].in.prog_fd = a[i].in.prog_id = a[i].in.flags = 0;
+		a[i].eg.prog_fd = a[i].eg.prog_id = a[i].eg.flags = 0;
+		a[i].hook.attach_point = BPF_TC_INGRESS;
+		if (a[i].in.handle)
+			bpf_tc_detach(&a[i].hook, &a[i].in);
+		a[i].hook.attach_point = BPF_TC_EGRESS;
+		if (a[i].eg.handle)
+			bpf_tc_detach(&a[i].hook, &a[i].eg);
+		if (a[i].created) {
+			a[i].hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+			bpf_tc_hook_destroy(&a[i].hook);
+		}
+	}
+	free(a);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct bpf_object *obj;
+	struct bpf_program *pin, *peg;
+	struct fw_config cfg = { .default_role = FW_ROLE_LAN };
+	__u32 roles_if[FW_IFACES_MAX_ENTRIES], roles_val[FW_IFACES_MAX_ENTRIES], nroles = 0, max_flows = 0;
+	int i = 1, err, zero = 0;
+
+	for (; i + 1 < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
+		if (strcmp(argv[i], "--default-role") == 0 && parse_role(argv[i + 1]) >= 0) {
+			cfg.default_role = (__u32)parse_role(argv[i + 1]);
+		} else if (strcmp(argv[i], "--role") == 0 && nroles < FW_IFACES_MAX_ENTRIES && strchr(argv[i + 1], '=') &&
+			   parse_role(strchr(argv[i + 1], '=') + 1) >= 0) {
+			roles_if[nroles] = (__u32)strtoul(argv[i + 1], NULL, 10);
+			roles_val[nroles++] = (__u32)parse_role(strchr(argv[i + 1], '=') + 1);
+		} else if (strcmp(argv[i], "--max-flows") == 0) {
+			max_flows = (__u32)strtoul(argv[i + 1], NULL, 10);
+		} else {
+			fprintf(stderr, "bpf_harness: bad option %s %s\n", argv[i], argv[i + 1]);
+			return 2;
+		}
+	}
+	if (argc - i < 2) {
+		fprintf(stderr, "usage: bpf_harness [OPTIONS] OBJ run|attach IF...|bench PROG REPEAT|verifier-stats\n");
+		return 2;
+	}
+	libbpf_set_strict_mode(LIBBPF_STRICT_ALL);
+	if (strcmp(argv[i + 1], "verifier-stats") == 0)
+		return verifier_stats(argv[i]);
+	obj = bpf_object__open_file(argv[i], NULL);
+	if (!obj)
+		return die("open object", errno);
+	if (max_flows && bpf_object__find_map_by_name(obj, "fw_flows")) {
+		err = bpf_map__set_max_entries(bpf_object__find_map_by_name(obj, "fw_flows"), max_flows);
+		if (err)
+			return die("set max_entries", err);
+	}
+	err = bpf_object__load(obj);
+	if (err)
+		return die("load object (verifier log above)", err);
+	if (strcmp(argv[i + 1], "bench") == 0 && argc - i == 4) {
+		struct bpf_program *p = bpf_object__find_program_by_name(obj, argv[i + 2]);
+
+		if (!p)
+			return die(argv[i + 2], ENOENT);
+		if (bpf_object__find_map_by_name(obj, "fw_config") &&
+		    bpf_map_update_elem(bpf_object__find_map_fd_by_name(obj, "fw_config"), &zero, &cfg, BPF_ANY))
+			return die("fw_config", errno);
+		err = bench(bpf_program__fd(p), (unsigned int)strtoul(argv[i + 3], NULL, 10));
+		bpf_object__close(obj);
+		return err;
+	}
+	pin = bpf_object__find_program_by_name(obj, "fw_ingress");
+	peg = bpf_object__find_program_by_name(obj, "fw_egress");
+	if (!pin || !peg)
+		return die("programs fw_ingress/fw_egress", ENOENT);
+	if (bpf_map_update_elem(bpf_object__find_map_fd_by_name(obj, "fw_config"), &zero, &cfg, BPF_ANY))
+		return die("fw_config", errno);
+	for (__u32 r = 0; r < nroles; r++) {
+		if (bpf_map_update_elem(bpf_object__find_map_fd_by_name(obj, "fw_ifaces"), &roles_if[r], &roles_val[r], BPF_ANY))
+			return die("fw_ifaces", errno);
+	}
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	if (strcmp(argv[i + 1], "run") == 0) {
+		err = run_packets(bpf_program__fd(pin), bpf_program__fd(peg));
+		if (!err)
+			err = dump(obj);
+	} else if (strcmp(argv[i + 1], "attach") == 0 && argc - i > 2) {
+		err = attach_and_wait(obj, bpf_program__fd(pin), bpf_program__fd(peg), argv + i + 2, argc - i - 2);
+	} else {
+		fprintf(stderr, "bpf_harness: unknown command %s\n", argv[i + 1]);
+		err = 2;
+	}
+	bpf_object__close(obj);
+	return err;
+}

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Map layouts shared by the BPF programs (fw_flows.bpf.c) and user space (runner, test
+ * harness). Rules: fixed-width fields, every field naturally aligned with explicit padding,
+ * sizes pinned by static asserts. The kernel stores values in the CPU's byte order; user space
+ * on the same router reads them in that order too. Addresses and ports stay in network order.
+ */
+#ifndef FW_MAPS_H
+#define FW_MAPS_H
+
+#include <linux/types.h>
+
+/* Which way a packet goes relative to the LAN client. */
+enum fw_dir {
+	FW_DIR_UP = 0,   /* client -> server (requests, ACKs) */
+	FW_DIR_DOWN = 1, /* server -> client (video) */
+};
+
+enum fw_hook {
+	FW_HOOK_INGRESS = 0,
+	FW_HOOK_EGRESS = 1,
+	FW_HOOK_MAX = 2,
+};
+
+/* Role of a watched interface: a LAN port faces the clients, a WAN port the servers. */
+enum fw_role {
+	FW_ROLE_LAN = 0,
+	FW_ROLE_WAN = 1,
+};
+
+/*
+ * Canonical bidirectional flow key: the (address, port) pair that sorts lower is "a", so
+ * both directions of a connection find the same record. IPv4 addresses are stored
+ * IPv4-mapped (::ffff:a.b.c.d). Non-first fragments and protocols without ports have
+ * ports 0.
+ */
+struct fw_flow_key {
+	__u8 addr_a[16];
+	__u8 addr_b[16];
+	__be16 port_a;
+	__be16 port_b;
+	__u16 vlan;  /* 802.1Q VLAN id, 0 when untagged */
+	__u8 proto;  /* IPPROTO_* */
+	__u8 family; /* 4 or 6 */
+};
+
+#define FW_SIZE_BINS 8   /* wire size <=64, <=128, <=256, <=512, <=1024, <=1280, <=1518, larger */
+#define FW_IAT_BINS 8    /* gap <10us, <100us, <1ms, <10ms, <100ms, <1s, <10s, longer */
+#define FW_SEGMENTS 8    /* last segments kept per flow; power of two */
+
+/* TCP flag bits as in the header's 13th byte (FIN=0x01 ... CWR=0x80). */
+struct fw_dir_stats {
+	__u64 packets;       /* wire packets: a GSO super-packet counts gso_segs */
+	__u64 bytes;         /* wire bytes, L2 header included */
+	__u64 payload_bytes; /* L4 payload */
+	__u64 first_ns;      /* bpf_ktime_get_ns() of the first and last packet */
+	__u64 last_ns;
+	__u32 size_hist[FW_SIZE_BINS];
+	__u32 iat_hist[FW_IAT_BINS];
+	__u32 tcp_flags;     /* OR of every flag byte seen */
+	__u32 next_seq;      /* TCP: highest sequence number + payload seen */
+	__u32 retrans;       /* TCP payload starting below next_seq: retransmission or reordering */
+	__u32 gaps;          /* TCP payload starting above next_seq: loss before this hop or reordering */
+	__u32 seq_valid;     /* next_seq holds a value */
+	__u32 _pad;
+};
+
+/*
+ * A segment as Traffic Refinery defines it: an upstream packet with payload (a request)
+ * starts one, downstream payload adds to it, until the next request.
+ */
+struct fw_segment {
+	__u64 start_ns;     /* first request packet */
+	__u64 end_ns;       /* last packet of the segment either way */
+	__u32 up_bytes;     /* request payload */
+	__u32 down_bytes;   /* response payload */
+	__u32 down_packets;
+	__u32 _pad;
+};
+
+struct fw_flow {
+	struct fw_dir_stats dir[2]; /* indexed by enum fw_dir */
+	struct fw_segment seg[FW_SEGMENTS];
+	__u32 seg_count;  /* segments started so far; the newest is seg[(seg_count - 1) % FW_SEGMENTS] */
+	__u32 client_is_b; /* 1 when the LAN client is endpoint b of the key */
+	__u32 ifindex;    /* interface of the first packet */
+	__u32 _pad;
+};
+
+/* Global counters per hook (per-CPU array, index enum fw_hook): reconcile with the interface. */
+struct fw_hook_counters {
+	__u64 packets;       /* every frame, IP or not (wire packets, GSO expanded) */
+	__u64 bytes;         /* every frame's wire bytes */
+	__u64 ipv4;
+	__u64 ipv6;
+	__u64 non_ip;        /* ARP, LLDP, ... */
+	__u64 fragments;     /* non-first IP fragments (no L4 header) */
+	__u64 truncated;     /* headers cut short: counted here, not in a flow */
+	__u64 flows_created; /* new flow records inserted */
+	__u64 flow_failed;   /* a new flow could not be inserted: its packet is not in any flow */
+};
+
+/* Single-entry array: settings user space writes before attaching. */
+struct fw_config {
+	__u32 default_role; /* enum fw_role of interfaces not listed in fw_ifaces */
+	__u32 _pad;
+};
+
+#define FW_FLOWS_MAX_ENTRIES 4096
+#define FW_IFACES_MAX_ENTRIES 32
+
+#ifndef __bpf__
+_Static_assert(sizeof(struct fw_flow_key) == 40, "fw_flow_key layout");
+_Static_assert(sizeof(struct fw_dir_stats) == 128, "fw_dir_stats layout");
+_Static_assert(sizeof(struct fw_segment) == 32, "fw_segment layout");
+_Static_assert(sizeof(struct fw_flow) == 2 * 128 + FW_SEGMENTS * 32 + 16, "fw_flow layout");
+_Static_assert(sizeof(struct fw_hook_counters) == 72, "fw_hook_counters layout");
+#endif
+
+#endif

@@ -1,0 +1,56 @@
+import type Docker from 'dockerode';
+import path from 'node:path';
+import type { ResolvedConfig } from '../config/config.js';
+import { StepLog } from '../util/steplog.js';
+import { ensureBaseImage, type ImageResult } from './base-image.js';
+import { ensureToolchainImage } from './toolchain-image.js';
+
+export interface Toolchain {
+  base: ImageResult;
+  toolchain: ImageResult;
+}
+
+/**
+ * The base image, then the toolchain image on top of it; each reused when its input hash
+ * matches. Logs go to `<logDir>/toolchain/`.
+ */
+export async function ensureBase(
+  docker: Docker,
+  config: ResolvedConfig,
+  o: { signal: AbortSignal; sourceDateEpoch: number; say?: (s: string) => void },
+): Promise<ImageResult> {
+  const log = await StepLog.open(config.logDir, 'toolchain', 'base-image');
+  try {
+    return await ensureBaseImage(docker, { ...config.debian, sourceDateEpoch: o.sourceDateEpoch }, {
+      tmpDir: path.join(config.cacheDir, 'tmp'),
+      log,
+      signal: o.signal,
+      say: o.say ?? (() => {}),
+    });
+  } finally {
+    await log.close();
+  }
+}
+
+export async function ensureToolchainOn(
+  docker: Docker,
+  base: ImageResult,
+  config: ResolvedConfig,
+  o: { signal: AbortSignal; sourceDateEpoch: number; say?: (s: string) => void },
+): Promise<ImageResult> {
+  const log = await StepLog.open(config.logDir, 'toolchain', 'toolchain-image');
+  try {
+    return await ensureToolchainImage(docker, base, { log, signal: o.signal, sourceDateEpoch: o.sourceDateEpoch, say: o.say ?? (() => {}) });
+  } finally {
+    await log.close();
+  }
+}
+
+export async function ensureToolchain(
+  docker: Docker,
+  config: ResolvedConfig,
+  o: { signal: AbortSignal; sourceDateEpoch: number },
+): Promise<Toolchain> {
+  const base = await ensureBase(docker, config, o);
+  return { base, toolchain: await ensureToolchainOn(docker, base, config, o) };
+}

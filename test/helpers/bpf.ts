@@ -1,0 +1,173 @@
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../../builder/config/load.js';
+import { connectEngine } from '../../builder/docker/engine.js';
+import { BUILD_UID, StepContainer } from '../../builder/docker/step-container.js';
+import { ensureToolchain } from '../../builder/docker/toolchain.js';
+import { resolveEpoch } from '../../builder/util/epoch.js';
+import { projectPath } from '../../builder/util/paths.js';
+import { chownTree } from '../../builder/util/publish.js';
+import { StepLog } from '../../builder/util/steplog.js';
+
+export interface BpfTools {
+  object: string;
+  harness: string;
+  dir: string;
+}
+
+/**
+ * Compiles bpf/ for the host's byte order (bpfel) and the libbpf harness, in the same toolchain
+ * image and container setup a build uses.
+ */
+export async function buildBpfTools(bpfTarget: 'bpfel' | 'bpfeb' = 'bpfel'): Promise<BpfTools> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'fwbuild-bpf-'));
+  const out = path.join(dir, 'out');
+  await mkdir(out);
+  if (process.getuid?.() === 0) await chownTree(out, BUILD_UID, BUILD_UID);
+  const config = await loadConfig({ cwd: dir, env: {}, overrides: { logDir: path.join(dir, 'logs') } });
+  const docker = await connectEngine();
+  const signal = new AbortController().signal;
+  const { toolchain } = await ensureToolchain(docker, { ...config, cacheDir: path.join(projectPath(), '.fwbuild-cache') }, {
+    signal,
+    sourceDateEpoch: resolveEpoch(undefined).value,
+  });
+  const log = await StepLog.open(path.join(dir, 'logs'), 'host', 'bpf-tools');
+  await new StepContainer(docker, `bpftools-${path.basename(dir)}`, signal).run(
+    {
+      step: 'bpf-tools',
+      scope: 'host',
+      image: toolchain.ref,
+      cmd: ['make', '-C', '/src/bpf', 'OUT=/out', `BPF_TARGET=${bpfTarget}`, 'all', 'harness'],
+      mounts: [
+        { host: projectPath('bpf'), container: '/src/bpf', readOnly: true },
+        { host: out, container: '/out', readOnly: false },
+      ],
+    },
+    log,
+  );
+  return { object: path.join(out, 'fw_flows.bpf.o'), harness: path.join(out, 'bpf_harness'), dir };
+}
+
+export interface HookCounters {
+  packets: number;
+  bytes: number;
+  ipv4: number;
+  ipv6: number;
+  nonIp: number;
+  fragments: number;
+  truncated: number;
+  flowsCreated: number;
+  flowFailed: number;
+}
+
+export interface DirStats {
+  packets: number;
+  bytes: number;
+  payloadBytes: number;
+  firstNs: number;
+  lastNs: number;
+  sizeHist: number[];
+  iatHist: number[];
+  tcpFlags: number;
+  retrans: number;
+  gaps: number;
+}
+
+export interface Flow {
+  family: 4 | 6;
+  proto: number;
+  vlan: number;
+  a: string;
+  portA: number;
+  b: string;
+  portB: number;
+  client: 'a' | 'b';
+  ifindex: number;
+  up: DirStats;
+  down: DirStats;
+  segCount: number;
+  segments: { startNs: number; endNs: number; upBytes: number; downBytes: number; downPackets: number }[];
+}
+
+export interface MapDump {
+  counters: { ingress: HookCounters; egress: HookCounters };
+  flows: Flow[];
+}
+
+export interface TestPacket {
+  hook: 'in' | 'eg';
+  data: Buffer;
+  /** defaults: lo (always present), no GSO */
+  ifindex?: number;
+  gsoSegs?: number;
+  gsoSize?: number;
+}
+
+export interface HarnessOptions {
+  defaultRole?: 'lan' | 'wan';
+  roles?: Record<number, 'lan' | 'wan'>;
+  maxFlows?: number;
+}
+
+const optionArgs = (o: HarnessOptions): string[] => [
+  ...(o.defaultRole ? ['--default-role', o.defaultRole] : []),
+  ...Object.entries(o.roles ?? {}).flatMap(([i, r]) => ['--role', `${i}=${r}`]),
+  ...(o.maxFlows ? ['--max-flows', String(o.maxFlows)] : []),
+];
+
+/** Loads the object fresh (empty maps), runs every packet through BPF_PROG_TEST_RUN, dumps the maps. */
+export function runPackets(tools: BpfTools, packets: Iterable<TestPacket>, o: HarnessOptions = {}): Promise<MapDump & { stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(tools.harness, [...optionArgs(o), tools.object, 'run'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`bpf_harness exited ${code}: ${stderr.slice(-2000)}`));
+      resolve({ ...(JSON.parse(stdout) as MapDump), stderr });
+    });
+    void (async () => {
+      for (const p of packets) {
+        const line = `${p.hook} ${p.ifindex ?? 1} ${p.gsoSegs ?? 0} ${p.gsoSize ?? 0} ${p.data.toString('hex')}\n`;
+        if (!child.stdin.write(line)) await new Promise((r) => child.stdin.once('drain', r));
+      }
+      child.stdin.end();
+    })();
+  });
+}
+
+/** Attaches to real interfaces (inside `netns` when given) until stop() is called; then the dump. */
+export async function attach(tools: BpfTools, ifaces: string[], o: HarnessOptions & { netns?: string } = {}) {
+  const args = [...optionArgs(o), tools.object, 'attach', ...ifaces];
+  const child = o.netns
+    ? spawn('ip', ['netns', 'exec', o.netns, tools.harness, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+    : spawn(tools.harness, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const closed = new Promise<number | null>((r) => child.on('close', r));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`harness not ready: ${stderr}`)), 20_000);
+    const check = (): void => {
+      if (stdout.startsWith('ready\n')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout.on('data', check);
+    void closed.then((code) => reject(new Error(`harness exited ${code}: ${stderr}`)));
+  });
+  return {
+    async stop(): Promise<MapDump> {
+      child.stdin.end();
+      const code = await closed;
+      if (code !== 0) throw new Error(`bpf_harness exited ${code}: ${stderr}`);
+      return JSON.parse(stdout.slice('ready\n'.length)) as MapDump;
+    },
+  };
+}
