@@ -69,7 +69,7 @@ async function main(): Promise<void> {
     };
     const perPacket: Record<string, { ns: number; emptyNs: number; overNs: number; ratio: number }> = {};
     for (const [name, c] of Object.entries(cases)) {
-      const ns = await meanNs(tools, tools.object, 'fw_ingress', c.lines, c.repeat);
+      const ns = await meanNs(tools, tools.object, 'fw_lan_ingress', c.lines, c.repeat);
       const emptyNs = await meanNs(tools, empty, 'empty_tc', c.lines, c.repeat);
       perPacket[name] = { ns, emptyNs, overNs: ns - emptyNs, ratio: ns / emptyNs };
     }
@@ -87,7 +87,7 @@ async function main(): Promise<void> {
         const withProgs: number[] = [];
         for (let i = 0; i < 3; i++) {
           without.push(await iperf(net, 4));
-          const s = await attach(tools, [net.serverIf], { netns: net.server, defaultRole: 'lan' });
+          const s = await attach(tools, [net.serverIf], { netns: net.server, role: 'lan' });
           try {
             withProgs.push(await iperf(net, 4));
           } finally {

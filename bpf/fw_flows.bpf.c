@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Per-flow traffic features at the TC (clsact) hooks, after Bronzino et al. 2019 and Traffic
- * Refinery. Attach fw_ingress and fw_egress to each watched interface; both share one flow
- * table. Every packet passes unchanged (TC_ACT_OK).
+ * Refinery. Attach fw_{lan,wan}_{ingress,egress} to each watched interface by its role; all
+ * share one flow table. Every packet passes unchanged (TC_ACT_OK).
  *
  * Limits this code keeps to, for OpenWrt 23.05 (Linux 5.15) and every router CPU:
  *  - no CO-RE: only the stable __sk_buff context and packet bytes are read;
@@ -42,20 +42,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct fw_hook_counters);
 } fw_counters SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, FW_IFACES_MAX_ENTRIES);
-	__type(key, __u32); /* ifindex */
-	__type(value, __u32); /* enum fw_role */
-} fw_ifaces SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct fw_config);
-} fw_config SEC(".maps");
 
 /*
  * An all-zero flow record to insert new flows from: struct fw_flow is larger than the
@@ -260,16 +246,24 @@ static __always_inline void swap_key(struct fw_flow_key *k)
 	pt = k->port_a; k->port_a = k->port_b; k->port_b = pt;
 }
 
-static __always_inline __u32 size_bin(__u32 len)
+/*
+ * Histogram bins without branches: (limit - x) >> 63 is 1 exactly when x > limit. A chain of
+ * ifs would hand the verifier one path per bin, and the two histograms multiply those paths.
+ */
+#define ABOVE(x, limit) ((__u64)((__s64)(limit) - (__s64)(x)) >> 63)
+
+static __always_inline __u32 size_bin(__u64 len)
 {
-	return len <= 64 ? 0 : len <= 128 ? 1 : len <= 256 ? 2 : len <= 512 ? 3 :
-	       len <= 1024 ? 4 : len <= 1280 ? 5 : len <= 1518 ? 6 : 7;
+	return ABOVE(len, 64) + ABOVE(len, 128) + ABOVE(len, 256) + ABOVE(len, 512) + ABOVE(len, 1024) +
+	       ABOVE(len, 1280) + ABOVE(len, 1518);
 }
 
 static __always_inline __u32 iat_bin(__u64 ns)
 {
-	return ns < 10000ULL ? 0 : ns < 100000ULL ? 1 : ns < 1000000ULL ? 2 : ns < 10000000ULL ? 3 :
-	       ns < 100000000ULL ? 4 : ns < 1000000000ULL ? 5 : ns < 10000000000ULL ? 6 : 7;
+	/* gaps beyond 2^62 ns (146 years) do not happen */
+	ns &= (1ULL << 62) - 1;
+	return ABOVE(ns, 9999) + ABOVE(ns, 99999) + ABOVE(ns, 999999) + ABOVE(ns, 9999999) + ABOVE(ns, 99999999) +
+	       ABOVE(ns, 999999999) + ABOVE(ns, 9999999999ULL);
 }
 
 static __always_inline void track_seq(struct fw_dir_stats *d, const struct pkt *p)
@@ -325,15 +319,14 @@ static __always_inline void track_segment(struct fw_flow *f, __u32 dir, const st
 	s->end_ns = now;
 }
 
-static __always_inline int handle(struct __sk_buff *skb, __u32 hook)
+static __always_inline int handle(struct __sk_buff *skb, const __u32 hook, const __u32 dir)
 {
 	struct fw_hook_counters *c = bpf_map_lookup_elem(&fw_counters, &hook);
 	struct pkt p = {};
 	__u16 l3proto = 0;
 	__u32 segs = skb->gso_segs > 1 ? skb->gso_segs : 1;
 	__u64 wire = skb->len;
-	__u32 ifindex = skb->ifindex, dir, *role;
-	struct fw_config *cfg;
+	__u32 ifindex = skb->ifindex;
 	struct fw_flow *f;
 	struct fw_dir_stats *d;
 	__u64 now;
@@ -361,16 +354,6 @@ static __always_inline int handle(struct __sk_buff *skb, __u32 hook)
 		c->ipv6 += segs;
 	if (p.fragment)
 		c->fragments++;
-
-	/* Up or down: LAN ingress and WAN egress carry the client's packets. */
-	role = bpf_map_lookup_elem(&fw_ifaces, &ifindex);
-	if (!role) {
-		__u32 zero = 0;
-
-		cfg = bpf_map_lookup_elem(&fw_config, &zero);
-		role = cfg ? &cfg->default_role : 0;
-	}
-	dir = ((role ? *role : FW_ROLE_LAN) == FW_ROLE_LAN) == (hook == FW_HOOK_INGRESS) ? FW_DIR_UP : FW_DIR_DOWN;
 
 	bool swapped = key_needs_swap(&p.key);
 	if (swapped)
@@ -407,7 +390,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u32 hook)
 	d->packets += segs;
 	d->bytes += wire;
 	d->payload_bytes += p.payload;
-	d->size_hist[size_bin((__u32)(wire / segs)) & (FW_SIZE_BINS - 1)] += segs;
+	d->size_hist[size_bin(wire / segs) & (FW_SIZE_BINS - 1)] += segs;
 	if (p.key.proto == IPPROTO_TCP && !p.fragment) {
 		d->tcp_flags |= p.tcp_flags;
 		if (p.payload)
@@ -417,16 +400,33 @@ static __always_inline int handle(struct __sk_buff *skb, __u32 hook)
 	return TC_ACT_OK;
 }
 
+/*
+ * One program per (hook, direction): which way is upstream is decided when the loader picks
+ * the program for an interface (LAN ports: ingress is upstream; WAN ports: egress is), so
+ * no packet pays for a configuration lookup.
+ */
 SEC("tc")
-int fw_ingress(struct __sk_buff *skb)
+int fw_lan_ingress(struct __sk_buff *skb)
 {
-	return handle(skb, FW_HOOK_INGRESS);
+	return handle(skb, FW_HOOK_INGRESS, FW_DIR_UP);
 }
 
 SEC("tc")
-int fw_egress(struct __sk_buff *skb)
+int fw_lan_egress(struct __sk_buff *skb)
 {
-	return handle(skb, FW_HOOK_EGRESS);
+	return handle(skb, FW_HOOK_EGRESS, FW_DIR_DOWN);
+}
+
+SEC("tc")
+int fw_wan_ingress(struct __sk_buff *skb)
+{
+	return handle(skb, FW_HOOK_INGRESS, FW_DIR_DOWN);
+}
+
+SEC("tc")
+int fw_wan_egress(struct __sk_buff *skb)
+{
+	return handle(skb, FW_HOOK_EGRESS, FW_DIR_UP);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -23,7 +23,7 @@ test('TCP downloads and a UDP stream across veth: flows, bytes and interface tot
   t.teardown(() => net.down());
   await net.up();
   // The server-side end faces the client like a router's LAN port: ingress there is upstream.
-  const session = await attach(tools, [net.serverIf], { netns: net.server, defaultRole: 'lan' });
+  const session = await attach(tools, [net.serverIf], { netns: net.server, role: 'lan' });
   const before = await net.stats(net.server, net.serverIf);
 
   const sizes = [1_000_000, 3_000_000, 200_000];

@@ -74,13 +74,13 @@ test('IPv4 TCP: both directions land in one canonical record, the LAN client is 
 
 test('interface roles: on a WAN port egress is upstream', async (t) => {
   const req = frame(ETH_IPV4, ipv4('192.168.1.20', '10.0.0.1', TCP, tcp(40000, 443, { payload: 10 })));
-  const lan = only(await runPackets(tools, [inn(req)], { roles: { 1: 'lan' } }));
+  const lan = only(await runPackets(tools, [inn(req)], { role: 'lan' }));
   t.is(lan.up.packets, 1);
   t.is(lan.client, 'b');
-  const wan = only(await runPackets(tools, [eg(req)], { roles: { 1: 'wan' } }));
+  const wan = only(await runPackets(tools, [eg(req)], { role: 'wan' }));
   t.is(wan.up.packets, 1, 'leaving through the WAN port: upstream');
   t.is(wan.client, 'b');
-  const wanIn = only(await runPackets(tools, [inn(req)], { defaultRole: 'wan' }));
+  const wanIn = only(await runPackets(tools, [inn(req)], { role: 'wan' }));
   t.is(wanIn.down.packets, 1, 'arriving on a WAN port: downstream');
   t.is(wanIn.client, 'a', 'so its destination is the client');
 });

@@ -8,7 +8,7 @@
  *   bpf_harness [OPTIONS] OBJ attach IF... attach to clsact ingress+egress; dump on stdin EOF or SIGTERM
  *   bpf_harness [OPTIONS] OBJ bench PROG REPEAT  mean ns per run over packets (hex lines) on stdin
  *   bpf_harness OBJ verifier-stats       instructions the verifier processed, per program
- * OPTIONS: --default-role lan|wan  --role IFINDEX=lan|wan  --max-flows N
+ * OPTIONS: --role lan|wan (which programs: fw_lan_* or fw_wan_*; default lan)  --max-flows N
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -341,17 +341,14 @@ int main(int argc, char **argv)
 {
 	struct bpf_object *obj;
 	struct bpf_program *pin, *peg;
-	struct fw_config cfg = { .default_role = FW_ROLE_LAN };
-	__u32 roles_if[FW_IFACES_MAX_ENTRIES], roles_val[FW_IFACES_MAX_ENTRIES], nroles = 0, max_flows = 0;
-	int i = 1, err, zero = 0;
+	const char *role = "lan";
+	char name_in[32], name_eg[32];
+	__u32 max_flows = 0;
+	int i = 1, err;
 
 	for (; i + 1 < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
-		if (strcmp(argv[i], "--default-role") == 0 && parse_role(argv[i + 1]) >= 0) {
-			cfg.default_role = (__u32)parse_role(argv[i + 1]);
-		} else if (strcmp(argv[i], "--role") == 0 && nroles < FW_IFACES_MAX_ENTRIES && strchr(argv[i + 1], '=') &&
-			   parse_role(strchr(argv[i + 1], '=') + 1) >= 0) {
-			roles_if[nroles] = (__u32)strtoul(argv[i + 1], NULL, 10);
-			roles_val[nroles++] = (__u32)parse_role(strchr(argv[i + 1], '=') + 1);
+		if (strcmp(argv[i], "--role") == 0 && parse_role(argv[i + 1]) >= 0) {
+			role = argv[i + 1];
 		} else if (strcmp(argv[i], "--max-flows") == 0) {
 			max_flows = (__u32)strtoul(argv[i + 1], NULL, 10);
 		} else {
@@ -382,23 +379,16 @@ int main(int argc, char **argv)
 
 		if (!p)
 			return die(argv[i + 2], ENOENT);
-		if (bpf_object__find_map_by_name(obj, "fw_config") &&
-		    bpf_map_update_elem(bpf_object__find_map_fd_by_name(obj, "fw_config"), &zero, &cfg, BPF_ANY))
-			return die("fw_config", errno);
 		err = bench(bpf_program__fd(p), (unsigned int)strtoul(argv[i + 3], NULL, 10));
 		bpf_object__close(obj);
 		return err;
 	}
-	pin = bpf_object__find_program_by_name(obj, "fw_ingress");
-	peg = bpf_object__find_program_by_name(obj, "fw_egress");
+	snprintf(name_in, sizeof(name_in), "fw_%s_ingress", role);
+	snprintf(name_eg, sizeof(name_eg), "fw_%s_egress", role);
+	pin = bpf_object__find_program_by_name(obj, name_in);
+	peg = bpf_object__find_program_by_name(obj, name_eg);
 	if (!pin || !peg)
-		return die("programs fw_ingress/fw_egress", ENOENT);
-	if (bpf_map_update_elem(bpf_object__find_map_fd_by_name(obj, "fw_config"), &zero, &cfg, BPF_ANY))
-		return die("fw_config", errno);
-	for (__u32 r = 0; r < nroles; r++) {
-		if (bpf_map_update_elem(bpf_object__find_map_fd_by_name(obj, "fw_ifaces"), &roles_if[r], &roles_val[r], BPF_ANY))
-			return die("fw_ifaces", errno);
-	}
+		return die(name_in, ENOENT);
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	if (strcmp(argv[i + 1], "run") == 0) {

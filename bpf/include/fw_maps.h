@@ -22,7 +22,10 @@ enum fw_hook {
 	FW_HOOK_MAX = 2,
 };
 
-/* Role of a watched interface: a LAN port faces the clients, a WAN port the servers. */
+/*
+ * Role of a watched interface: a LAN port faces the clients, a WAN port the servers. The
+ * loader attaches fw_lan_* or fw_wan_* accordingly.
+ */
 enum fw_role {
 	FW_ROLE_LAN = 0,
 	FW_ROLE_WAN = 1,
@@ -100,14 +103,7 @@ struct fw_hook_counters {
 	__u64 flow_failed;   /* a new flow could not be inserted: its packet is not in any flow */
 };
 
-/* Single-entry array: settings user space writes before attaching. */
-struct fw_config {
-	__u32 default_role; /* enum fw_role of interfaces not listed in fw_ifaces */
-	__u32 _pad;
-};
-
 #define FW_FLOWS_MAX_ENTRIES 4096
-#define FW_IFACES_MAX_ENTRIES 32
 
 #ifndef __bpf__
 _Static_assert(sizeof(struct fw_flow_key) == 40, "fw_flow_key layout");

@@ -106,14 +106,13 @@ export interface TestPacket {
 }
 
 export interface HarnessOptions {
-  defaultRole?: 'lan' | 'wan';
-  roles?: Record<number, 'lan' | 'wan'>;
+  /** Which programs: fw_lan_* (ingress is upstream) or fw_wan_* (egress is upstream). */
+  role?: 'lan' | 'wan';
   maxFlows?: number;
 }
 
 const optionArgs = (o: HarnessOptions): string[] => [
-  ...(o.defaultRole ? ['--default-role', o.defaultRole] : []),
-  ...Object.entries(o.roles ?? {}).flatMap(([i, r]) => ['--role', `${i}=${r}`]),
+  ...(o.role ? ['--role', o.role] : []),
   ...(o.maxFlows ? ['--max-flows', String(o.maxFlows)] : []),
 ];
 
