@@ -20,6 +20,7 @@ import { countBpfAtomics, EM, readElfHeader } from '../builder/util/elf.js';
 import { projectPath, targetSlug } from '../builder/util/paths.js';
 import { spawnCli } from './helpers/cli.js';
 import { containersOf, docker, removeFwbuildImages } from './helpers/docker.js';
+import { referencePredictions } from './helpers/model.js';
 import { runUnderQemu } from './helpers/qemu.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -54,7 +55,7 @@ test.serial('the toolchain image builds from Debian packages and the toolkit for
   t.regex(first.images.toolchain.ref, /^fwbuild\/toolchain:[0-9a-f]{12}$/);
   t.deepEqual(first.targets.map((x) => x.target).sort(), debianTargets.map((x) => x.name).sort());
   t.log(`build of ${debianTargets.length} targets: ${first.seconds.toFixed(1)} s`);
-  for (const r of first.targets) t.deepEqual(r.steps.map((s) => s.name), ['bpf', 'runner']);
+  for (const r of first.targets) t.deepEqual(r.steps.map((s) => s.name), ['bpf', 'runner', 'model']);
 });
 
 test.serial('BPF objects are EM_BPF in the target byte order; runners carry the target machine and byte order', async (t) => {
@@ -84,7 +85,7 @@ test.serial('dist holds sha256sums in OpenWrt format and a manifest naming every
   for (const target of debianTargets) {
     const dir = path.join(out, targetSlug(target.name));
     const sums = (await readFile(path.join(dir, 'sha256sums'), 'utf8')).trim().split('\n');
-    t.deepEqual(sums.map((l) => l.split(' *')[1]).sort(), ['bin/fwrunner', 'bpf/fw_flows.bpf.o', 'manifest.json']);
+    t.deepEqual(sums.map((l) => l.split(' *')[1]).sort(), ['bin/fwrunner', 'bpf/fw_flows.bpf.o', 'manifest.json', 'model/model.qbc']);
     for (const l of sums) t.regex(l, /^[0-9a-f]{64} \*\S+$/);
     const manifest = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8')) as {
       target: string;
@@ -95,7 +96,7 @@ test.serial('dist holds sha256sums in OpenWrt format and a manifest naming every
     for (const a of manifest.artifacts) {
       t.true(sums.includes(`${a.sha256} *${a.path}`), `${a.path} listed with the same hash`);
     }
-    t.deepEqual(manifest.artifacts.map((a) => a.kind).sort(), ['bpf-object', 'runner']);
+    t.deepEqual(manifest.artifacts.map((a) => a.kind).sort(), ['bpf-object', 'model', 'runner']);
     t.regex(manifest.inputs.toolchainImage.id, /^sha256:[0-9a-f]{64}$/);
     t.regex(manifest.inputs.quickjs.integrity, /^sha512-/);
     t.is(manifest.inputs.quickjs.patches.length, 1);
@@ -179,6 +180,7 @@ test.serial('without the byte-order patch QuickJS gets DataView wrong on big-end
       cmd: ['make', '-j2', '-C', '/src/runner', `CROSS=${mips.gcc.debian}-`, 'QUICKJS_SRC=/deps/quickjs', 'OUT=/out', 'WORK=/tmp/w', `TARGET_CFLAGS=${mips.cpu.cflags.join(' ')}`],
       mounts: [
         { host: src, container: '/src/runner', readOnly: true },
+        { host: projectPath('bpf'), container: '/src/bpf', readOnly: true },
         { host: quickjs, container: '/deps/quickjs', readOnly: true },
         { host: outDir, container: '/out', readOnly: false },
       ],
@@ -190,6 +192,27 @@ test.serial('without the byte-order patch QuickJS gets DataView wrong on big-end
   const v = JSON.parse(r.stdout) as { bytes: number[]; native: number; i16: number };
   t.deepEqual(v.bytes, [4, 3, 2, 1, 1, 2, 3, 4], 'unpatched DataView stores bytes reversed on a big-endian CPU');
   t.is(v.i16, -257);
+});
+
+test.serial('the same model and features give the same predictions on every CPU, bit for bit', async (t) => {
+  const feats = await readFile(projectPath('test', 'fixtures', 'features.jsonl'), 'utf8');
+  const forest = projectPath('test', 'fixtures', 'model-forest.js');
+  const rule = projectPath('models', 'throughput-rule.js');
+  const expectForest = await referencePredictions(forest, feats);
+  const expectRule = await referencePredictions(rule, feats);
+  const dir = await tempDir(t);
+  const input = path.join(dir, 'features.jsonl');
+  await writeFile(input, feats);
+  for (const target of debianTargets) {
+    const bin = path.join(out, targetSlug(target.name), 'bin', 'fwrunner');
+    // From source, and from the bytecode fwbuild compiled for this target.
+    const fromSource = await runUnderQemu(target, [bin, 'predict', '--model', forest], input);
+    t.is(fromSource.code, 0, fromSource.stderr);
+    t.is(fromSource.stdout, expectForest, `${target.name}: forest predictions equal Node.js's`);
+    const fromBytecode = await runUnderQemu(target, [bin, 'predict', '--model', path.join(out, targetSlug(target.name), 'model', 'model.qbc')], input);
+    t.is(fromBytecode.code, 0, fromBytecode.stderr);
+    t.is(fromBytecode.stdout, expectRule, `${target.name}: shipped bytecode model loads and agrees`);
+  }
 });
 
 test.serial('the runner enforces its time and memory limits', async (t) => {

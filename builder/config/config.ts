@@ -8,6 +8,8 @@ export interface UserConfig {
   cacheDir?: string;
   logDir?: string;
   sourceDateEpoch?: number;
+  /** The model script (defines predict(features)); compiled to bytecode for each target. */
+  model?: string;
   debian?: { suite?: string; mirror?: string };
   docker?: { socketPath?: string };
 }
@@ -20,6 +22,7 @@ export interface ResolvedConfig {
   cacheDir: string;
   logDir: string;
   sourceDateEpoch?: number;
+  model: string;
   debian: { suite: string; mirror?: string };
   docker: { socketPath?: string };
   /** Where the config came from, for messages; undefined when only defaults apply. */
@@ -28,6 +31,8 @@ export interface ResolvedConfig {
 
 /** The defaults, in one place. Paths are relative to the config file's folder (or the working folder). */
 export const defaults = {
+  /** Relative to the fwbuild checkout, unlike the paths below. Not a trained model: see the file. */
+  model: 'models/throughput-rule.js',
   outDir: 'dist',
   cacheDir: '.fwbuild-cache',
   logDir: 'build/logs',
@@ -43,6 +48,7 @@ export const configSchema: Schema = {
   outDir: { kind: 'string', optional: true },
   cacheDir: { kind: 'string', optional: true },
   logDir: { kind: 'string', optional: true },
+  model: { kind: 'string', optional: true, pattern: /\.js$/, patternHint: 'a path to a .js file that defines predict(features)' },
   // 1980-01-01: zip and some archive formats cannot express earlier times.
   sourceDateEpoch: { kind: 'integer', optional: true, min: 315532800, max: 4102444800 },
   debian: {

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { cosmiconfig } from 'cosmiconfig';
 import { UsageError } from '../errors.js';
 import { check } from '../util/schema.js';
+import { projectPath } from '../util/paths.js';
 import { configSchema, defaults, type ResolvedConfig, type UserConfig } from './config.js';
 
 export interface LoadConfigOptions {
@@ -46,6 +47,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
     cli !== undefined ? path.resolve(cwd, cli) : envVar ? path.resolve(cwd, envVar) : path.resolve(base, file ?? dflt);
 
   const sourceDateEpoch = o.sourceDateEpoch ?? user.sourceDateEpoch;
+  const model = user.model ? path.resolve(base, user.model) : projectPath(defaults.model);
   const mirror = user.debian?.mirror;
   const socketPath = user.docker?.socketPath;
   return {
@@ -55,6 +57,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
     cacheDir: dir(o.cacheDir, env.FWBUILD_CACHE_DIR, user.cacheDir, defaults.cacheDir),
     logDir: dir(o.logDir, undefined, user.logDir, defaults.logDir),
     ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
+    model,
     debian: { suite: user.debian?.suite ?? defaults.debian.suite, ...(mirror ? { mirror } : {}) },
     docker: socketPath ? { socketPath } : {},
     ...(found ? { configFile: found.filepath } : {}),

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
-import { cp, mkdir, readFile, rm } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Listr, type ListrTask } from 'listr2';
 import type { Catalog } from '../catalog/load.js';
@@ -14,7 +14,7 @@ import { ensureBase, ensureToolchainOn } from '../docker/toolchain.js';
 import { prepareNpmSource, type NpmSource } from '../sources/npm-source.js';
 import { resolveEpoch, type Epoch } from '../util/epoch.js';
 import { hashTree, listFiles, sha256File } from '../util/hash.js';
-import { projectPath, targetSlug } from '../util/paths.js';
+import { projectPath, projectRoot, targetSlug } from '../util/paths.js';
 import { chownTree, publishDir } from '../util/publish.js';
 import { StepLog } from '../util/steplog.js';
 import { fwbuildVersion } from '../version.js';
@@ -110,6 +110,9 @@ export async function build(
 ): Promise<BuildReport> {
   const started = Date.now();
   const planned = planBuild(catalog, req);
+  if (!(await stat(config.model).catch(() => undefined))?.isFile()) {
+    throw new UsageError(`model ${config.model} does not exist`, 'set "model" in the config to a .js file that defines predict(features)');
+  }
   const signal = options.signal ?? new AbortController().signal;
   const runId = options.runId ?? randomBytes(6).toString('hex');
   const epoch = resolveEpoch(config.sourceDateEpoch);
@@ -177,7 +180,8 @@ export async function build(
                     image: c.toolchain!.ref,
                     cmd: step.cmd,
                     mounts: [
-                      ...sourceMounts({ bpf: projectPath('bpf'), runner: projectPath('runner'), quickjs: c.quickjsDir! }),
+                      ...sourceMounts({ bpf: projectPath('bpf'), runner: projectPath('runner'), quickjs: c.quickjsDir!, model: config.model }),
+                      ...(step.after ?? []).map((s) => ({ host: path.join(workRoot, slug, s), container: `/in/${s}`, readOnly: true })),
                       { host: out, container: '/out', readOnly: false },
                     ],
                     env: { SOURCE_DATE_EPOCH: String(epoch.value), HOME: '/tmp', LC_ALL: 'C.UTF-8', TZ: 'UTC' },
@@ -245,6 +249,9 @@ function stepReports(c: Ctx, name: string, profile: string, config: ResolvedConf
   return r;
 }
 
+/** Paths inside the checkout are recorded relative to it, so manifests do not depend on where it lives. */
+const displayPath = (p: string): string => (p.startsWith(projectRoot + path.sep) ? path.relative(projectRoot, p) : p);
+
 const stagingDir = (config: ResolvedConfig, target: Target, runId: string): string =>
   path.join(config.outDir, `.${targetSlug(target.name)}.tmp-${runId}`);
 
@@ -291,6 +298,7 @@ async function publishTarget(
           qjs.patches.map(async (p) => ({ file: `runner/${p}`, sha256: await sha256File(projectPath('runner', p)) })),
         ),
       },
+      model: { file: displayPath(config.model), sha256: await sha256File(config.model) },
       sources: {
         bpf: await hashTree(projectPath('bpf')),
         runner: await hashTree(projectPath('runner')),

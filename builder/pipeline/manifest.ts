@@ -19,6 +19,7 @@ export interface ManifestInputs {
   baseImage: { ref: string; id: string };
   toolchainImage: { ref: string; id: string };
   quickjs: { npm: string; integrity: string; version: string; patches: { file: string; sha256: string }[] };
+  model: { file: string; sha256: string };
   sources: Record<string, string>;
 }
 
@@ -34,7 +35,11 @@ export interface Manifest {
 
 export async function describeArtifact(root: string, rel: string, kind: ArtifactKind, target: Target): Promise<Artifact> {
   const file = path.join(root, rel);
-  const elf = await readElfHeader(file);
+  // Bytecode is not ELF; it carries the CPU's byte order all the same.
+  const elf =
+    kind === 'model'
+      ? { machineName: 'QuickJS bytecode', bits: 0, byteOrder: target.cpu.endian }
+      : await readElfHeader(file);
   const { size } = await stat(file);
   return {
     path: rel,

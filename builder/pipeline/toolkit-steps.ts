@@ -3,7 +3,7 @@ import type { Target } from '../catalog/target.js';
 import { BuildError } from '../errors.js';
 import type { Mount } from '../docker/step-container.js';
 
-export type ArtifactKind = 'bpf-object' | 'runner';
+export type ArtifactKind = 'bpf-object' | 'runner' | 'model';
 
 /** One compile step of the toolkit, as data: what runs in the toolchain container and what it leaves. */
 export interface CompileStep {
@@ -12,16 +12,19 @@ export interface CompileStep {
   cmd: string[];
   /** Folder under /out the step fills, and the kind of every file in it. */
   outputs: { dir: string; kind: ArtifactKind };
+  /** Outputs of earlier steps this one reads, mounted read-only at /in/<step>. */
+  after?: string[];
 }
 
 /** Container paths of the inputs; the host side is decided by the pipeline. */
-export const SRC = { bpf: '/src/bpf', runner: '/src/runner', quickjs: '/deps/quickjs', out: '/out' } as const;
+export const SRC = { bpf: '/src/bpf', runner: '/src/runner', quickjs: '/deps/quickjs', model: '/src/model/model.js', out: '/out' } as const;
 
-export function sourceMounts(host: { bpf: string; runner: string; quickjs: string }): Mount[] {
+export function sourceMounts(host: { bpf: string; runner: string; quickjs: string; model: string }): Mount[] {
   return [
     { host: host.bpf, container: SRC.bpf, readOnly: true },
     { host: host.runner, container: SRC.runner, readOnly: true },
     { host: host.quickjs, container: SRC.quickjs, readOnly: true },
+    { host: host.model, container: SRC.model, readOnly: true },
   ];
 }
 
@@ -57,5 +60,27 @@ export function toolkitSteps(target: Target, fwVersion: string): CompileStep[] {
       }),
       outputs: { dir: 'bin', kind: 'runner' },
     },
+    {
+      // QuickJS bytecode depends on the CPU's byte order, so the target's own runner writes it,
+      // under qemu-user inside the container.
+      name: 'model',
+      title: `model bytecode (${target.cpu.family} ${target.cpu.endian}-endian)`,
+      cmd: [
+        'sh',
+        '-c',
+        'mkdir -p "$0/model" && "$1" /in/runner/bin/fwrunner compile "$2" "$0/model/model.qbc"',
+        SRC.out,
+        `${target.qemu?.user ?? qemuUserFor(target)}-static`,
+        SRC.model,
+      ],
+      outputs: { dir: 'model', kind: 'model' },
+      after: ['runner'],
+    },
   ];
+}
+
+/** qemu-user binary for a target without a QEMU entry of its own (OpenWrt targets). */
+function qemuUserFor(target: Target): string {
+  const byFamily = { mips: target.cpu.endian === 'big' ? 'qemu-mips' : 'qemu-mipsel', arm: 'qemu-arm', aarch64: 'qemu-aarch64' };
+  return byFamily[target.cpu.family];
 }

@@ -22,7 +22,7 @@ static int interrupt_handler(JSRuntime *rt, void *opaque)
 	return vm->deadline_ns != 0 && now_ns() > vm->deadline_ns;
 }
 
-static void arm(struct jsvm *vm)
+void jsvm_arm(struct jsvm *vm)
 {
 	vm->deadline_ns = vm->limits.time_ms ? now_ns() + (uint64_t)vm->limits.time_ms * 1000000u : 0;
 }
@@ -81,7 +81,7 @@ uint8_t *jsvm_compile(struct jsvm *vm, const char *src, size_t len, const char *
 	JSValue obj;
 	uint8_t *buf, *copy;
 
-	arm(vm);
+	jsvm_arm(vm);
 	obj = JS_Eval(vm->ctx, src, len, name, JS_EVAL_TYPE_GLOBAL | JS_EVAL_FLAG_COMPILE_ONLY);
 	vm->deadline_ns = 0;
 	if (JS_IsException(obj)) {
@@ -106,7 +106,7 @@ JSValue jsvm_eval_source(struct jsvm *vm, const char *src, size_t len, const cha
 {
 	JSValue v;
 
-	arm(vm);
+	jsvm_arm(vm);
 	v = JS_Eval(vm->ctx, src, len, name, JS_EVAL_TYPE_GLOBAL);
 	vm->deadline_ns = 0;
 	return v;
@@ -119,7 +119,7 @@ JSValue jsvm_eval_bytecode(struct jsvm *vm, const uint8_t *buf, size_t len)
 	obj = JS_ReadObject(vm->ctx, buf, len, JS_READ_OBJ_BYTECODE);
 	if (JS_IsException(obj))
 		return obj;
-	arm(vm);
+	jsvm_arm(vm);
 	v = JS_EvalFunction(vm->ctx, obj); /* takes ownership of obj */
 	vm->deadline_ns = 0;
 	return v;

@@ -29,6 +29,9 @@ uint8_t *jsvm_compile(struct jsvm *vm, const char *src, size_t len, const char *
 JSValue jsvm_eval_source(struct jsvm *vm, const char *src, size_t len, const char *name);
 JSValue jsvm_eval_bytecode(struct jsvm *vm, const uint8_t *buf, size_t len);
 
+/* Starts the time budget of one evaluation (the eval helpers do this themselves). */
+void jsvm_arm(struct jsvm *vm);
+
 /* Prints the pending exception (message and stack) to stderr, prefixed with what failed. */
 void jsvm_report(struct jsvm *vm, const char *what);
 

@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include "config.h"
 #include "jsvm.h"
+#include "watch.h"
 
 #ifndef FW_VERSION
 #define FW_VERSION "dev"
@@ -17,10 +20,16 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: fwrunner [--mem-limit BYTES] [--time-limit MS] COMMAND\n"
+		"  watch [OPTIONS]     attach to interfaces, run the model on every flow each window\n"
+		"  predict [OPTIONS]   feature vectors (JSON lines) on stdin through the model\n"
 		"  eval FILE.js        evaluate a script, print its completion value as JSON\n"
 		"  compile IN.js OUT   compile a script to QuickJS bytecode for this CPU\n"
 		"  run FILE.qbc        evaluate bytecode, print its completion value as JSON\n"
-		"  info                print the build's facts as JSON\n");
+		"  info                print the build's facts as JSON\n"
+		"watch/predict OPTIONS (override /etc/config/fwrunner or --config FILE):\n"
+		"  --lan IF  --wan IF  --window SEC  --windows N  --once  --model PATH|none  --object PATH\n"
+		"  --pin-dir DIR|none  --output FILE  --output-max-kb N  --record FILE  --mem-limit BYTES\n"
+		"  --time-limit MS\n");
 }
 
 static char *read_file(const char *path, size_t *len)
@@ -104,6 +113,53 @@ static int parse_size(const char *s, unsigned long long *out)
 	return errno || end == s || *end != '\0' || s[0] == '-' ? -1 : 0;
 }
 
+/* watch/predict: the config file first, then the command line over it. */
+static int daemon_main(const char *cmd, int argc, char **argv)
+{
+	struct runner_config c;
+	char err[400], key[32];
+	const char *file = NULL;
+	int i;
+
+	config_defaults(&c);
+	for (i = 0; i + 1 < argc; i++)
+		if (!strcmp(argv[i], "--config"))
+			file = argv[i + 1];
+	if (!file && access("/etc/config/fwrunner", R_OK) == 0)
+		file = "/etc/config/fwrunner";
+	if (file && config_load_uci(&c, file, err, sizeof(err))) {
+		fprintf(stderr, "fwrunner: %s\n", err);
+		return 2;
+	}
+	for (i = 0; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--once")) {
+			c.windows = 1;
+			continue;
+		}
+		if (strncmp(a, "--", 2) || i + 1 >= argc) {
+			fprintf(stderr, "fwrunner: %s: %s needs a value\n", cmd, a);
+			usage(stderr);
+			return 2;
+		}
+		if (!strcmp(a, "--config")) {
+			i++;
+			continue;
+		}
+		/* --pin-dir -> pin_dir: the same names as the config file */
+		snprintf(key, sizeof(key), "%s", a + 2);
+		for (char *p = key; *p; p++)
+			if (*p == '-')
+				*p = '_';
+		if (config_set(&c, key, argv[++i], err, sizeof(err))) {
+			fprintf(stderr, "fwrunner: --%s\n", err);
+			return 2;
+		}
+	}
+	return !strcmp(cmd, "watch") ? watch_run(&c) : predict_lines(&c);
+}
+
 int main(int argc, char **argv)
 {
 	struct jsvm_limits limits = { .memory_bytes = 16u << 20, .time_ms = 2000 };
@@ -114,6 +170,8 @@ int main(int argc, char **argv)
 	size_t len = 0;
 	int i = 1, rc = 1;
 
+	if (argc > 1 && (!strcmp(argv[1], "watch") || !strcmp(argv[1], "predict")))
+		return daemon_main(argv[1], argc - 2, argv + 2);
 	for (; i + 1 < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
 		if (parse_size(argv[i + 1], &n) != 0) {
 			fprintf(stderr, "fwrunner: %s needs a non-negative integer, got \"%s\"\n", argv[i], argv[i + 1]);

@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../builder/config/load.js';
 import { connectEngine } from '../../builder/docker/engine.js';
 import { BUILD_UID, StepContainer } from '../../builder/docker/step-container.js';
 import { ensureToolchain } from '../../builder/docker/toolchain.js';
+import { prepareNpmSource, type NpmSource } from '../../builder/sources/npm-source.js';
 import { resolveEpoch } from '../../builder/util/epoch.js';
 import { projectPath } from '../../builder/util/paths.js';
 import { chownTree } from '../../builder/util/publish.js';
@@ -14,12 +15,14 @@ import { StepLog } from '../../builder/util/steplog.js';
 export interface BpfTools {
   object: string;
   harness: string;
+  /** fwrunner for this host (x86_64), same sources as the targets' */
+  runner: string;
   dir: string;
 }
 
 /**
- * Compiles bpf/ for the host's byte order (bpfel) and the libbpf harness, in the same toolchain
- * image and container setup a build uses.
+ * Compiles bpf/ for the host's byte order (bpfel), the libbpf harness and a host fwrunner, in
+ * the same toolchain image and container setup a build uses.
  */
 export async function buildBpfTools(bpfTarget: 'bpfel' | 'bpfeb' = 'bpfel'): Promise<BpfTools> {
   const dir = await mkdtemp(path.join(tmpdir(), 'fwbuild-bpf-'));
@@ -29,25 +32,38 @@ export async function buildBpfTools(bpfTarget: 'bpfel' | 'bpfeb' = 'bpfel'): Pro
   const config = await loadConfig({ cwd: dir, env: {}, overrides: { logDir: path.join(dir, 'logs') } });
   const docker = await connectEngine();
   const signal = new AbortController().signal;
-  const { toolchain } = await ensureToolchain(docker, { ...config, cacheDir: path.join(projectPath(), '.fwbuild-cache') }, {
+  const cacheDir = path.join(projectPath(), '.fwbuild-cache');
+  const { toolchain } = await ensureToolchain(docker, { ...config, cacheDir }, {
     signal,
     sourceDateEpoch: resolveEpoch(undefined).value,
   });
+  const quickjs = await prepareNpmSource(
+    JSON.parse(await readFile(projectPath('runner', 'quickjs.json'), 'utf8')) as NpmSource,
+    cacheDir,
+    signal,
+  );
   const log = await StepLog.open(path.join(dir, 'logs'), 'host', 'bpf-tools');
   await new StepContainer(docker, `bpftools-${path.basename(dir)}`, signal).run(
     {
       step: 'bpf-tools',
       scope: 'host',
       image: toolchain.ref,
-      cmd: ['make', '-C', '/src/bpf', 'OUT=/out', `BPF_TARGET=${bpfTarget}`, 'all', 'harness'],
+      cmd: [
+        'sh',
+        '-c',
+        `make -C /src/bpf OUT=/out BPF_TARGET=${bpfTarget} all harness && ` +
+          'make -j2 -C /src/runner QUICKJS_SRC=/deps/quickjs OUT=/out WORK=/tmp/work',
+      ],
       mounts: [
         { host: projectPath('bpf'), container: '/src/bpf', readOnly: true },
+        { host: projectPath('runner'), container: '/src/runner', readOnly: true },
+        { host: quickjs, container: '/deps/quickjs', readOnly: true },
         { host: out, container: '/out', readOnly: false },
       ],
     },
     log,
   );
-  return { object: path.join(out, 'fw_flows.bpf.o'), harness: path.join(out, 'bpf_harness'), dir };
+  return { object: path.join(out, 'fw_flows.bpf.o'), harness: path.join(out, 'bpf_harness'), runner: path.join(out, 'fwrunner'), dir };
 }
 
 export interface HookCounters {

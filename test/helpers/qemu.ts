@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { open } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { Target } from '../../builder/catalog/target.js';
 import { which } from '../../builder/util/which.js';
@@ -6,11 +7,24 @@ import { which } from '../../builder/util/which.js';
 const execFileP = promisify(execFile);
 
 /** Runs a target binary under qemu-user (the `-static` build when installed). */
-export async function runUnderQemu(target: Target, args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+export async function runUnderQemu(target: Target, args: string[], stdinFile?: string): Promise<{ stdout: string; stderr: string; code: number }> {
   const base = target.qemu?.user;
   if (!base) throw new Error(`${target.name} has no qemu-user binary in the catalog`);
   const qemu = (await which(`${base}-static`)) ?? (await which(base));
   if (!qemu) throw new Error(`${base}-static is not installed (apt-get install qemu-user-static)`);
+  if (stdinFile) {
+    const fh = await open(stdinFile, 'r');
+    try {
+      return await new Promise((resolve) => {
+        const c = execFile(qemu, args, { timeout: 60_000 }, (err, stdout, stderr) =>
+          resolve({ stdout, stderr, code: err ? (typeof err.code === 'number' ? err.code : -1) : 0 }),
+        );
+        fh.createReadStream().pipe(c.stdin!);
+      });
+    } finally {
+      await fh.close();
+    }
+  }
   try {
     const { stdout, stderr } = await execFileP(qemu, args, { timeout: 60_000 });
     return { stdout, stderr, code: 0 };

@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "bpf_sys.h"
+#include "flows.h"
+
+static uint32_t hash_bytes(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 16777619u;
+	return h;
+}
+
+static struct flow_snap *table_slot(const struct flow_table *t, const struct fw_flow_key *k, int insert)
+{
+	if (!t->cap)
+		return NULL;
+	for (uint32_t i = hash_bytes(k, sizeof(*k)) & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+		struct flow_snap *s = &t->slots[i];
+
+		if (!s->used)
+			return insert ? s : NULL;
+		if (!memcmp(&s->key, k, sizeof(*k)))
+			return s;
+	}
+}
+
+static int table_reserve(struct flow_table *t, uint32_t n)
+{
+	uint32_t cap = 64;
+
+	while (cap < n * 2) /* load factor at most 1/2: probes stay short */
+		cap <<= 1;
+	t->slots = calloc(cap, sizeof(*t->slots));
+	if (!t->slots)
+		return -1;
+	t->cap = cap;
+	t->count = 0;
+	return 0;
+}
+
+void flow_table_free(struct flow_table *t)
+{
+	free(t->slots);
+	memset(t, 0, sizeof(*t));
+}
+
+void window_free(struct window *w)
+{
+	free(w->flows);
+	flow_table_free(&w->next);
+	memset(w, 0, sizeof(*w));
+}
+
+static void snap_of(struct flow_snap *s, const struct fw_flow_key *k, const struct fw_flow *f)
+{
+	s->used = 1;
+	s->key = *k;
+	s->seg_count = f->seg_count;
+	for (int d = 0; d < 2; d++) {
+		const struct fw_dir_stats *x = &f->dir[d];
+
+		s->d[d].packets = x->packets;
+		s->d[d].bytes = x->bytes;
+		s->d[d].payload = x->payload_bytes;
+		memcpy(s->d[d].size_hist, x->size_hist, sizeof(x->size_hist));
+		memcpy(s->d[d].iat_hist, x->iat_hist, sizeof(x->iat_hist));
+		s->d[d].retrans = x->retrans;
+		s->d[d].gaps = x->gaps;
+	}
+}
+
+static const uint8_t *client_addr(const struct flow_window *f)
+{
+	return f->now.client_is_b ? f->key.addr_b : f->key.addr_a;
+}
+
+/* Counts active flows per client address with a small open-addressing table. */
+static int count_parallel(struct window *w)
+{
+	uint32_t cap = 64;
+	struct { const uint8_t *addr; uint32_t n; } *t;
+
+	while (cap < w->n * 2)
+		cap <<= 1;
+	t = calloc(cap, sizeof(*t));
+	if (!t)
+		return -1;
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint32_t i = 0; i < w->n; i++) {
+			const uint8_t *a = client_addr(&w->flows[i]);
+			uint32_t j = hash_bytes(a, 16) & (cap - 1);
+
+			while (t[j].addr && memcmp(t[j].addr, a, 16))
+				j = (j + 1) & (cap - 1);
+			if (!pass) {
+				t[j].addr = a;
+				t[j].n++;
+			} else {
+				w->flows[i].parallel = t[j].n;
+			}
+		}
+	}
+	free(t);
+	return 0;
+}
+
+int window_read(int map_fd, const struct flow_table *prev, struct window *w)
+{
+	struct fw_flow_key key, next;
+	struct fw_flow flow;
+	void *cursor = NULL;
+	uint32_t seen = 0;
+	int rc;
+
+	memset(w, 0, sizeof(*w));
+	/* The map's own bound (LRU) keeps this loop finite; size the table for it as flows arrive. */
+	if (table_reserve(&w->next, prev->count + 64))
+		return -1;
+	while ((rc = bpf_map_next_key(map_fd, cursor, &next)) == 0) {
+		struct flow_snap *s;
+		const struct flow_snap *p;
+		uint64_t pk_now, pk_prev;
+
+		key = next;
+		cursor = &key;
+		if (bpf_map_lookup(map_fd, &key, &flow))
+			continue; /* evicted between the two calls */
+		if (++seen * 2 > w->next.cap) {
+			/* grow: rehash what is there */
+			struct flow_table old = w->next;
+
+			if (table_reserve(&w->next, seen * 2))
+				return -1;
+			for (uint32_t i = 0; i < old.cap; i++)
+				if (old.slots[i].used)
+					*table_slot(&w->next, &old.slots[i].key, 1) = old.slots[i];
+			w->next.count = old.count;
+			flow_table_free(&old);
+		}
+		s = table_slot(&w->next, &key, 1);
+		snap_of(s, &key, &flow);
+		w->next.count++;
+		p = table_slot(prev, &key, 0);
+		pk_now = flow.dir[0].packets + flow.dir[1].packets;
+		pk_prev = p ? p->d[0].packets + p->d[1].packets : 0;
+		if (pk_now == pk_prev)
+			continue; /* idle this window */
+		if (w->n == w->cap) {
+			uint32_t cap = w->cap ? w->cap * 2 : 64;
+			struct flow_window *nf = realloc(w->flows, cap * sizeof(*nf));
+
+			if (!nf)
+				return -1;
+			w->flows = nf;
+			w->cap = cap;
+		}
+		w->flows[w->n].key = key;
+		w->flows[w->n].now = flow;
+		w->flows[w->n].prev = p;
+		w->n++;
+	}
+	if (errno != ENOENT)
+		return -1; /* the walk ended on an error, not at the end of the map */
+	return count_parallel(w);
+}
+
+static void set_num(JSContext *ctx, JSValue o, const char *name, double v)
+{
+	JS_SetPropertyStr(ctx, o, name, JS_NewFloat64(ctx, v));
+}
+
+static JSValue hist_array(JSContext *ctx, const uint32_t *now, const uint32_t *prev, int n)
+{
+	JSValue a = JS_NewArray(ctx);
+
+	for (int i = 0; i < n; i++)
+		JS_SetPropertyUint32(ctx, a, (uint32_t)i, JS_NewFloat64(ctx, (double)(now[i] - (prev ? prev[i] : 0))));
+	return a;
+}
+
+static void dir_features(JSContext *ctx, JSValue o, const char *pfx, const struct fw_dir_stats *now,
+			 const struct dir_snap *prev, uint32_t window_s)
+{
+	char name[32];
+	double packets = (double)(now->packets - (prev ? prev->packets : 0));
+	double bytes = (double)(now->bytes - (prev ? prev->bytes : 0));
+	double payload = (double)(now->payload_bytes - (prev ? prev->payload : 0));
+
+#define SET(suffix, v) (snprintf(name, sizeof(name), "%s%s", pfx, suffix), set_num(ctx, o, name, (v)))
+	SET("Packets", packets);
+	SET("Bytes", bytes);
+	SET("Payload", payload);
+	SET("Mbps", bytes * 8.0 / 1e6 / window_s);
+	SET("MeanSize", packets > 0 ? bytes / packets : 0);
+	SET("Retrans", (double)(now->retrans - (prev ? prev->retrans : 0)));
+	SET("Gaps", (double)(now->gaps - (prev ? prev->gaps : 0)));
+#undef SET
+	snprintf(name, sizeof(name), "%sSizeHist", pfx);
+	JS_SetPropertyStr(ctx, o, name, hist_array(ctx, now->size_hist, prev ? prev->size_hist : NULL, FW_SIZE_BINS));
+	snprintf(name, sizeof(name), "%sIatHist", pfx);
+	JS_SetPropertyStr(ctx, o, name, hist_array(ctx, now->iat_hist, prev ? prev->iat_hist : NULL, FW_IAT_BINS));
+}
+
+JSValue window_features(JSContext *ctx, const struct flow_window *f, uint32_t window_s, uint64_t now_ns)
+{
+	JSValue o = JS_NewObject(ctx);
+	const struct fw_flow *x = &f->now;
+	uint32_t started = x->seg_count - (f->prev ? f->prev->seg_count : 0);
+	uint32_t k = started < FW_SEGMENTS ? started : FW_SEGMENTS;
+	double seg_bytes = 0, seg_ms = 0;
+	uint64_t first = x->dir[0].first_ns && (!x->dir[1].first_ns || x->dir[0].first_ns < x->dir[1].first_ns)
+				 ? x->dir[0].first_ns
+				 : x->dir[1].first_ns;
+
+	set_num(ctx, o, "window", window_s);
+	set_num(ctx, o, "proto", f->key.proto);
+	dir_features(ctx, o, "up", &x->dir[FW_DIR_UP], f->prev ? &f->prev->d[FW_DIR_UP] : NULL, window_s);
+	dir_features(ctx, o, "down", &x->dir[FW_DIR_DOWN], f->prev ? &f->prev->d[FW_DIR_DOWN] : NULL, window_s);
+	/* Segments that started in this window (the ring holds the last FW_SEGMENTS). */
+	for (uint32_t i = 0; i < k; i++) {
+		const struct fw_segment *s = &x->seg[(x->seg_count - 1 - i) & (FW_SEGMENTS - 1)];
+
+		seg_bytes += s->down_bytes;
+		seg_ms += (double)(s->end_ns - s->start_ns) / 1e6;
+	}
+	set_num(ctx, o, "segStarted", started);
+	set_num(ctx, o, "segMeanDown", k ? seg_bytes / k : 0);
+	set_num(ctx, o, "segMeanMs", k ? seg_ms / k : 0);
+	if (x->seg_count) {
+		const struct fw_segment *last = &x->seg[(x->seg_count - 1) & (FW_SEGMENTS - 1)];
+
+		set_num(ctx, o, "segLastDown", last->down_bytes);
+		set_num(ctx, o, "segLastMs", (double)(last->end_ns - last->start_ns) / 1e6);
+	} else {
+		set_num(ctx, o, "segLastDown", 0);
+		set_num(ctx, o, "segLastMs", 0);
+	}
+	set_num(ctx, o, "parallelFlows", f->parallel);
+	set_num(ctx, o, "ageS", first && now_ns > first ? (double)(now_ns - first) / 1e9 : 0);
+	return o;
+}
+
+void flow_endpoints(const struct fw_flow *f, const struct fw_flow_key *k, char *client, char *server, size_t len,
+		    unsigned int *client_port, unsigned int *server_port)
+{
+	const uint8_t *c = f->client_is_b ? k->addr_b : k->addr_a, *s = f->client_is_b ? k->addr_a : k->addr_b;
+
+	if (k->family == 4) {
+		inet_ntop(AF_INET, c + 12, client, (socklen_t)len);
+		inet_ntop(AF_INET, s + 12, server, (socklen_t)len);
+	} else {
+		inet_ntop(AF_INET6, c, client, (socklen_t)len);
+		inet_ntop(AF_INET6, s, server, (socklen_t)len);
+	}
+	*client_port = ntohs(f->client_is_b ? k->port_b : k->port_a);
+	*server_port = ntohs(f->client_is_b ? k->port_a : k->port_b);
+}

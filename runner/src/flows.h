@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * From the kernel's cumulative flow records to one feature vector per active flow and window:
+ * the previous window's counters are kept per flow, and the difference is what the model sees.
+ */
+#ifndef FW_FLOWS_H
+#define FW_FLOWS_H
+
+#include <stdint.h>
+#include "fw_maps.h"
+#include "quickjs.h"
+
+struct dir_snap {
+	uint64_t packets, bytes, payload;
+	uint32_t size_hist[FW_SIZE_BINS], iat_hist[FW_IAT_BINS];
+	uint32_t retrans, gaps;
+};
+
+struct flow_snap {
+	struct fw_flow_key key;
+	struct dir_snap d[2];
+	uint32_t seg_count;
+	uint8_t used;
+};
+
+struct flow_table {
+	struct flow_snap *slots;
+	uint32_t cap; /* power of two */
+	uint32_t count;
+};
+
+/* One active flow of a window: what the model and the output need. */
+struct flow_window {
+	struct fw_flow_key key;
+	struct fw_flow now;
+	const struct flow_snap *prev; /* NULL: the flow is new this window */
+	uint32_t parallel;            /* active flows of the same client, this one included */
+};
+
+struct window {
+	struct flow_window *flows;
+	uint32_t n, cap;
+	struct flow_table next; /* becomes the previous table for the next window */
+};
+
+/*
+ * Reads every flow of the map; flows with packets since `prev` become active entries of `w`.
+ * Returns 0, or -1 with errno set.
+ */
+int window_read(int map_fd, const struct flow_table *prev, struct window *w);
+/* The feature object the model's predict() receives. */
+JSValue window_features(JSContext *ctx, const struct flow_window *f, uint32_t window_s, uint64_t now_ns);
+void flow_table_free(struct flow_table *t);
+void window_free(struct window *w);
+
+/* Client and server ends of a key, as text, for output. */
+void flow_endpoints(const struct fw_flow *f, const struct fw_flow_key *k, char *client, char *server, size_t len,
+		    unsigned int *client_port, unsigned int *server_port);
+
+#endif

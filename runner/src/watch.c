@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include "bpf_obj.h"
+#include "flows.h"
+#include "model.h"
+#include "tc_attach.h"
+#include "watch.h"
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Sleeps until `deadline` (monotonic ns) or a signal. */
+static void sleep_until(uint64_t deadline)
+{
+	while (!stop_signal) {
+		uint64_t now = mono_ns();
+		struct timespec ts;
+
+		if (now >= deadline)
+			return;
+		ts.tv_sec = (time_t)((deadline - now) / 1000000000u);
+		ts.tv_nsec = (long)((deadline - now) % 1000000000u);
+		nanosleep(&ts, NULL); /* EINTR on a signal: the loop re-checks */
+	}
+}
+
+/* A JSON-lines file that rolls over to FILE.1 when it passes its size cap. */
+struct capped_file {
+	const char *path;
+	FILE *f;
+	long max;
+};
+
+static int capped_open(struct capped_file *o, const char *path, long max)
+{
+	o->path = path;
+	o->max = max;
+	o->f = path[0] ? fopen(path, "a") : NULL;
+	return path[0] && !o->f ? -1 : 0;
+}
+
+static void capped_write(struct capped_file *o, const char *line)
+{
+	if (!o->f)
+		return;
+	fputs(line, o->f);
+	fflush(o->f);
+	if (ftell(o->f) >= o->max) {
+		char old[300];
+
+		fclose(o->f);
+		snprintf(old, sizeof(old), "%s.1", o->path);
+		rename(o->path, old);
+		o->f = fopen(o->path, "w");
+	}
+}
+
+static void capped_close(struct capped_file *o)
+{
+	if (o->f)
+		fclose(o->f);
+	o->f = NULL;
+}
+
+struct attachment {
+	int ifindex;
+	int created_qdisc;
+	int attached[2];
+};
+
+static void detach_all(struct attachment *a, int n, const struct runner_config *c)
+{
+	char err[256];
+
+	for (int i = 0; i < n; i++) {
+		for (int h = 0; h < 2; h++)
+			if (a[i].attached[h] && tc_filter_detach(a[i].ifindex, (enum tc_hook)h, err, sizeof(err)))
+				fprintf(stderr, "fwrunner: %s: %s\n", c->ifaces[i].name, err);
+		if (a[i].created_qdisc && tc_clsact_delete(a[i].ifindex, err, sizeof(err)))
+			fprintf(stderr, "fwrunner: %s: %s\n", c->ifaces[i].name, err);
+	}
+}
+
+static int attach_all(struct bpf_obj *o, struct attachment *a, const struct runner_config *c)
+{
+	char err[256], name[32];
+
+	for (int i = 0; i < c->nifaces; i++) {
+		const char *role = c->ifaces[i].wan ? "wan" : "lan";
+
+		memset(&a[i], 0, sizeof(a[i]));
+		a[i].ifindex = (int)if_nametoindex(c->ifaces[i].name);
+		if (!a[i].ifindex) {
+			fprintf(stderr, "fwrunner: interface %s: %s\n", c->ifaces[i].name, strerror(errno));
+			return -1;
+		}
+		if (tc_clsact_ensure(a[i].ifindex, &a[i].created_qdisc, err, sizeof(err))) {
+			fprintf(stderr, "fwrunner: %s: %s\n", c->ifaces[i].name, err);
+			return -1;
+		}
+		for (int h = 0; h < 2; h++) {
+			snprintf(name, sizeof(name), "fw_%s_%s", role, h ? "egress" : "ingress");
+			if (tc_filter_attach(a[i].ifindex, (enum tc_hook)h, bpf_obj_prog_fd(o, name), name, err, sizeof(err))) {
+				fprintf(stderr, "fwrunner: %s: %s\n", c->ifaces[i].name, err);
+				return -1;
+			}
+			a[i].attached[h] = 1;
+		}
+	}
+	return 0;
+}
+
+/* Hardware flow offloading hides forwarded packets from the CPU and so from TC: say so. */
+static void warn_offload(void)
+{
+	FILE *f = fopen("/etc/config/firewall", "r");
+	char line[256];
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, "flow_offloading") && (strstr(line, "'1'") || strstr(line, "\"1\"") || strstr(line, " 1"))) {
+			fprintf(stderr, "fwrunner: warning: flow offloading is enabled in /etc/config/firewall; offloaded "
+					"flows bypass TC and will be missing or undercounted. Disable flow_offloading and "
+					"flow_offloading_hw to measure them.\n");
+			printf("{\"warning\":\"flow offloading is enabled: offloaded flows are not seen\"}\n");
+			break;
+		}
+	}
+	fclose(f);
+}
+
+static int emit_window(struct model *m, const struct runner_config *c, struct window *w, uint32_t index,
+		       struct capped_file *out, struct capped_file *rec)
+{
+	JSContext *ctx = m->vm.ctx;
+	uint64_t now = mono_ns();
+	time_t wall = time(NULL);
+	char client[64], server[64], err[300], *line;
+	unsigned int cport, sport;
+	size_t cap = 4096;
+
+	line = malloc(cap);
+	if (!line)
+		return -1;
+	for (uint32_t i = 0; i < w->n; i++) {
+		const struct flow_window *f = &w->flows[i];
+		JSValue feats = window_features(ctx, f, c->window_s, now);
+		JSValue fj = JS_JSONStringify(ctx, feats, JS_UNDEFINED, JS_UNDEFINED);
+		const char *ftxt = JS_ToCString(ctx, fj);
+		char *pred = NULL, head[300];
+		int n;
+
+		flow_endpoints(&f->now, &f->key, client, server, sizeof(client), &cport, &sport);
+		snprintf(head, sizeof(head),
+			 "{\"window\":%u,\"time\":%lld,\"flow\":{\"proto\":%u,\"client\":\"%s\",\"clientPort\":%u,"
+			 "\"server\":\"%s\",\"serverPort\":%u,\"vlan\":%u},\"features\":",
+			 index, (long long)wall, f->key.proto, client, cport, server, sport, f->key.vlan);
+		if (rec->f) {
+			n = snprintf(line, cap, "%s%s}\n", head, ftxt ? ftxt : "null");
+			if (n > 0 && (size_t)n < cap)
+				capped_write(rec, line);
+		}
+		if (!JS_IsUndefined(m->predict)) {
+			pred = model_predict(m, feats, err, sizeof(err));
+			if (!pred)
+				fprintf(stderr, "fwrunner: model failed on a flow (window %u): %s\n", index, err);
+		}
+		for (;;) {
+			n = pred ? snprintf(line, cap, "%s%s,\"prediction\":%s}\n", head, ftxt ? ftxt : "null", pred)
+				 : snprintf(line, cap, "%s%s,\"prediction\":null,\"error\":\"%s\"}\n", head,
+					    ftxt ? ftxt : "null", JS_IsUndefined(m->predict) ? "no model" : "model failed");
+			if (n < 0 || (size_t)n < cap)
+				break;
+			cap = (size_t)n + 1;
+			line = realloc(line, cap);
+			if (!line)
+				return -1;
+		}
+		fputs(line, stdout);
+		capped_write(out, line);
+		if (pred)
+			js_free(ctx, pred);
+		JS_FreeCString(ctx, ftxt);
+		JS_FreeValue(ctx, fj);
+		JS_FreeValue(ctx, feats);
+	}
+	fflush(stdout);
+	free(line);
+	return 0;
+}
+
+int watch_run(const struct runner_config *c)
+{
+	struct jsvm_limits lim = { .memory_bytes = c->mem_limit, .time_ms = c->time_limit_ms };
+	struct attachment att[FW_MAX_IFACES];
+	struct capped_file out = { 0 }, rec = { 0 };
+	struct flow_table prev = { 0 };
+	struct model m;
+	struct bpf_obj o = { 0 };
+	struct bpf_obj_map *flows;
+	struct sigaction sa;
+	char err[600];
+	int rc = 1, nattached = 0;
+	uint64_t next;
+
+	memset(&m, 0, sizeof(m));
+	m.predict = JS_UNDEFINED;
+	if (c->nifaces == 0) {
+		fprintf(stderr, "fwrunner: no interface to watch: give --lan IF and/or --wan IF (or lan/wan in the config)\n");
+		return 2;
+	}
+	if (!strcmp(c->model, "none")) {
+		/* record-only: features still need a JS context to be built in */
+		if (jsvm_init(&m.vm, &lim)) {
+			fprintf(stderr, "fwrunner: cannot create a JS runtime\n");
+			return 1;
+		}
+	} else if (model_load(&m, c->model, &lim, err, sizeof(err))) {
+		fprintf(stderr, "fwrunner: %s\n", err);
+		model_free(&m);
+		return 2;
+	}
+	if (capped_open(&out, c->output, (long)c->output_max_kb * 1024) ||
+	    capped_open(&rec, c->record, 1L << 30)) {
+		fprintf(stderr, "fwrunner: cannot open output: %s\n", strerror(errno));
+		goto out_model;
+	}
+	if (bpf_obj_open(&o, c->object) ||
+	    (c->pin_dir[0] && mkdir(c->pin_dir, 0700) && errno != EEXIST && (snprintf(o.err, sizeof(o.err),
+		"pin folder %s: %s", c->pin_dir, strerror(errno)), 1)) ||
+	    bpf_obj_load(&o, c->pin_dir[0] ? c->pin_dir : NULL)) {
+		fprintf(stderr, "fwrunner: %s\n", o.err);
+		goto out_obj;
+	}
+	flows = bpf_obj_map(&o, "fw_flows");
+	if (!flows) {
+		fprintf(stderr, "fwrunner: %s has no fw_flows map\n", c->object);
+		goto out_obj;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal; /* no SA_RESTART: a signal cuts the sleep short */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	warn_offload();
+	if (attach_all(&o, att, c)) {
+		nattached = c->nifaces;
+		goto out_detach;
+	}
+	nattached = c->nifaces;
+	fprintf(stderr, "fwrunner: watching %d interface(s), %u s windows, flow table %s\n", c->nifaces, c->window_s,
+		flows->reused ? "restored from its pin" : "new");
+	printf("{\"ready\":true,\"interfaces\":%d,\"window\":%u,\"flowTableRestored\":%s}\n", c->nifaces, c->window_s,
+	       flows->reused ? "true" : "false");
+	fflush(stdout);
+
+	/* Baseline: what the table held before this run is not this window's traffic. */
+	{
+		struct window w;
+
+		if (window_read(flows->fd, &prev, &w)) {
+			fprintf(stderr, "fwrunner: reading flows: %s\n", strerror(errno));
+			goto out_detach;
+		}
+		prev = w.next;
+		w.next.slots = NULL;
+		window_free(&w);
+	}
+	next = mono_ns();
+	for (uint32_t index = 1; !stop_signal; index++) {
+		struct window w;
+
+		next += (uint64_t)c->window_s * 1000000000u;
+		sleep_until(next);
+		if (stop_signal && index > 1)
+			break;
+		if (window_read(flows->fd, &prev, &w)) {
+			fprintf(stderr, "fwrunner: reading flows: %s\n", strerror(errno));
+			goto out_detach;
+		}
+		emit_window(&m, c, &w, index, &out, &rec);
+		flow_table_free(&prev);
+		prev = w.next;
+		w.next.slots = NULL;
+		window_free(&w);
+		if (c->windows && index >= c->windows)
+			break;
+	}
+	rc = 0;
+out_detach:
+	detach_all(att, nattached, c);
+	if (stop_signal)
+		fprintf(stderr, "fwrunner: stopped by signal %d; filters removed, flow table kept%s\n", (int)stop_signal,
+			c->pin_dir[0] ? " in its pin" : "");
+	flow_table_free(&prev);
+out_obj:
+	bpf_obj_close(&o);
+	capped_close(&out);
+	capped_close(&rec);
+out_model:
+	model_free(&m);
+	return rc;
+}
+
+int predict_lines(const struct runner_config *c)
+{
+	struct jsvm_limits lim = { .memory_bytes = c->mem_limit, .time_ms = c->time_limit_ms };
+	struct model m;
+	char err[600], *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int rc = 0;
+
+	if (model_load(&m, c->model, &lim, err, sizeof(err))) {
+		fprintf(stderr, "fwrunner: %s\n", err);
+		model_free(&m);
+		return 2;
+	}
+	while ((n = getline(&line, &cap, stdin)) > 0) {
+		JSValue feats = JS_ParseJSON(m.vm.ctx, line, (size_t)n, "<stdin>");
+		char *pred;
+
+		if (JS_IsException(feats)) {
+			jsvm_report(&m.vm, "parse features");
+			rc = 1;
+			break;
+		}
+		/* a recorded line holds {flow, features}; a bare object is the features themselves */
+		JSValue inner = JS_GetPropertyStr(m.vm.ctx, feats, "features");
+
+		if (JS_IsObject(inner)) {
+			JS_FreeValue(m.vm.ctx, feats);
+			feats = inner;
+		} else {
+			JS_FreeValue(m.vm.ctx, inner);
+		}
+		pred = model_predict(&m, feats, err, sizeof(err));
+		JS_FreeValue(m.vm.ctx, feats);
+		if (pred) {
+			printf("%s\n", pred);
+			js_free(m.vm.ctx, pred);
+		} else {
+			printf("{\"error\":\"%s\"}\n", "model failed");
+			fprintf(stderr, "fwrunner: %s\n", err);
+		}
+	}
+	free(line);
+	model_free(&m);
+	return rc;
+}

@@ -1,0 +1,203 @@
+/**
+ * fwrunner on the host kernel: attaches to a veth in a network namespace, sees real traffic,
+ * runs a model every window, survives bad models, detaches on SIGTERM. Needs root and Docker.
+ */
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { projectPath } from '../builder/util/paths.js';
+import { buildBpfTools, type BpfTools } from './helpers/bpf.js';
+import { referencePredictions } from './helpers/model.js';
+import { inNs, sh, traffic, VethPair } from './helpers/netns.js';
+
+let tools: BpfTools;
+let bpffs: string;
+test.before(async () => {
+  tools = await buildBpfTools('bpfel');
+  // A private bpf file system for pins: the host's /sys/fs/bpf is left alone.
+  bpffs = await mkdtemp(path.join(tmpdir(), 'fwbuild-bpffs-'));
+  await sh('mount', ['-t', 'bpf', 'bpf', bpffs]);
+});
+test.after.always(async () => {
+  await sh('umount', [bpffs]).catch(() => '');
+  await rm(bpffs, { recursive: true, force: true });
+  await rm(tools.dir, { recursive: true, force: true });
+});
+
+const fixture = (f: string): string => projectPath('test', 'fixtures', f);
+
+const script = fixture('traffic.mjs');
+
+interface Line {
+  ready?: boolean;
+  flowTableRestored?: boolean;
+  window?: number;
+  flow?: { proto: number; client: string; clientPort: number; server: string; serverPort: number };
+  features?: Record<string, number | number[]>;
+  prediction?: Record<string, unknown> | null;
+  error?: string;
+}
+
+/** Starts `fwrunner watch` inside a namespace; lines arrive as they are printed. */
+function startRunner(ns: string, args: string[]) {
+  const child = spawn('ip', ['netns', 'exec', ns, tools.runner, 'watch', '--object', tools.object, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: Line[] = [];
+  let stderr = '';
+  let buf = '';
+  child.stdout.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      lines.push(JSON.parse(buf.slice(0, nl)) as Line);
+      buf = buf.slice(nl + 1);
+    }
+  });
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on('close', r));
+  const ready = async (): Promise<void> => {
+    const deadline = Date.now() + 20_000;
+    while (!lines.some((l) => l.ready)) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`runner not ready: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  return { child, lines, exited, ready, stderr: () => stderr };
+}
+
+async function download(net: VethPair, bytes: number): Promise<{ received: number; local: number }> {
+  let ready!: () => void;
+  const listening = new Promise<void>((r) => (ready = r));
+  const server = traffic(net.server, script, ['tcp-serve', '0.0.0.0', '8080', '1'], () => ready());
+  await listening;
+  const [got] = (await traffic(net.client, script, ['tcp-get', net.serverV4, '8080', String(bytes)])) as { received: number; local: number }[];
+  await server;
+  return got!;
+}
+
+test.serial('watch: real traffic through a veth is reported per flow with the right bytes and a prediction', async (t) => {
+  const net = new VethPair();
+  t.teardown(() => net.down());
+  await net.up();
+  const out = path.join(tools.dir, 'out.jsonl');
+  const r = startRunner(net.server, ['--lan', net.serverIf, '--window', '3', '--once', '--model', fixture('model-echo.js'), '--pin-dir', 'none', '--output', out]);
+  await r.ready();
+  const got = await download(net, 2_000_000);
+  t.is(await r.exited, 0, r.stderr());
+  const flows = r.lines.filter((l) => l.window === 1 && l.flow?.proto === 6);
+  const f = flows.find((l) => l.flow!.clientPort === got.local);
+  t.truthy(f, JSON.stringify(r.lines.map((l) => l.flow)));
+  t.like(f!.flow, { client: net.clientV4, server: net.serverV4, serverPort: 8080 });
+  t.is(f!.features!.downPayload, 2_000_000, 'downstream payload = bytes sent');
+  t.is(f!.features!.upPayload, 'GET 2000000\n'.length);
+  t.deepEqual(f!.prediction, { downPayload: 2_000_000, upPayload: 12, parallel: 1, rate: 'fast' });
+  // The same lines went to the output file.
+  const { readFile } = await import('node:fs/promises');
+  const file = (await readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Line);
+  t.is(file.filter((l) => l.window === 1).length, r.lines.filter((l) => l.window === 1).length);
+  t.is((await inNs(net.server, 'tc', ['filter', 'show', 'dev', net.serverIf, 'ingress'])).trim(), '', 'detached');
+});
+
+test.serial('SIGTERM detaches every filter; the pinned flow table survives a restart', async (t) => {
+  const net = new VethPair();
+  t.teardown(() => net.down());
+  await net.up();
+  const pins = path.join(bpffs, `pins-${net.id}`);
+  const args = ['--lan', net.serverIf, '--window', '1', '--model', fixture('model-echo.js'), '--pin-dir', pins];
+  const r = startRunner(net.server, args);
+  await r.ready();
+  t.false(r.lines[0]!.flowTableRestored);
+  t.regex(await inNs(net.server, 'tc', ['filter', 'show', 'dev', net.serverIf, 'ingress']), /fw_lan_ingress/);
+  t.regex(await inNs(net.server, 'tc', ['filter', 'show', 'dev', net.serverIf, 'egress']), /fw_lan_egress/);
+  await download(net, 300_000);
+  r.child.kill('SIGTERM');
+  t.is(await r.exited, 0, r.stderr());
+  t.regex(r.stderr(), /stopped by signal 15; filters removed, flow table kept in its pin/);
+  t.is((await inNs(net.server, 'tc', ['filter', 'show', 'dev', net.serverIf, 'ingress'])).trim(), '');
+  t.is((await inNs(net.server, 'tc', ['filter', 'show', 'dev', net.serverIf, 'egress'])).trim(), '');
+  t.notRegex(await inNs(net.server, 'tc', ['qdisc', 'show', 'dev', net.serverIf]), /clsact/, 'the clsact qdisc it added is gone too');
+  t.deepEqual((await readdir(pins)).sort(), ['fw_counters', 'fw_flows', 'fw_zero']);
+
+  const again = startRunner(net.server, [...args, '--windows', '1']);
+  await again.ready();
+  t.true(again.lines[0]!.flowTableRestored, 'the restarted runner reuses the pinned table');
+  t.is(await again.exited, 0, again.stderr());
+});
+
+test.serial('bad models are reported and the runner keeps going', async (t) => {
+  const feats = (await (await import('node:fs/promises')).readFile(fixture('features.jsonl'), 'utf8'));
+  const run = (model: string, extra: string[] = []) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const c = spawn(tools.runner, ['predict', '--model', fixture(model), ...extra], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      c.on('close', (code) => resolve({ code, stdout, stderr }));
+      c.stdin.on('error', () => {}); // a model that fails to load exits before reading
+      c.stdin.end(feats);
+    });
+  const syntax = await run('model-syntax.js');
+  t.is(syntax.code, 2);
+  t.regex(syntax.stderr, /fwrunner: model .*model-syntax\.js: SyntaxError/);
+
+  for (const [model, re] of [
+    ['model-throws.js', /Error: model bug: 6/],
+    ['model-loops.js', /InternalError: interrupted/],
+    ['model-hog.js', /out of memory/],
+  ] as const) {
+    const r = await run(model, ['--time-limit', '200', '--mem-limit', '2000000']);
+    t.is(r.code, 0, `${model}: the runner survives`);
+    t.is(r.stdout.trim().split('\n').length, 3, `${model}: one answer per feature vector`);
+    t.regex(r.stderr, re, model);
+  }
+  const ok = await run('model-forest.js');
+  t.is(ok.code, 0);
+  t.is(ok.stdout, await referencePredictions(fixture('model-forest.js'), feats), 'the same answers as Node.js gives');
+});
+
+test.serial('watch keeps running windows when the model throws', async (t) => {
+  const net = new VethPair();
+  t.teardown(() => net.down());
+  await net.up();
+  const r = startRunner(net.server, ['--lan', net.serverIf, '--window', '1', '--windows', '3', '--model', fixture('model-throws.js'), '--pin-dir', 'none']);
+  await r.ready();
+  await download(net, 100_000);
+  t.is(await r.exited, 0, r.stderr());
+  const failed = r.lines.filter((l) => l.error === 'model failed');
+  t.true(failed.length >= 1);
+  t.true(failed.every((l) => l.prediction === null && l.features !== undefined));
+  t.regex(r.stderr(), /model failed on a flow \(window \d\): Error: model bug/);
+});
+
+test('a bad setting gets one clear line and exit 2', async (t) => {
+  const run = (args: string[]) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const c = spawn(tools.runner, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      c.on('close', (code) => resolve({ code, stderr }));
+    });
+  const w = await run(['watch', '--lan', 'x', '--window', 'abc']);
+  t.is(w.code, 2);
+  t.is(w.stderr.trim(), 'fwrunner: --window: "abc" is not an integer from 1 to 3600');
+  const u = await run(['watch', '--lan', 'x', '--colour', 'red']);
+  t.is(u.code, 2);
+  t.regex(u.stderr, /unknown setting "colour"; accepted: lan, wan, window/);
+  const dir = await mkdtemp(path.join(tmpdir(), 'fwbuild-uci-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, 'fwrunner'), "config fwrunner 'main'\n\toption window '10'\n\tlist lan 'br-lan'\n\toption window '0'\n");
+  const c = await run(['watch', '--config', path.join(dir, 'fwrunner')]);
+  t.is(c.code, 2);
+  t.is(c.stderr.trim(), `fwrunner: config ${path.join(dir, 'fwrunner')}:4: window: "0" is not an integer from 1 to 3600`);
+  const none = await run(['watch', '--model', 'none']);
+  t.is(none.code, 2);
+  t.regex(none.stderr, /no interface to watch/);
+  const missing = await run(['watch', '--lan', 'x', '--model', '/nonexistent.qbc']);
+  t.is(missing.code, 2);
+  t.regex(missing.stderr, /model \/nonexistent\.qbc: cannot read it/);
+});
