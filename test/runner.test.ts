@@ -83,7 +83,11 @@ test.serial('watch: real traffic through a veth is reported per flow with the ri
   t.teardown(() => net.down());
   await net.up();
   const out = path.join(tools.dir, 'out.jsonl');
-  const r = startRunner(net.server, ['--lan', net.serverIf, '--window', '3', '--once', '--model', fixture('model-echo.js'), '--pin-dir', 'none', '--output', out]);
+  const rec = path.join(tools.dir, 'record.jsonl');
+  const r = startRunner(net.server, [
+    '--lan', net.serverIf, '--window', '3', '--once', '--model', fixture('model-echo.js'),
+    '--pin-dir', 'none', '--output', out, '--record', rec,
+  ]);
   await r.ready();
   const got = await download(net, 2_000_000);
   t.is(await r.exited, 0, r.stderr());
@@ -99,6 +103,10 @@ test.serial('watch: real traffic through a veth is reported per flow with the ri
   const file = (await readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Line);
   t.is(file.filter((l) => l.window === 1).length, r.lines.filter((l) => l.window === 1).length);
   t.is((await inNs(net.server, 'tc', ['filter', 'show', 'dev', net.serverIf, 'ingress'])).trim(), '', 'detached');
+  // --record writes the very feature vectors the model saw: training and serving agree.
+  const recorded = (await readFile(rec, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Line);
+  t.deepEqual(recorded.map((l) => l.features), r.lines.filter((l) => l.window === 1).map((l) => l.features));
+  t.true(recorded.every((l) => l.prediction === undefined));
 });
 
 test.serial('SIGTERM detaches every filter; the pinned flow table survives a restart', async (t) => {
@@ -194,6 +202,10 @@ test('a bad setting gets one clear line and exit 2', async (t) => {
   const c = await run(['watch', '--config', path.join(dir, 'fwrunner')]);
   t.is(c.code, 2);
   t.is(c.stderr.trim(), `fwrunner: config ${path.join(dir, 'fwrunner')}:4: window: "0" is not an integer from 1 to 3600`);
+  // The config shipped in the overlay parses: the first complaint is about the missing model.
+  const shipped = await run(['watch', '--config', projectPath('overlays', 'common', 'etc', 'config', 'fwrunner')]);
+  t.is(shipped.code, 2);
+  t.is(shipped.stderr.trim(), 'fwrunner: model /usr/share/fwrunner/model.qbc: cannot read it');
   const none = await run(['watch', '--model', 'none']);
   t.is(none.code, 2);
   t.regex(none.stderr, /no interface to watch/);

@@ -85,7 +85,16 @@ test.serial('dist holds sha256sums in OpenWrt format and a manifest naming every
   for (const target of debianTargets) {
     const dir = path.join(out, targetSlug(target.name));
     const sums = (await readFile(path.join(dir, 'sha256sums'), 'utf8')).trim().split('\n');
-    t.deepEqual(sums.map((l) => l.split(' *')[1]).sort(), ['bin/fwrunner', 'bpf/fw_flows.bpf.o', 'manifest.json', 'model/model.qbc']);
+    t.deepEqual(sums.map((l) => l.split(' *')[1]).sort(), [
+      'bin/fwrunner',
+      'bpf/fw_flows.bpf.o',
+      'manifest.json',
+      'model/model.qbc',
+      'overlay/etc/config/fwrunner',
+      'overlay/etc/init.d/fwrunner',
+    ]);
+    // The virtual routers get the plain init script, not OpenWrt's procd one.
+    t.notRegex(await readFile(path.join(dir, 'overlay', 'etc', 'init.d', 'fwrunner'), 'utf8'), /procd/);
     for (const l of sums) t.regex(l, /^[0-9a-f]{64} \*\S+$/);
     const manifest = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8')) as {
       target: string;

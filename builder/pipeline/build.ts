@@ -279,6 +279,14 @@ async function publishTarget(
       artifacts.push(await describeArtifact(staged, rel, step.outputs.kind, target));
     }
   }
+  // Overlay files layered common -> provider -> target, later layers winning.
+  const layers: string[] = [];
+  for (const layer of ['common', target.provider, slug]) {
+    const dir = projectPath('overlays', layer);
+    if (!(await stat(dir).catch(() => undefined))?.isDirectory()) continue;
+    await cp(dir, path.join(staged, 'overlay'), { recursive: true, preserveTimestamps: false });
+    layers.push(layer);
+  }
   const qjs = await quickjsSource();
   const manifest: Manifest = {
     fwbuild: fwbuildVersion,
@@ -299,6 +307,7 @@ async function publishTarget(
         ),
       },
       model: { file: displayPath(config.model), sha256: await sha256File(config.model) },
+      overlays: Object.fromEntries(await Promise.all(layers.map(async (l) => [l, await hashTree(projectPath('overlays', l))] as const))),
       sources: {
         bpf: await hashTree(projectPath('bpf')),
         runner: await hashTree(projectPath('runner')),

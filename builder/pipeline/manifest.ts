@@ -20,6 +20,8 @@ export interface ManifestInputs {
   toolchainImage: { ref: string; id: string };
   quickjs: { npm: string; integrity: string; version: string; patches: { file: string; sha256: string }[] };
   model: { file: string; sha256: string };
+  /** Overlay layers applied, in order, with a hash of each. */
+  overlays: Record<string, string>;
   sources: Record<string, string>;
 }
 

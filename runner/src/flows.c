@@ -170,58 +170,47 @@ int window_read(int map_fd, const struct flow_table *prev, struct window *w)
 	return count_parallel(w);
 }
 
-static void set_num(JSContext *ctx, JSValue o, const char *name, double v)
-{
-	JS_SetPropertyStr(ctx, o, name, JS_NewFloat64(ctx, v));
-}
+static const char *const scalar_names[FEATURE_SCALARS] = {
+	"window",      "proto",       "upPackets",   "upBytes",     "upPayload",   "upMbps",
+	"upMeanSize",  "upRetrans",   "upGaps",      "downPackets", "downBytes",   "downPayload",
+	"downMbps",    "downMeanSize", "downRetrans", "downGaps",    "segStarted",  "segMeanDown",
+	"segMeanMs",   "segLastDown", "segLastMs",   "parallelFlows", "ageS",
+};
+static const char *const hist_names[FEATURE_HISTS] = { "upSizeHist", "upIatHist", "downSizeHist", "downIatHist" };
 
-static JSValue hist_array(JSContext *ctx, const uint32_t *now, const uint32_t *prev, int n)
-{
-	JSValue a = JS_NewArray(ctx);
-
-	for (int i = 0; i < n; i++)
-		JS_SetPropertyUint32(ctx, a, (uint32_t)i, JS_NewFloat64(ctx, (double)(now[i] - (prev ? prev[i] : 0))));
-	return a;
-}
-
-static void dir_features(JSContext *ctx, JSValue o, const char *pfx, const struct fw_dir_stats *now,
+static void dir_features(double *v, double (*hs)[FEATURE_HIST_LEN], const struct fw_dir_stats *now,
 			 const struct dir_snap *prev, uint32_t window_s)
 {
-	char name[32];
 	double packets = (double)(now->packets - (prev ? prev->packets : 0));
 	double bytes = (double)(now->bytes - (prev ? prev->bytes : 0));
-	double payload = (double)(now->payload_bytes - (prev ? prev->payload : 0));
 
-#define SET(suffix, v) (snprintf(name, sizeof(name), "%s%s", pfx, suffix), set_num(ctx, o, name, (v)))
-	SET("Packets", packets);
-	SET("Bytes", bytes);
-	SET("Payload", payload);
-	SET("Mbps", bytes * 8.0 / 1e6 / window_s);
-	SET("MeanSize", packets > 0 ? bytes / packets : 0);
-	SET("Retrans", (double)(now->retrans - (prev ? prev->retrans : 0)));
-	SET("Gaps", (double)(now->gaps - (prev ? prev->gaps : 0)));
-#undef SET
-	snprintf(name, sizeof(name), "%sSizeHist", pfx);
-	JS_SetPropertyStr(ctx, o, name, hist_array(ctx, now->size_hist, prev ? prev->size_hist : NULL, FW_SIZE_BINS));
-	snprintf(name, sizeof(name), "%sIatHist", pfx);
-	JS_SetPropertyStr(ctx, o, name, hist_array(ctx, now->iat_hist, prev ? prev->iat_hist : NULL, FW_IAT_BINS));
+	v[0] = packets;
+	v[1] = bytes;
+	v[2] = (double)(now->payload_bytes - (prev ? prev->payload : 0));
+	v[3] = bytes * 8.0 / 1e6 / window_s;
+	v[4] = packets > 0 ? bytes / packets : 0;
+	v[5] = (double)(now->retrans - (prev ? prev->retrans : 0));
+	v[6] = (double)(now->gaps - (prev ? prev->gaps : 0));
+	for (int i = 0; i < FEATURE_HIST_LEN; i++) {
+		hs[0][i] = (double)(now->size_hist[i] - (prev ? prev->size_hist[i] : 0));
+		hs[1][i] = (double)(now->iat_hist[i] - (prev ? prev->iat_hist[i] : 0));
+	}
 }
 
-JSValue window_features(JSContext *ctx, const struct flow_window *f, uint32_t window_s, uint64_t now_ns)
+void features_compute(const struct flow_window *f, uint32_t window_s, uint64_t now_ns, struct features *o)
 {
-	JSValue o = JS_NewObject(ctx);
 	const struct fw_flow *x = &f->now;
 	uint32_t started = x->seg_count - (f->prev ? f->prev->seg_count : 0);
 	uint32_t k = started < FW_SEGMENTS ? started : FW_SEGMENTS;
-	double seg_bytes = 0, seg_ms = 0;
+	double seg_bytes = 0, seg_ms = 0, *v = o->scalar;
 	uint64_t first = x->dir[0].first_ns && (!x->dir[1].first_ns || x->dir[0].first_ns < x->dir[1].first_ns)
 				 ? x->dir[0].first_ns
 				 : x->dir[1].first_ns;
 
-	set_num(ctx, o, "window", window_s);
-	set_num(ctx, o, "proto", f->key.proto);
-	dir_features(ctx, o, "up", &x->dir[FW_DIR_UP], f->prev ? &f->prev->d[FW_DIR_UP] : NULL, window_s);
-	dir_features(ctx, o, "down", &x->dir[FW_DIR_DOWN], f->prev ? &f->prev->d[FW_DIR_DOWN] : NULL, window_s);
+	v[0] = window_s;
+	v[1] = f->key.proto;
+	dir_features(v + 2, &o->hist[0], &x->dir[FW_DIR_UP], f->prev ? &f->prev->d[FW_DIR_UP] : NULL, window_s);
+	dir_features(v + 9, &o->hist[2], &x->dir[FW_DIR_DOWN], f->prev ? &f->prev->d[FW_DIR_DOWN] : NULL, window_s);
 	/* Segments that started in this window (the ring holds the last FW_SEGMENTS). */
 	for (uint32_t i = 0; i < k; i++) {
 		const struct fw_segment *s = &x->seg[(x->seg_count - 1 - i) & (FW_SEGMENTS - 1)];
@@ -229,21 +218,96 @@ JSValue window_features(JSContext *ctx, const struct flow_window *f, uint32_t wi
 		seg_bytes += s->down_bytes;
 		seg_ms += (double)(s->end_ns - s->start_ns) / 1e6;
 	}
-	set_num(ctx, o, "segStarted", started);
-	set_num(ctx, o, "segMeanDown", k ? seg_bytes / k : 0);
-	set_num(ctx, o, "segMeanMs", k ? seg_ms / k : 0);
+	v[16] = started;
+	v[17] = k ? seg_bytes / k : 0;
+	v[18] = k ? seg_ms / k : 0;
 	if (x->seg_count) {
 		const struct fw_segment *last = &x->seg[(x->seg_count - 1) & (FW_SEGMENTS - 1)];
 
-		set_num(ctx, o, "segLastDown", last->down_bytes);
-		set_num(ctx, o, "segLastMs", (double)(last->end_ns - last->start_ns) / 1e6);
+		v[19] = last->down_bytes;
+		v[20] = (double)(last->end_ns - last->start_ns) / 1e6;
 	} else {
-		set_num(ctx, o, "segLastDown", 0);
-		set_num(ctx, o, "segLastMs", 0);
+		v[19] = v[20] = 0;
 	}
-	set_num(ctx, o, "parallelFlows", f->parallel);
-	set_num(ctx, o, "ageS", first && now_ns > first ? (double)(now_ns - first) / 1e9 : 0);
+	v[21] = f->parallel;
+	v[22] = first && now_ns > first ? (double)(now_ns - first) / 1e9 : 0;
+}
+
+void feature_atoms_init(JSContext *ctx, struct feature_atoms *a)
+{
+	for (int i = 0; i < FEATURE_SCALARS; i++)
+		a->scalar[i] = JS_NewAtom(ctx, scalar_names[i]);
+	for (int i = 0; i < FEATURE_HISTS; i++)
+		a->hist[i] = JS_NewAtom(ctx, hist_names[i]);
+}
+
+void feature_atoms_free(JSContext *ctx, struct feature_atoms *a)
+{
+	for (int i = 0; i < FEATURE_SCALARS; i++)
+		JS_FreeAtom(ctx, a->scalar[i]);
+	for (int i = 0; i < FEATURE_HISTS; i++)
+		JS_FreeAtom(ctx, a->hist[i]);
+}
+
+JSValue features_to_js(JSContext *ctx, const struct feature_atoms *a, const struct features *x)
+{
+	JSValue o = JS_NewObject(ctx);
+
+	for (int i = 0; i < FEATURE_SCALARS; i++)
+		JS_SetProperty(ctx, o, a->scalar[i], JS_NewFloat64(ctx, x->scalar[i]));
+	for (int h = 0; h < FEATURE_HISTS; h++) {
+		JSValue arr = JS_NewArray(ctx);
+
+		for (int i = 0; i < FEATURE_HIST_LEN; i++)
+			JS_SetPropertyUint32(ctx, arr, (uint32_t)i, JS_NewFloat64(ctx, x->hist[h][i]));
+		JS_SetProperty(ctx, o, a->hist[h], arr);
+	}
 	return o;
+}
+
+/* Integers as integers; other values with 17 significant digits, which read back exactly. */
+static int put_num(char *p, size_t len, double v)
+{
+	if (v == (double)(long long)v && v > -9007199254740992.0 && v < 9007199254740992.0)
+		return snprintf(p, len, "%lld", (long long)v);
+	return snprintf(p, len, "%.17g", v);
+}
+
+int features_to_json(const struct features *x, char *buf, size_t len)
+{
+	size_t n = 0;
+	int w;
+
+#define PUT(...)                                                  \
+	do {                                                      \
+		w = snprintf(buf + n, n < len ? len - n : 0, __VA_ARGS__); \
+		if (w < 0)                                        \
+			return -1;                                \
+		n += (size_t)w;                                   \
+	} while (0)
+#define NUM(v)                                                    \
+	do {                                                      \
+		w = put_num(buf + n, n < len ? len - n : 0, (v)); \
+		n += (size_t)w;                                   \
+	} while (0)
+	PUT("{");
+	for (int i = 0; i < FEATURE_SCALARS; i++) {
+		PUT("%s\"%s\":", i ? "," : "", scalar_names[i]);
+		NUM(x->scalar[i]);
+	}
+	for (int h = 0; h < FEATURE_HISTS; h++) {
+		PUT(",\"%s\":[", hist_names[h]);
+		for (int i = 0; i < FEATURE_HIST_LEN; i++) {
+			if (i)
+				PUT(",");
+			NUM(x->hist[h][i]);
+		}
+		PUT("]");
+	}
+	PUT("}");
+#undef PUT
+#undef NUM
+	return n < len ? (int)n : -1;
 }
 
 void flow_endpoints(const struct fw_flow *f, const struct fw_flow_key *k, char *client, char *server, size_t len,

@@ -48,8 +48,31 @@ struct window {
  * Returns 0, or -1 with errno set.
  */
 int window_read(int map_fd, const struct flow_table *prev, struct window *w);
-/* The feature object the model's predict() receives. */
-JSValue window_features(JSContext *ctx, const struct flow_window *f, uint32_t window_s, uint64_t now_ns);
+/*
+ * The feature vector of one flow and window, as numbers in a fixed order (FEATURE_NAMES). The
+ * model receives them as an object; the output and --record print the same values, exactly.
+ */
+#define FEATURE_SCALARS 23
+#define FEATURE_HISTS 4
+#define FEATURE_HIST_LEN 8
+
+struct features {
+	double scalar[FEATURE_SCALARS];
+	double hist[FEATURE_HISTS][FEATURE_HIST_LEN];
+};
+
+struct feature_atoms {
+	JSAtom scalar[FEATURE_SCALARS];
+	JSAtom hist[FEATURE_HISTS];
+};
+
+void features_compute(const struct flow_window *f, uint32_t window_s, uint64_t now_ns, struct features *out);
+/* Atoms are made once per context: building the object then does no string hashing. */
+void feature_atoms_init(JSContext *ctx, struct feature_atoms *a);
+void feature_atoms_free(JSContext *ctx, struct feature_atoms *a);
+JSValue features_to_js(JSContext *ctx, const struct feature_atoms *a, const struct features *x);
+/* Writes the JSON object; numbers print so that they read back as the same doubles. */
+int features_to_json(const struct features *x, char *buf, size_t len);
 void flow_table_free(struct flow_table *t);
 void window_free(struct window *w);
 

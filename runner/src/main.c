@@ -26,6 +26,7 @@ static void usage(FILE *f)
 		"  compile IN.js OUT   compile a script to QuickJS bytecode for this CPU\n"
 		"  run FILE.qbc        evaluate bytecode, print its completion value as JSON\n"
 		"  info                print the build's facts as JSON\n"
+		"  bench-window --flows N --model M   one window over N synthetic flows (benchmarks)\n"
 		"watch/predict OPTIONS (override /etc/config/fwrunner or --config FILE):\n"
 		"  --lan IF  --wan IF  --window SEC  --windows N  --once  --model PATH|none  --object PATH\n"
 		"  --pin-dir DIR|none  --output FILE  --output-max-kb N  --record FILE  --mem-limit BYTES\n"
@@ -119,6 +120,7 @@ static int daemon_main(const char *cmd, int argc, char **argv)
 	struct runner_config c;
 	char err[400], key[32];
 	const char *file = NULL;
+	unsigned long flows = 100;
 	int i;
 
 	config_defaults(&c);
@@ -147,6 +149,10 @@ static int daemon_main(const char *cmd, int argc, char **argv)
 			i++;
 			continue;
 		}
+		if (!strcmp(a, "--flows") && !strcmp(cmd, "bench-window")) {
+			flows = strtoul(argv[++i], NULL, 10);
+			continue;
+		}
 		/* --pin-dir -> pin_dir: the same names as the config file */
 		snprintf(key, sizeof(key), "%s", a + 2);
 		for (char *p = key; *p; p++)
@@ -157,6 +163,8 @@ static int daemon_main(const char *cmd, int argc, char **argv)
 			return 2;
 		}
 	}
+	if (!strcmp(cmd, "bench-window"))
+		return bench_window(&c, (uint32_t)flows);
 	return !strcmp(cmd, "watch") ? watch_run(&c) : predict_lines(&c);
 }
 
@@ -170,7 +178,7 @@ int main(int argc, char **argv)
 	size_t len = 0;
 	int i = 1, rc = 1;
 
-	if (argc > 1 && (!strcmp(argv[1], "watch") || !strcmp(argv[1], "predict")))
+	if (argc > 1 && (!strcmp(argv[1], "watch") || !strcmp(argv[1], "predict") || !strcmp(argv[1], "bench-window")))
 		return daemon_main(argv[1], argc - 2, argv + 2);
 	for (; i + 1 < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
 		if (parse_size(argv[i + 1], &n) != 0) {

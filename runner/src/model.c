@@ -49,7 +49,12 @@ int model_load(struct model *m, const char *path, const struct jsvm_limits *limi
 		snprintf(err, errlen, "model %s: cannot read it", path);
 		return -1;
 	}
-	if (jsvm_init(&m->vm, limits)) {
+	/* Loading is done once and may compile source: a wider time budget than one prediction. */
+	struct jsvm_limits load = *limits;
+
+	if (load.time_ms && load.time_ms < 10000)
+		load.time_ms = 10000;
+	if (jsvm_init(&m->vm, &load)) {
 		free(buf);
 		snprintf(err, errlen, "model: cannot create a JS runtime");
 		return -1;
@@ -67,6 +72,7 @@ int model_load(struct model *m, const char *path, const struct jsvm_limits *limi
 		return -1;
 	}
 	JS_FreeValue(m->vm.ctx, v);
+	m->vm.limits = *limits;
 	g = JS_GetGlobalObject(m->vm.ctx);
 	m->predict = JS_GetPropertyStr(m->vm.ctx, g, "predict");
 	JS_FreeValue(m->vm.ctx, g);

@@ -12,6 +12,7 @@
 #include "model.h"
 #include "tc_attach.h"
 #include "watch.h"
+#include <arpa/inet.h>
 
 static volatile sig_atomic_t stop_signal;
 
@@ -155,40 +156,46 @@ static int emit_window(struct model *m, const struct runner_config *c, struct wi
 	JSContext *ctx = m->vm.ctx;
 	uint64_t now = mono_ns();
 	time_t wall = time(NULL);
-	char client[64], server[64], err[300], *line;
+	char client[64], server[64], err[300], head[300], ftxt[2048], *line;
 	unsigned int cport, sport;
 	size_t cap = 4096;
+	struct feature_atoms atoms;
 
 	line = malloc(cap);
 	if (!line)
 		return -1;
+	feature_atoms_init(ctx, &atoms);
 	for (uint32_t i = 0; i < w->n; i++) {
 		const struct flow_window *f = &w->flows[i];
-		JSValue feats = window_features(ctx, f, c->window_s, now);
-		JSValue fj = JS_JSONStringify(ctx, feats, JS_UNDEFINED, JS_UNDEFINED);
-		const char *ftxt = JS_ToCString(ctx, fj);
-		char *pred = NULL, head[300];
+		struct features x;
+		char *pred = NULL;
 		int n;
 
+		features_compute(f, c->window_s, now, &x);
+		if (features_to_json(&x, ftxt, sizeof(ftxt)) < 0)
+			snprintf(ftxt, sizeof(ftxt), "null");
 		flow_endpoints(&f->now, &f->key, client, server, sizeof(client), &cport, &sport);
 		snprintf(head, sizeof(head),
 			 "{\"window\":%u,\"time\":%lld,\"flow\":{\"proto\":%u,\"client\":\"%s\",\"clientPort\":%u,"
 			 "\"server\":\"%s\",\"serverPort\":%u,\"vlan\":%u},\"features\":",
 			 index, (long long)wall, f->key.proto, client, cport, server, sport, f->key.vlan);
 		if (rec->f) {
-			n = snprintf(line, cap, "%s%s}\n", head, ftxt ? ftxt : "null");
+			n = snprintf(line, cap, "%s%s}\n", head, ftxt);
 			if (n > 0 && (size_t)n < cap)
 				capped_write(rec, line);
 		}
 		if (!JS_IsUndefined(m->predict)) {
+			JSValue feats = features_to_js(ctx, &atoms, &x);
+
 			pred = model_predict(m, feats, err, sizeof(err));
+			JS_FreeValue(ctx, feats);
 			if (!pred)
 				fprintf(stderr, "fwrunner: model failed on a flow (window %u): %s\n", index, err);
 		}
 		for (;;) {
-			n = pred ? snprintf(line, cap, "%s%s,\"prediction\":%s}\n", head, ftxt ? ftxt : "null", pred)
-				 : snprintf(line, cap, "%s%s,\"prediction\":null,\"error\":\"%s\"}\n", head,
-					    ftxt ? ftxt : "null", JS_IsUndefined(m->predict) ? "no model" : "model failed");
+			n = pred ? snprintf(line, cap, "%s%s,\"prediction\":%s}\n", head, ftxt, pred)
+				 : snprintf(line, cap, "%s%s,\"prediction\":null,\"error\":\"%s\"}\n", head, ftxt,
+					    JS_IsUndefined(m->predict) ? "no model" : "model failed");
 			if (n < 0 || (size_t)n < cap)
 				break;
 			cap = (size_t)n + 1;
@@ -200,10 +207,8 @@ static int emit_window(struct model *m, const struct runner_config *c, struct wi
 		capped_write(out, line);
 		if (pred)
 			js_free(ctx, pred);
-		JS_FreeCString(ctx, ftxt);
-		JS_FreeValue(ctx, fj);
-		JS_FreeValue(ctx, feats);
 	}
+	feature_atoms_free(ctx, &atoms);
 	fflush(stdout);
 	free(line);
 	return 0;
@@ -366,4 +371,72 @@ int predict_lines(const struct runner_config *c)
 	free(line);
 	model_free(&m);
 	return rc;
+}
+
+/*
+ * One window over `n` synthetic flows, without the kernel: features, predict() and output
+ * formatting exactly as watch does them. For instruction counts on every CPU (under qemu-user
+ * too, where the bpf syscall is not available).
+ */
+int bench_window(const struct runner_config *c, uint32_t n)
+{
+	struct jsvm_limits lim = { .memory_bytes = c->mem_limit, .time_ms = c->time_limit_ms };
+	struct capped_file none = { 0 };
+	struct window w = { 0 };
+	struct model m;
+	char err[600];
+	int rc;
+
+	if (model_load(&m, c->model, &lim, err, sizeof(err))) {
+		fprintf(stderr, "fwrunner: %s\n", err);
+		model_free(&m);
+		return 2;
+	}
+	w.flows = calloc(n ? n : 1, sizeof(*w.flows));
+	if (!w.flows)
+		return 1;
+	w.n = n;
+	for (uint32_t i = 0; i < n; i++) {
+		struct flow_window *f = &w.flows[i];
+		struct fw_flow *x = &f->now;
+
+		f->key.family = 4;
+		f->key.proto = 6;
+		f->key.addr_a[10] = f->key.addr_b[10] = 0xff;
+		f->key.addr_a[11] = f->key.addr_b[11] = 0xff;
+		f->key.addr_a[12] = 10;
+		f->key.addr_a[14] = (uint8_t)(i >> 8);
+		f->key.addr_a[15] = (uint8_t)i;
+		f->key.addr_b[12] = 192;
+		f->key.addr_b[13] = 168;
+		f->key.addr_b[15] = (uint8_t)(1 + i % 16); /* 16 clients share the flows */
+		f->key.port_a = htons(443);
+		f->key.port_b = htons((uint16_t)(40000 + i));
+		x->client_is_b = 1;
+		for (int d = 0; d < 2; d++) {
+			x->dir[d].packets = 100 + i * (d ? 30 : 3);
+			x->dir[d].bytes = x->dir[d].packets * (d ? 1400 : 66);
+			x->dir[d].payload_bytes = x->dir[d].packets * (d ? 1348 : 12);
+			x->dir[d].first_ns = 1000000000ull;
+			x->dir[d].last_ns = 9000000000ull;
+			for (int b = 0; b < FW_SIZE_BINS; b++)
+				x->dir[d].size_hist[b] = (uint32_t)((i + b) % 7);
+			for (int b = 0; b < FW_IAT_BINS; b++)
+				x->dir[d].iat_hist[b] = (uint32_t)((i * 3 + b) % 11);
+		}
+		x->seg_count = 1 + i % 5;
+		for (uint32_t k = 0; k < x->seg_count; k++) {
+			x->seg[k].start_ns = 2000000000ull + k * 1000000000ull;
+			x->seg[k].end_ns = x->seg[k].start_ns + 300000000ull;
+			x->seg[k].up_bytes = 400;
+			x->seg[k].down_bytes = 1000000 + i;
+			x->seg[k].down_packets = 700;
+		}
+		f->parallel = n / 16 + 1;
+	}
+	rc = emit_window(&m, c, &w, 1, &none, &none);
+	fprintf(stderr, "fwrunner: bench window of %u flows: %lu predictions, %lu failed\n", n, m.calls, m.failures);
+	free(w.flows);
+	model_free(&m);
+	return rc ? 1 : 0;
 }
