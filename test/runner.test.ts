@@ -181,6 +181,25 @@ test.serial('watch keeps running windows when the model throws', async (t) => {
   t.regex(r.stderr(), /model failed on a flow \(window \d\): Error: model bug/);
 });
 
+test.serial('the output file is capped: past output_max_kb it rolls over to FILE.1', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'fwbuild-cap-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const out = path.join(dir, 'out.jsonl');
+  // bench-window writes a window of synthetic flows through the same output path as watch.
+  const { execFile } = await import('node:child_process');
+  const runOnce = () =>
+    new Promise<void>((resolve, reject) =>
+      execFile(tools.runner, ['bench-window', '--flows', '200', '--model', fixture('model-echo.js'), '--output', out, '--output-max-kb', '64'], { maxBuffer: 64 << 20 }, (e) => (e ? reject(e) : resolve())),
+    );
+  await runOnce();
+  await runOnce();
+  const { stat } = await import('node:fs/promises');
+  const cur = await stat(out);
+  const old = await stat(`${out}.1`);
+  t.true(cur.size <= 64 * 1024 + 4096, `current file ${cur.size} B stays near the cap`);
+  t.true(old.size >= 64 * 1024, 'the rolled-over file holds the previous lines');
+});
+
 test('a bad setting gets one clear line and exit 2', async (t) => {
   const run = (args: string[]) =>
     new Promise<{ code: number | null; stderr: string }>((resolve) => {

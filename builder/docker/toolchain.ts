@@ -14,36 +14,30 @@ export interface Toolchain {
  * The base image, then the toolchain image on top of it; each reused when its input hash
  * matches. Logs go to `<logDir>/toolchain/`.
  */
-export async function ensureBase(
+export function ensureBase(
   docker: Docker,
   config: ResolvedConfig,
   o: { signal: AbortSignal; sourceDateEpoch: number; say?: (s: string) => void },
 ): Promise<ImageResult> {
-  const log = await StepLog.open(config.logDir, 'toolchain', 'base-image');
-  try {
-    return await ensureBaseImage(docker, { ...config.debian, sourceDateEpoch: o.sourceDateEpoch }, {
+  return StepLog.with(config.logDir, 'toolchain', 'base-image', (log) =>
+    ensureBaseImage(docker, { ...config.debian, sourceDateEpoch: o.sourceDateEpoch }, {
       tmpDir: path.join(config.cacheDir, 'tmp'),
       log,
       signal: o.signal,
       say: o.say ?? (() => {}),
-    });
-  } finally {
-    await log.close();
-  }
+    }),
+  );
 }
 
-export async function ensureToolchainOn(
+export function ensureToolchainOn(
   docker: Docker,
   base: ImageResult,
   config: ResolvedConfig,
   o: { signal: AbortSignal; sourceDateEpoch: number; say?: (s: string) => void },
 ): Promise<ImageResult> {
-  const log = await StepLog.open(config.logDir, 'toolchain', 'toolchain-image');
-  try {
-    return await ensureToolchainImage(docker, base, { log, signal: o.signal, sourceDateEpoch: o.sourceDateEpoch, say: o.say ?? (() => {}) });
-  } finally {
-    await log.close();
-  }
+  return StepLog.with(config.logDir, 'toolchain', 'toolchain-image', (log) =>
+    ensureToolchainImage(docker, base, { log, signal: o.signal, sourceDateEpoch: o.sourceDateEpoch, say: o.say ?? (() => {}) }),
+  );
 }
 
 export async function ensureToolchain(

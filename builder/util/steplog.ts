@@ -15,6 +15,16 @@ export class StepLog {
     return log;
   }
 
+  /** Runs `fn` with the step's log open, and closes the log whatever happens. */
+  static async with<T>(logDir: string, scope: string, step: string, fn: (log: StepLog) => Promise<T>): Promise<T> {
+    const log = await StepLog.open(logDir, scope, step);
+    try {
+      return await fn(log);
+    } finally {
+      await log.close();
+    }
+  }
+
   write(text: string | Buffer): void {
     this.stream?.write(text);
   }

@@ -381,7 +381,7 @@ int predict_lines(const struct runner_config *c)
 int bench_window(const struct runner_config *c, uint32_t n)
 {
 	struct jsvm_limits lim = { .memory_bytes = c->mem_limit, .time_ms = c->time_limit_ms };
-	struct capped_file none = { 0 };
+	struct capped_file none = { 0 }, out = { 0 };
 	struct window w = { 0 };
 	struct model m;
 	char err[600];
@@ -434,7 +434,12 @@ int bench_window(const struct runner_config *c, uint32_t n)
 		}
 		f->parallel = n / 16 + 1;
 	}
-	rc = emit_window(&m, c, &w, 1, &none, &none);
+	if (capped_open(&out, c->output, (long)c->output_max_kb * 1024)) {
+		fprintf(stderr, "fwrunner: cannot open output %s: %s\n", c->output, strerror(errno));
+		return 1;
+	}
+	rc = emit_window(&m, c, &w, 1, &out, &none);
+	capped_close(&out);
 	fprintf(stderr, "fwrunner: bench window of %u flows: %lu predictions, %lu failed\n", n, m.calls, m.failures);
 	free(w.flows);
 	model_free(&m);
