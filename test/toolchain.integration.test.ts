@@ -94,7 +94,9 @@ test.serial('dist holds sha256sums in OpenWrt format and a manifest naming every
       'overlay/etc/init.d/fwrunner',
     ]);
     // The virtual routers get the plain init script, not OpenWrt's procd one.
-    t.notRegex(await readFile(path.join(dir, 'overlay', 'etc', 'init.d', 'fwrunner'), 'utf8'), /procd/);
+    const init = await readFile(path.join(dir, 'overlay', 'etc', 'init.d', 'fwrunner'), 'utf8');
+    t.regex(init, /^#!\/bin\/sh\n/);
+    t.notRegex(init, /USE_PROCD/);
     for (const l of sums) t.regex(l, /^[0-9a-f]{64} \*\S+$/);
     const manifest = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8')) as {
       target: string;
@@ -238,14 +240,15 @@ test.serial('the runner enforces its time and memory limits', async (t) => {
   t.regex(hog.stderr, /out of memory/);
 });
 
-test.serial('a second build reuses both images and gives byte-identical artifacts', async (t) => {
+test.serial('a second build from an empty step cache reuses both images and gives byte-identical artifacts', async (t) => {
   const dir = await tempDir(t);
-  const config = await loadConfig({ cwd: dir, env: {}, overrides: { outDir: path.join(dir, 'dist'), cacheDir: cache, logDir: path.join(dir, 'logs') } });
+  const config = await loadConfig({ cwd: dir, env: {}, overrides: { outDir: path.join(dir, 'dist'), cacheDir: path.join(dir, 'cache'), logDir: path.join(dir, 'logs') } });
   const again = await build(config, catalog, { targets: ['qemu-mips', 'qemu-armv7'] }, { renderer: 'silent' });
   t.false(again.images.base.built);
   t.false(again.images.toolchain.built);
   t.is(again.images.toolchain.id, first.images.toolchain.id);
   for (const r of again.targets) {
+    t.true(r.steps.every((s) => s.status === 'ran'), 'an empty cache runs every step');
     const before = first.targets.find((x) => x.target === r.target)!;
     t.deepEqual(
       r.artifacts.map((a) => [a.path, a.sha256]),
@@ -253,7 +256,37 @@ test.serial('a second build reuses both images and gives byte-identical artifact
       `${r.target} rebuilt bit for bit`,
     );
   }
-  t.log(`warm rebuild of 2 targets: ${again.seconds.toFixed(1)} s`);
+  t.log(`rebuild of 2 targets with warm images, cold step cache: ${again.seconds.toFixed(1)} s`);
+});
+
+test.serial('with nothing changed no step runs; a new model reruns only the model steps', async (t) => {
+  const dir = await tempDir(t);
+  const config = await loadConfig({ cwd: dir, env: {}, overrides: { outDir: path.join(dir, 'dist'), cacheDir: cache, logDir: path.join(dir, 'logs') } });
+  const runId = `noop-${randomBytes(4).toString('hex')}`;
+  const noop = await build(config, catalog, { targets: ['qemu-mips'] }, { renderer: 'silent', runId });
+  t.deepEqual(noop.targets[0]!.steps.map((s) => [s.name, s.status]), [['bpf', 'cached'], ['runner', 'cached'], ['model', 'cached']]);
+  t.deepEqual(
+    noop.targets[0]!.artifacts.map((a) => a.sha256),
+    first.targets.find((x) => x.target === 'qemu-mips')!.artifacts.map((a) => a.sha256),
+  );
+  t.log(`no-op build: ${noop.seconds.toFixed(2)} s`);
+
+  const model = path.join(dir, 'model.js');
+  await writeFile(model, 'function predict(f) { return { cls: f.downPayload > 1e6 ? "hd" : "sd" }; }\n');
+  const changed = await build({ ...config, model }, catalog, { targets: ['qemu-mips'] }, { renderer: 'silent' });
+  t.deepEqual(changed.targets[0]!.steps.map((s) => [s.name, s.status]), [['bpf', 'cached'], ['runner', 'cached'], ['model', 'ran']]);
+  t.log(`model-only rebuild: ${changed.seconds.toFixed(2)} s`);
+});
+
+test.serial('a tampered step-cache entry is detected and the step runs again', async (t) => {
+  const dir = await tempDir(t);
+  const config = await loadConfig({ cwd: dir, env: {}, overrides: { outDir: path.join(dir, 'dist'), cacheDir: cache, logDir: path.join(dir, 'logs') } });
+  const key = first.targets.find((x) => x.target === 'qemu-mipsel')!.steps.find((s) => s.name === 'bpf')!.key;
+  await writeFile(path.join(cache, 'steps', key, 'bpf', 'fw_flows.bpf.o'), 'tampered');
+  const r = await build(config, catalog, { targets: ['qemu-mipsel'] }, { renderer: 'silent' });
+  t.deepEqual(r.targets[0]!.steps.map((s) => [s.name, s.status]), [['bpf', 'ran'], ['runner', 'cached'], ['model', 'cached']]);
+  const obj = r.targets[0]!.artifacts.find((a) => a.kind === 'bpf-object')!;
+  t.is(obj.sha256, first.targets.find((x) => x.target === 'qemu-mipsel')!.artifacts.find((a) => a.kind === 'bpf-object')!.sha256);
 });
 
 test.serial('a failing step exits with its log tail, removes its container and publishes nothing', async (t) => {
@@ -276,7 +309,8 @@ test.serial('Ctrl-C in the middle of a step stops it and leaves no container and
   const dir = await tempDir(t);
   const runId = `sigint-${randomBytes(4).toString('hex')}`;
   const dist = path.join(dir, 'dist');
-  const child = spawnCli(['--target', 'qemu-arm64', '--out-dir', dist, '--cache-dir', cache], {
+  // A fresh step cache: with the shared one every step would come from the cache, no container.
+  const child = spawnCli(['--target', 'qemu-arm64', '--out-dir', dist, '--cache-dir', path.join(dir, 'cache')], {
     cwd: dir,
     env: { FWBUILD_RUN_ID: runId },
   });
@@ -300,5 +334,5 @@ test.serial('Ctrl-C in the middle of a step stops it and leaves no container and
   t.regex(stderr, /interrupted by SIGINT/);
   t.deepEqual(await containersOf(runId), [], 'no container left behind');
   t.deepEqual(await readdir(dist).catch(() => []), [], 'no partial dist output');
-  await t.throwsAsync(stat(path.join(cache, 'work', runId)), { code: 'ENOENT' });
+  await t.throwsAsync(stat(path.join(dir, 'cache', 'work', runId)), { code: 'ENOENT' });
 });

@@ -13,13 +13,14 @@ import { BUILD_UID, reapRun, StepContainer } from '../docker/step-container.js';
 import { ensureBase, ensureToolchainOn } from '../docker/toolchain.js';
 import { prepareNpmSource, type NpmSource } from '../sources/npm-source.js';
 import { resolveEpoch, type Epoch } from '../util/epoch.js';
-import { hashTree, listFiles, sha256File } from '../util/hash.js';
+import { hashTree, listFiles, sha256, sha256File } from '../util/hash.js';
 import { projectPath, projectRoot, targetSlug } from '../util/paths.js';
 import { chownTree, publishDir } from '../util/publish.js';
 import { StepLog } from '../util/steplog.js';
 import { fwbuildVersion } from '../version.js';
 import { describeArtifact, writeManifest, writeSha256sums, type Artifact, type Manifest } from './manifest.js';
-import { sourceMounts, toolkitSteps } from './toolkit-steps.js';
+import { StepCache } from './step-cache.js';
+import { sourceMounts, toolkitSteps, type SourceName } from './toolkit-steps.js';
 
 export interface BuildRequest {
   /** Catalog names or aliases; resolved and checked before anything runs. */
@@ -37,9 +38,12 @@ export interface BuildOptions {
 
 export interface StepReport {
   name: string;
-  status: 'ran';
+  /** `cached`: the outputs came from the step cache and no container was started. */
+  status: 'ran' | 'cached';
   seconds: number;
-  log: string;
+  /** The content address of the step: a hash of everything that can change its outputs. */
+  key: string;
+  log?: string;
 }
 
 export interface TargetReport {
@@ -91,6 +95,10 @@ interface Ctx {
   base?: ImageResult;
   toolchain?: ImageResult;
   quickjsDir?: string;
+  /** Hashes of the mounted source trees, computed once per run. */
+  inputHashes?: Record<SourceName, string>;
+  /** Step keys per target, so later steps can depend on earlier ones. */
+  keys: Map<string, string>;
   reports: TargetReport[];
 }
 
@@ -118,7 +126,8 @@ export async function build(
   const epoch = resolveEpoch(config.sourceDateEpoch);
   const workRoot = path.join(config.cacheDir, 'work', runId);
   const runner = (docker: Docker): StepContainer => new StepContainer(docker, runId, signal);
-  const ctx: Ctx = { reports: [] };
+  const ctx: Ctx = { reports: [], keys: new Map() };
+  const cache = new StepCache(config.cacheDir);
 
   const imageTasks: ListrTask<Ctx>[] = [
     {
@@ -154,6 +163,13 @@ export async function build(
         const src = await quickjsSource();
         c.quickjsDir = await prepareNpmSource(src, config.cacheDir, signal);
         task.title = `QuickJS ${src.version} from ${src.npm} (integrity verified)`;
+        // Everything a compile step can read: a change to any of it changes the step keys.
+        c.inputHashes = {
+          bpf: await hashTree(projectPath('bpf')),
+          runner: await hashTree(projectPath('runner')),
+          quickjs: src.integrity,
+          model: await sha256File(config.model),
+        };
       },
     },
   ];
@@ -169,10 +185,29 @@ export async function build(
               task: async (c, sub) => {
                 const slug = targetSlug(target.name);
                 const out = path.join(workRoot, slug, step.name);
+                const t0 = Date.now();
+                const key = sha256(
+                  JSON.stringify({
+                    fwbuild: fwbuildVersion,
+                    step: step.name,
+                    cmd: step.cmd,
+                    image: c.toolchain!.id,
+                    epoch: epoch.value,
+                    target: target,
+                    inputs: step.reads.map((r) => c.inputHashes![r]),
+                    after: (step.after ?? []).map((s) => c.keys.get(`${slug}/${s}`)),
+                  }),
+                );
+                c.keys.set(`${slug}/${step.name}`, key);
+                const report = stepReports(c, target.name, profile, config);
+                if (await cache.restore(key, out)) {
+                  sub.title = `${step.title} (cached)`;
+                  report.steps.push({ name: step.name, status: 'cached', seconds: (Date.now() - t0) / 1000, key });
+                  return;
+                }
                 await mkdir(out, { recursive: true });
                 if (process.getuid?.() === 0) await chownTree(out, BUILD_UID, BUILD_UID);
                 const log = await StepLog.open(config.logDir, slug, step.name);
-                const t0 = Date.now();
                 await runner(c.docker!).run(
                   {
                     step: step.name,
@@ -180,7 +215,10 @@ export async function build(
                     image: c.toolchain!.ref,
                     cmd: step.cmd,
                     mounts: [
-                      ...sourceMounts({ bpf: projectPath('bpf'), runner: projectPath('runner'), quickjs: c.quickjsDir!, model: config.model }),
+                      ...sourceMounts(
+                        { bpf: projectPath('bpf'), runner: projectPath('runner'), quickjs: c.quickjsDir!, model: config.model },
+                        step.reads,
+                      ),
                       ...(step.after ?? []).map((s) => ({ host: path.join(workRoot, slug, s), container: `/in/${s}`, readOnly: true })),
                       { host: out, container: '/out', readOnly: false },
                     ],
@@ -189,12 +227,8 @@ export async function build(
                   log,
                   (line) => (sub.output = line),
                 );
-                stepReports(c, target.name, profile, config).steps.push({
-                  name: step.name,
-                  status: 'ran',
-                  seconds: (Date.now() - t0) / 1000,
-                  log: log.file,
-                });
+                await cache.store(key, out);
+                report.steps.push({ name: step.name, status: 'ran', seconds: (Date.now() - t0) / 1000, key, log: log.file });
               },
             }),
           ),

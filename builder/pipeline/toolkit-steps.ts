@@ -12,20 +12,19 @@ export interface CompileStep {
   cmd: string[];
   /** Folder under /out the step fills, and the kind of every file in it. */
   outputs: { dir: string; kind: ArtifactKind };
+  /** Sources it reads: only these are mounted, and only these are part of its cache key. */
+  reads: SourceName[];
   /** Outputs of earlier steps this one reads, mounted read-only at /in/<step>. */
   after?: string[];
 }
 
+export type SourceName = 'bpf' | 'runner' | 'quickjs' | 'model';
+
 /** Container paths of the inputs; the host side is decided by the pipeline. */
 export const SRC = { bpf: '/src/bpf', runner: '/src/runner', quickjs: '/deps/quickjs', model: '/src/model/model.js', out: '/out' } as const;
 
-export function sourceMounts(host: { bpf: string; runner: string; quickjs: string; model: string }): Mount[] {
-  return [
-    { host: host.bpf, container: SRC.bpf, readOnly: true },
-    { host: host.runner, container: SRC.runner, readOnly: true },
-    { host: host.quickjs, container: SRC.quickjs, readOnly: true },
-    { host: host.model, container: SRC.model, readOnly: true },
-  ];
+export function sourceMounts(host: Record<SourceName, string>, reads: SourceName[]): Mount[] {
+  return reads.map((name) => ({ host: host[name], container: SRC[name], readOnly: true }));
 }
 
 const make = (dir: string, vars: Record<string, string>): string[] => [
@@ -46,6 +45,7 @@ export function toolkitSteps(target: Target, fwVersion: string): CompileStep[] {
       title: `BPF objects (${target.bpf})`,
       cmd: make(SRC.bpf, { OUT: `${SRC.out}/bpf`, BPF_TARGET: target.bpf }),
       outputs: { dir: 'bpf', kind: 'bpf-object' },
+      reads: ['bpf'],
     },
     {
       name: 'runner',
@@ -59,6 +59,8 @@ export function toolkitSteps(target: Target, fwVersion: string): CompileStep[] {
         TARGET_CFLAGS: target.cpu.cflags.join(' '),
       }),
       outputs: { dir: 'bin', kind: 'runner' },
+      // the runner includes the map layouts from bpf/include
+      reads: ['runner', 'bpf', 'quickjs'],
     },
     {
       // QuickJS bytecode depends on the CPU's byte order, so the target's own runner writes it,
@@ -74,6 +76,7 @@ export function toolkitSteps(target: Target, fwVersion: string): CompileStep[] {
         SRC.model,
       ],
       outputs: { dir: 'model', kind: 'model' },
+      reads: ['model'],
       after: ['runner'],
     },
   ];
