@@ -276,8 +276,10 @@ static __always_inline void track_seq(struct fw_dir_stats *d, const struct pkt *
 		return;
 	}
 	/* Serial-number arithmetic: sequence numbers wrap at 2^32. */
-	if ((__s32)(p->seq - d->next_seq) < 0)
+	if ((__s32)(p->seq - d->next_seq) < 0) {
 		d->retrans++;
+		d->retrans_bytes += p->payload;
+	}
 	else if ((__s32)(p->seq - d->next_seq) > 0)
 		d->gaps++;
 	if ((__s32)(end_seq - d->next_seq) > 0)

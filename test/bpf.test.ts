@@ -41,6 +41,7 @@ function dir(sizes: number[], payload: number, flags = 0, extra: Partial<DirStat
     sizeHist: hist(sizes),
     tcpFlags: flags,
     retrans: 0,
+    retransBytes: 0,
     gaps: 0,
     ...extra,
     iatCount: Math.max(0, sizes.length - 1),
@@ -225,6 +226,7 @@ test('TCP sequence tracking flags retransmissions and gaps per direction', async
     ]),
   );
   t.is(f.down.retrans, 2);
+  t.is(f.down.retransBytes, 200);
   t.is(f.down.gaps, 1);
   t.is(f.up.retrans + f.up.gaps, 0);
   const w = only(await runPackets(tools, [seg(wrap, 0x80), seg(wrap + 0x80, 0x100), seg((wrap + 0x180) >>> 0, 10)]));

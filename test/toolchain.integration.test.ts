@@ -1,7 +1,8 @@
 /**
  * Real Docker, real Debian cross compilers, real qemu-user: the toolchain image is built from
- * Debian packages (from nothing unless FWBUILD_TEST_WARM=1), the toolkit is built for every
- * debian target, and the binaries are run on emulated CPUs.
+ * Debian packages, from nothing, under an image namespace of its own (other test files share
+ * fwbuild's usual images meanwhile; FWBUILD_TEST_WARM=1 uses those instead), the toolkit is
+ * built for every debian target, and the binaries are run on emulated CPUs.
  */
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
@@ -19,7 +20,7 @@ import { build, type BuildReport } from '../builder/pipeline/build.js';
 import { countBpfAtomics, EM, readElfHeader } from '../builder/util/elf.js';
 import { projectPath, targetSlug } from '../builder/util/paths.js';
 import { spawnCli } from './helpers/cli.js';
-import { containersOf, docker, removeFwbuildImages } from './helpers/docker.js';
+import { containersOf, docker, removeImages } from './helpers/docker.js';
 import { referencePredictions } from './helpers/model.js';
 import { runUnderQemu } from './helpers/qemu.js';
 import { tempDir } from './helpers/tmp.js';
@@ -32,6 +33,13 @@ let debianTargets: Target[];
 let shared: string;
 let out: string;
 let cache: string;
+const cold = process.env.FWBUILD_TEST_WARM !== '1';
+const namespace = cold ? `fwbuild-cold-${randomBytes(3).toString('hex')}` : 'fwbuild';
+/** Loads a config for a test folder, with this file's image namespace. */
+async function testConfig(cwd: string, overrides: { outDir: string; cacheDir: string; logDir: string }) {
+  const c = await loadConfig({ cwd, env: {}, overrides });
+  return { ...c, docker: { ...c.docker, namespace } };
+}
 
 // One build shared by the tests below: created before them, removed after all of them.
 test.before(async () => {
@@ -39,16 +47,18 @@ test.before(async () => {
   out = path.join(shared, 'dist');
   cache = path.join(shared, 'cache');
 });
-test.after.always(() => rm(shared, { recursive: true, force: true }));
+test.after.always(async () => {
+  await rm(shared, { recursive: true, force: true });
+  if (cold) await removeImages(namespace);
+});
 
 test.serial('the toolchain image builds from Debian packages and the toolkit for every debian target', async (t) => {
-  const removed = process.env.FWBUILD_TEST_WARM === '1' ? [] : await removeFwbuildImages();
-  t.log(removed.length ? `removed ${removed.join(', ')}` : 'images kept (FWBUILD_TEST_WARM=1 or none yet)');
+  t.log(cold ? `cold: images under ${namespace}/` : 'warm: fwbuild/ images reused (FWBUILD_TEST_WARM=1)');
   catalog = await loadCatalog();
   debianTargets = catalog.targets.filter((x) => x.provider === 'debian');
-  const config = await loadConfig({ cwd: shared, env: {}, overrides: { outDir: out, cacheDir: cache, logDir: path.join(shared, 'logs') } });
+  const config = await testConfig(shared, { outDir: out, cacheDir: cache, logDir: path.join(shared, 'logs') });
   first = await build(config, catalog, { targets: debianTargets.map((x) => x.name) }, { renderer: 'silent' });
-  if (process.env.FWBUILD_TEST_WARM !== '1') {
+  if (cold) {
     t.true(first.images.base.built, 'base image bootstrapped from Debian packages');
     t.true(first.images.toolchain.built, 'toolchain image built');
   }
@@ -242,7 +252,7 @@ test.serial('the runner enforces its time and memory limits', async (t) => {
 
 test.serial('a second build from an empty step cache reuses both images and gives byte-identical artifacts', async (t) => {
   const dir = await tempDir(t);
-  const config = await loadConfig({ cwd: dir, env: {}, overrides: { outDir: path.join(dir, 'dist'), cacheDir: path.join(dir, 'cache'), logDir: path.join(dir, 'logs') } });
+  const config = await testConfig(dir, { outDir: path.join(dir, 'dist'), cacheDir: path.join(dir, 'cache'), logDir: path.join(dir, 'logs') });
   const again = await build(config, catalog, { targets: ['qemu-mips', 'qemu-armv7'] }, { renderer: 'silent' });
   t.false(again.images.base.built);
   t.false(again.images.toolchain.built);
@@ -261,7 +271,7 @@ test.serial('a second build from an empty step cache reuses both images and give
 
 test.serial('with nothing changed no step runs; a new model reruns only the model steps', async (t) => {
   const dir = await tempDir(t);
-  const config = await loadConfig({ cwd: dir, env: {}, overrides: { outDir: path.join(dir, 'dist'), cacheDir: cache, logDir: path.join(dir, 'logs') } });
+  const config = await testConfig(dir, { outDir: path.join(dir, 'dist'), cacheDir: cache, logDir: path.join(dir, 'logs') });
   const runId = `noop-${randomBytes(4).toString('hex')}`;
   const noop = await build(config, catalog, { targets: ['qemu-mips'] }, { renderer: 'silent', runId });
   t.deepEqual(noop.targets[0]!.steps.map((s) => [s.name, s.status]), [['bpf', 'cached'], ['runner', 'cached'], ['model', 'cached']]);
@@ -280,7 +290,7 @@ test.serial('with nothing changed no step runs; a new model reruns only the mode
 
 test.serial('a tampered step-cache entry is detected and the step runs again', async (t) => {
   const dir = await tempDir(t);
-  const config = await loadConfig({ cwd: dir, env: {}, overrides: { outDir: path.join(dir, 'dist'), cacheDir: cache, logDir: path.join(dir, 'logs') } });
+  const config = await testConfig(dir, { outDir: path.join(dir, 'dist'), cacheDir: cache, logDir: path.join(dir, 'logs') });
   const key = first.targets.find((x) => x.target === 'qemu-mipsel')!.steps.find((s) => s.name === 'bpf')!.key;
   await writeFile(path.join(cache, 'steps', key, 'bpf', 'fw_flows.bpf.o'), 'tampered');
   const r = await build(config, catalog, { targets: ['qemu-mipsel'] }, { renderer: 'silent' });
@@ -293,7 +303,7 @@ test.serial('a failing step exits with its log tail, removes its container and p
   const dir = await tempDir(t);
   const good = catalog.resolve('qemu-mipsel');
   const broken = new Catalog([{ ...good, cpu: { ...good.cpu, cflags: ['-mno-such-option'] } }]);
-  const config = await loadConfig({ cwd: dir, env: {}, overrides: { outDir: path.join(dir, 'dist'), cacheDir: cache, logDir: path.join(dir, 'logs') } });
+  const config = await testConfig(dir, { outDir: path.join(dir, 'dist'), cacheDir: cache, logDir: path.join(dir, 'logs') });
   const runId = `fail-${randomBytes(4).toString('hex')}`;
   const err = await t.throwsAsync(build(config, broken, { targets: ['qemu-mipsel'] }, { renderer: 'silent', runId }), { instanceOf: BuildError });
   t.regex(err.message, /step qemu-mipsel\/runner failed \(exit 2\); last lines:/);
@@ -319,7 +329,7 @@ test.serial('Ctrl-C in the middle of a step stops it and leaves no container and
   child.stdout!.resume();
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   // Wait until the runner step's container is really running, then press Ctrl-C.
-  const deadline = Date.now() + 120_000;
+  const deadline = Date.now() + 300_000; // the first build of the usual images may still be under way
   let running: Awaited<ReturnType<typeof containersOf>> = [];
   while (Date.now() < deadline) {
     running = await containersOf(runId, ['fwbuild.step=runner']);

@@ -66,7 +66,8 @@ static void print_dir(const struct fw_dir_stats *d)
 	print_u32s("sizeHist", d->size_hist, FW_SIZE_BINS);
 	printf(",");
 	print_u32s("iatHist", d->iat_hist, FW_IAT_BINS);
-	printf(",\"tcpFlags\":%u,\"retrans\":%u,\"gaps\":%u}", d->tcp_flags, d->retrans, d->gaps);
+	printf(",\"tcpFlags\":%u,\"retrans\":%u,\"retransBytes\":%u,\"gaps\":%u}", d->tcp_flags, d->retrans,
+	       d->retrans_bytes, d->gaps);
 }
 
 static void print_flow(const struct fw_flow_key *k, const struct fw_flow *f)

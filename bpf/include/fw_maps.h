@@ -65,7 +65,7 @@ struct fw_dir_stats {
 	__u32 retrans;       /* TCP payload starting below next_seq: retransmission or reordering */
 	__u32 gaps;          /* TCP payload starting above next_seq: loss before this hop or reordering */
 	__u32 seq_valid;     /* next_seq holds a value */
-	__u32 _pad;
+	__u32 retrans_bytes; /* payload of the retransmitted (below next_seq) packets */
 };
 
 /*

@@ -11,7 +11,7 @@ export interface UserConfig {
   /** The model script (defines predict(features)); compiled to bytecode for each target. */
   model?: string;
   debian?: { suite?: string; mirror?: string };
-  docker?: { socketPath?: string };
+  docker?: { socketPath?: string; namespace?: string };
 }
 
 /** The config the library works with: defaults applied, paths absolute. */
@@ -24,7 +24,8 @@ export interface ResolvedConfig {
   sourceDateEpoch?: number;
   model: string;
   debian: { suite: string; mirror?: string };
-  docker: { socketPath?: string };
+  /** namespace: the repository prefix of fwbuild's images (`<namespace>/base`, `<namespace>/toolchain`) */
+  docker: { socketPath?: string; namespace: string };
   /** Where the config came from, for messages; undefined when only defaults apply. */
   configFile?: string;
 }
@@ -37,6 +38,7 @@ export const defaults = {
   cacheDir: '.fwbuild-cache',
   logDir: 'build/logs',
   debian: { suite: 'bookworm' },
+  docker: { namespace: 'fwbuild' },
 } as const;
 
 /** Debian suites whose cross toolchains the toolchain image knows how to install. */
@@ -67,6 +69,14 @@ export const configSchema: Schema = {
   docker: {
     kind: 'object',
     optional: true,
-    fields: { socketPath: { kind: 'string', optional: true } },
+    fields: {
+      socketPath: { kind: 'string', optional: true },
+      namespace: {
+        kind: 'string',
+        optional: true,
+        pattern: /^[a-z0-9]+([._-][a-z0-9]+)*$/,
+        patternHint: 'a Docker repository name: lower-case letters, digits and . _ -',
+      },
+    },
   },
 };

@@ -59,7 +59,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
     ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
     model,
     debian: { suite: user.debian?.suite ?? defaults.debian.suite, ...(mirror ? { mirror } : {}) },
-    docker: socketPath ? { socketPath } : {},
+    docker: { ...(socketPath ? { socketPath } : {}), namespace: user.docker?.namespace ?? defaults.docker.namespace },
     ...(found ? { configFile: found.filepath } : {}),
   };
 }

@@ -9,6 +9,8 @@ import type { StepLog } from '../util/steplog.js';
 import { followProgress, imageId } from './engine.js';
 
 export interface BaseImageSpec {
+  /** Repository prefix of the image */
+  namespace: string;
   suite: string;
   /** Optional Debian mirror URL; mmdebstrap's own default otherwise. */
   mirror?: string;
@@ -27,7 +29,7 @@ const VARIANT = 'minbase';
 /** Tag of the base image for these inputs: reused whenever the inputs are the same. */
 export function baseImageRef(spec: BaseImageSpec): string {
   const key = sha256(JSON.stringify({ tool: 'mmdebstrap', variant: VARIANT, suite: spec.suite, mirror: spec.mirror ?? '' }));
-  return `fwbuild/base:${spec.suite}-${key.slice(0, 12)}`;
+  return `${spec.namespace}/base:${spec.suite}-${key.slice(0, 12)}`;
 }
 
 /**

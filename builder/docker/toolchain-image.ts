@@ -14,11 +14,11 @@ import { followProgress, imageId } from './engine.js';
 export async function ensureToolchainImage(
   docker: Docker,
   base: ImageResult,
-  work: { log: StepLog; signal: AbortSignal; say: (s: string) => void; sourceDateEpoch: number },
+  work: { log: StepLog; signal: AbortSignal; say: (s: string) => void; sourceDateEpoch: number; namespace: string },
 ): Promise<ImageResult> {
   const context = projectPath('docker', 'toolchain');
   const key = sha256(`${base.id}\n${await hashTree(context)}`);
-  const ref = `fwbuild/toolchain:${key.slice(0, 12)}`;
+  const ref = `${work.namespace}/toolchain:${key.slice(0, 12)}`;
   const existing = await imageId(docker, ref);
   if (existing) return { ref, id: existing, built: false };
 

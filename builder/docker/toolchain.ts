@@ -20,7 +20,7 @@ export function ensureBase(
   o: { signal: AbortSignal; sourceDateEpoch: number; say?: (s: string) => void },
 ): Promise<ImageResult> {
   return StepLog.with(config.logDir, 'toolchain', 'base-image', (log) =>
-    ensureBaseImage(docker, { ...config.debian, sourceDateEpoch: o.sourceDateEpoch }, {
+    ensureBaseImage(docker, { ...config.debian, namespace: config.docker.namespace, sourceDateEpoch: o.sourceDateEpoch }, {
       tmpDir: path.join(config.cacheDir, 'tmp'),
       log,
       signal: o.signal,
@@ -36,7 +36,13 @@ export function ensureToolchainOn(
   o: { signal: AbortSignal; sourceDateEpoch: number; say?: (s: string) => void },
 ): Promise<ImageResult> {
   return StepLog.with(config.logDir, 'toolchain', 'toolchain-image', (log) =>
-    ensureToolchainImage(docker, base, { log, signal: o.signal, sourceDateEpoch: o.sourceDateEpoch, say: o.say ?? (() => {}) }),
+    ensureToolchainImage(docker, base, {
+      log,
+      signal: o.signal,
+      sourceDateEpoch: o.sourceDateEpoch,
+      namespace: config.docker.namespace,
+      say: o.say ?? (() => {}),
+    }),
   );
 }
 

@@ -88,6 +88,7 @@ export interface DirStats {
   iatHist: number[];
   tcpFlags: number;
   retrans: number;
+  retransBytes: number;
   gaps: number;
 }
 

@@ -8,12 +8,11 @@ export async function containersOf(runId: string, extraLabels: string[] = []): P
   return docker.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${runId}`, ...extraLabels] } });
 }
 
-/** Removes fwbuild's images so the next build starts from nothing. */
-export async function removeFwbuildImages(): Promise<string[]> {
-  const images = await docker.listImages();
-  const ours = images.filter((i) => (i.RepoTags ?? []).some((t) => t.startsWith('fwbuild/')));
-  // Toolchain images first: they are children of the base image.
-  ours.sort((a, b) => Number((b.RepoTags ?? []).some((t) => t.startsWith('fwbuild/toolchain'))) - Number((a.RepoTags ?? []).some((t) => t.startsWith('fwbuild/toolchain'))));
+/** Removes the images of one namespace (toolchain images first: they sit on the base image). */
+export async function removeImages(namespace: string): Promise<string[]> {
+  const ours = (await docker.listImages()).filter((i) => (i.RepoTags ?? []).some((t) => t.startsWith(`${namespace}/`)));
+  const isToolchain = (i: Docker.ImageInfo): number => Number((i.RepoTags ?? []).some((t) => t.startsWith(`${namespace}/toolchain`)));
+  ours.sort((a, b) => isToolchain(b) - isToolchain(a));
   for (const i of ours) await docker.getImage(i.Id).remove({ force: true });
   return ours.flatMap((i) => i.RepoTags ?? []);
 }

@@ -14,8 +14,11 @@ export const inNs = (ns: string, cmd: string, args: string[]): Promise<string> =
 export interface LinkStats {
   rxPackets: number;
   rxBytes: number;
+  rxDropped: number;
   txPackets: number;
   txBytes: number;
+  /** veth counts a frame its peer's backlog refused here, not in txPackets (after TC saw it) */
+  txDropped: number;
 }
 
 /**
@@ -58,10 +61,10 @@ export class VethPair {
   }
 
   async stats(ns: string, dev: string): Promise<LinkStats> {
-    const [l] = JSON.parse(await inNs(ns, 'ip', ['-s', '-j', 'link', 'show', 'dev', dev])) as {
-      stats64: { rx: { packets: number; bytes: number }; tx: { packets: number; bytes: number } };
-    }[];
-    return { rxPackets: l!.stats64.rx.packets, rxBytes: l!.stats64.rx.bytes, txPackets: l!.stats64.tx.packets, txBytes: l!.stats64.tx.bytes };
+    type Dir = { packets: number; bytes: number; dropped: number };
+    const [l] = JSON.parse(await inNs(ns, 'ip', ['-s', '-j', 'link', 'show', 'dev', dev])) as { stats64: { rx: Dir; tx: Dir } }[];
+    const { rx, tx } = l!.stats64;
+    return { rxPackets: rx.packets, rxBytes: rx.bytes, rxDropped: rx.dropped, txPackets: tx.packets, txBytes: tx.bytes, txDropped: tx.dropped };
   }
 
   /** Deleting the namespaces removes the veth pair, addresses and any TC filters with them. */
