@@ -33,6 +33,8 @@ const script = fixture('traffic.mjs');
 interface Line {
   ready?: boolean;
   flowTableRestored?: boolean;
+  programs?: number;
+  jited?: number;
   window?: number;
   flow?: { proto: number; client: string; clientPort: number; server: string; serverPort: number };
   features?: Record<string, number | number[]>;
@@ -118,6 +120,8 @@ test.serial('SIGTERM detaches every filter; the pinned flow table survives a res
   const r = startRunner(net.server, args);
   await r.ready();
   t.false(r.lines[0]!.flowTableRestored);
+  t.is(r.lines[0]!.programs, 4);
+  t.is(r.lines[0]!.jited, 4, 'the host kernel JIT-compiles all four programs');
   t.regex(await inNs(net.server, 'tc', ['filter', 'show', 'dev', net.serverIf, 'ingress']), /fw_lan_ingress/);
   t.regex(await inNs(net.server, 'tc', ['filter', 'show', 'dev', net.serverIf, 'egress']), /fw_lan_egress/);
   await download(net, 300_000);

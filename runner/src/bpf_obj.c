@@ -454,6 +454,17 @@ int bpf_obj_load(struct bpf_obj *o, const char *pin_dir)
 	return 0;
 }
 
+int bpf_obj_jited(const struct bpf_obj *o)
+{
+	struct bpf_prog_info info;
+	int n = 0;
+
+	for (int i = 0; i < o->nprogs; i++)
+		if (o->progs[i].fd >= 0 && bpf_prog_info_of(o->progs[i].fd, &info) == 0 && info.jited_prog_len > 0)
+			n++;
+	return n;
+}
+
 void bpf_obj_close(struct bpf_obj *o)
 {
 	for (int i = 0; i < o->nprogs; i++)

@@ -48,6 +48,8 @@ int bpf_obj_open(struct bpf_obj *o, const char *path);
 int bpf_obj_load(struct bpf_obj *o, const char *pin_dir);
 struct bpf_obj_map *bpf_obj_map(struct bpf_obj *o, const char *name);
 int bpf_obj_prog_fd(const struct bpf_obj *o, const char *name);
+/* How many loaded programs the kernel JIT-compiled (the rest run in the interpreter). */
+int bpf_obj_jited(const struct bpf_obj *o);
 void bpf_obj_close(struct bpf_obj *o);
 
 #endif

@@ -19,5 +19,6 @@ int bpf_prog_load_fd(uint32_t type, const char *name, const struct bpf_insn *ins
 int bpf_pin(int fd, const char *path);
 int bpf_get_pinned(const char *path);
 int bpf_map_info(int fd, struct bpf_map_info *info);
+int bpf_prog_info_of(int fd, struct bpf_prog_info *info);
 
 #endif

@@ -272,10 +272,10 @@ int watch_run(const struct runner_config *c)
 		goto out_detach;
 	}
 	nattached = c->nifaces;
-	fprintf(stderr, "fwrunner: watching %d interface(s), %u s windows, flow table %s\n", c->nifaces, c->window_s,
-		flows->reused ? "restored from its pin" : "new");
-	printf("{\"ready\":true,\"interfaces\":%d,\"window\":%u,\"flowTableRestored\":%s}\n", c->nifaces, c->window_s,
-	       flows->reused ? "true" : "false");
+	fprintf(stderr, "fwrunner: watching %d interface(s), %u s windows, flow table %s, %d of %d programs JIT-compiled\n",
+		c->nifaces, c->window_s, flows->reused ? "restored from its pin" : "new", bpf_obj_jited(&o), o.nprogs);
+	printf("{\"ready\":true,\"interfaces\":%d,\"window\":%u,\"flowTableRestored\":%s,\"programs\":%d,\"jited\":%d}\n",
+	       c->nifaces, c->window_s, flows->reused ? "true" : "false", o.nprogs, bpf_obj_jited(&o));
 	fflush(stdout);
 
 	/* Baseline: what the table held before this run is not this window's traffic. */
