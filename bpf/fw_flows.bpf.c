@@ -6,7 +6,8 @@
  *
  * Limits this code keeps to, for OpenWrt 23.05 (Linux 5.15) and every router CPU:
  *  - no CO-RE: only the stable __sk_buff context and packet bytes are read;
- *  - no BPF atomic instructions: the ARM32 JIT in 6.1 rejects them (ENOTSUPP). Global
+ *  - no BPF atomic instructions and no 64-bit division: the ARM32 JIT in 6.1 rejects both
+ *    with ENOTSUPP instead of falling back to the interpreter (seen on qemu-armv7). Global
  *    counters are per-CPU. A flow's two directions live in separate fields, so each field has
  *    one writer as long as one direction of a flow is handled on one CPU at a time (RSS/RPS
  *    and socket locking keep it so); the segment state shared by both directions is a hint.
@@ -392,7 +393,8 @@ static __always_inline int handle(struct __sk_buff *skb, const __u32 hook, const
 	d->packets += segs;
 	d->bytes += wire;
 	d->payload_bytes += p.payload;
-	d->size_hist[size_bin(wire / segs) & (FW_SIZE_BINS - 1)] += segs;
+	/* 32-bit division: the ARM32 JIT in 6.1 has no 64-bit divide and refuses the program. */
+	d->size_hist[size_bin((__u32)wire / segs) & (FW_SIZE_BINS - 1)] += segs;
 	if (p.key.proto == IPPROTO_TCP && !p.fragment) {
 		d->tcp_flags |= p.tcp_flags;
 		if (p.payload)

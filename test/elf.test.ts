@@ -1,5 +1,5 @@
 import test from 'ava';
-import { countBpfAtomics } from '../builder/util/elf.js';
+import { arm32JitBlockers } from '../builder/util/elf.js';
 
 /** A minimal ELF64 with one executable section holding `code`, in either byte order. */
 function bpfElf(code: Buffer, be: boolean): Buffer {
@@ -24,18 +24,26 @@ function bpfElf(code: Buffer, be: boolean): Buffer {
   return b;
 }
 
-const insn = (op: number): Buffer => Buffer.from([op, 0, 0, 0, 0, 0, 0, 0]);
+const insn = (op: number, regs = 0): Buffer => Buffer.from([op, regs, 0, 0, 0, 0, 0, 0]);
 
-test('countBpfAtomics finds 32- and 64-bit atomics and skips the second half of lddw', (t) => {
-  const code = Buffer.concat([
-    insn(0xb7), // mov
-    insn(0xdb), // atomic 64-bit (e.g. lock xadd)
-    insn(0xc3), // atomic 32-bit
-    insn(0x18), // lddw ...
-    Buffer.from([0xdb, 0, 0, 0, 0, 0, 0, 0]), // ... whose second half happens to look like 0xdb
-    insn(0x7b), // stx dw: a plain store
-    insn(0x95), // exit
-  ]);
-  for (const be of [false, true]) t.is(countBpfAtomics(bpfElf(code, be)), 2);
-  t.is(countBpfAtomics(bpfElf(Buffer.concat([insn(0xb7), insn(0x95)]), false)), 0);
+test('arm32JitBlockers finds atomics, 64-bit division and BPF-to-BPF calls, and skips the second half of lddw', (t) => {
+  for (const be of [false, true]) {
+    const pseudoCall = be ? 0x01 : 0x10; // src_reg = 1 in the byte order's nibble
+    const code = Buffer.concat([
+      insn(0xb7), // mov
+      insn(0xdb), // atomic 64-bit (lock xadd)
+      insn(0xc3), // atomic 32-bit
+      insn(0x37), // div64 by immediate
+      insn(0x9f), // mod64 by register
+      insn(0x34), // div32: fine
+      insn(0x85, pseudoCall), // call to a BPF function
+      insn(0x85), // helper call: fine
+      insn(0x18), // lddw ...
+      Buffer.from([0xdb, 0, 0, 0, 0, 0, 0, 0]), // ... whose second half happens to look like 0xdb
+      insn(0x7b), // stx dw: a plain store
+      insn(0x95), // exit
+    ]);
+    t.deepEqual(arm32JitBlockers(bpfElf(code, be)), { atomics: 2, div64: 2, calls: 1 }, be ? 'big-endian' : 'little-endian');
+  }
+  t.deepEqual(arm32JitBlockers(bpfElf(Buffer.concat([insn(0xb7), insn(0x95)]), false)), { atomics: 0, div64: 0, calls: 0 });
 });

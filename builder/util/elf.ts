@@ -61,19 +61,33 @@ export function elf64Sections(buf: Buffer): ElfSection[] {
   });
 }
 
+export interface Arm32JitBlockers {
+  /** BPF_STX | BPF_ATOMIC, any size */
+  atomics: number;
+  /** BPF_ALU64 | BPF_DIV or BPF_MOD, immediate or register */
+  div64: number;
+  /** BPF-to-BPF calls (BPF_CALL with src_reg BPF_PSEUDO_CALL) */
+  calls: number;
+}
+
 /**
- * Counts BPF atomic instructions (BPF_STX | BPF_ATOMIC, any size) in the code sections of a
- * BPF object. The ARM32 JIT of Linux 6.1 refuses them, so objects for routers must have none.
+ * Instructions the ARM32 JIT of Linux 6.1 refuses with ENOTSUPP rather than falling back to the
+ * interpreter, found in the code sections of a BPF object. Objects for routers must have none.
  */
-export function countBpfAtomics(buf: Buffer): number {
-  let n = 0;
+export function arm32JitBlockers(buf: Buffer): Arm32JitBlockers {
+  const found = { atomics: 0, div64: 0, calls: 0 };
+  const be = buf[5] === 2;
   for (const s of elf64Sections(buf)) {
     if (!(s.flags & SHF_EXECINSTR)) continue;
     for (let o = s.offset; o + 8 <= s.offset + s.size; o += 8) {
       const op = buf[o]!;
-      if ((op & 0x07) === 0x03 && (op & 0xe0) === 0xc0) n++;
+      // dst and src registers share a byte; which nibble is which follows the byte order
+      const src = be ? buf[o + 1]! & 0x0f : buf[o + 1]! >> 4;
+      if ((op & 0x07) === 0x03 && (op & 0xe0) === 0xc0) found.atomics++;
+      if ((op & 0xf7) === 0x37 || (op & 0xf7) === 0x97) found.div64++;
+      if (op === 0x85 && src === 1) found.calls++;
       if (op === 0x18) o += 8; // lddw is 16 bytes; its second half is not an opcode
     }
   }
-  return n;
+  return found;
 }
