@@ -107,7 +107,7 @@ async function main(): Promise<void> {
       return;
     }
     console.log('verifier, processed instructions:', JSON.stringify(verifier));
-    console.log('BPF_PROG_TEST_RUN, ns per packet (fw_ingress vs empty TC program, same run):');
+    console.log('BPF_PROG_TEST_RUN, ns per packet (fw_lan_ingress vs an empty TC program, same run):');
     for (const [n, r] of Object.entries(perPacket)) {
       console.log(`  ${n.padEnd(20)} ${r.ns.toFixed(1).padStart(7)} ns  empty ${r.emptyNs.toFixed(1).padStart(6)} ns  +${r.overNs.toFixed(1)} ns  x${r.ratio.toFixed(2)}`);
     }

@@ -199,7 +199,7 @@ export async function build(
                   }),
                 );
                 c.keys.set(`${slug}/${step.name}`, key);
-                const report = stepReports(c, target.name, profile, config);
+                const report = targetReport(c, target.name, profile, config);
                 if (await cache.restore(key, out)) {
                   sub.title = `${step.title} (cached)`;
                   report.steps.push({ name: step.name, status: 'cached', seconds: (Date.now() - t0) / 1000, key });
@@ -235,7 +235,7 @@ export async function build(
           {
             title: `publish ${path.relative(process.cwd(), path.join(config.outDir, targetSlug(target.name))) || '.'}`,
             task: async (c) => {
-              const report = stepReports(c, target.name, profile, config);
+              const report = targetReport(c, target.name, profile, config);
               report.artifacts = await publishTarget(target, profile, c, workRoot, config, epoch);
             },
           },
@@ -274,7 +274,7 @@ export async function build(
   };
 }
 
-function stepReports(c: Ctx, name: string, profile: string, config: ResolvedConfig): TargetReport {
+function targetReport(c: Ctx, name: string, profile: string, config: ResolvedConfig): TargetReport {
   let r = c.reports.find((x) => x.target === name);
   if (!r) {
     r = { target: name, profile, outDir: path.join(config.outDir, targetSlug(name)), artifacts: [], steps: [] };
