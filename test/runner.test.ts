@@ -204,6 +204,58 @@ test.serial('the output file is capped: past output_max_kb it rolls over to FILE
   t.true(old.size >= 64 * 1024, 'the rolled-over file holds the previous lines');
 });
 
+test.serial('the plain init script starts the runner from the shipped config and stops it cleanly', async (t) => {
+  // The virtual routers' init script and UCI config, run for real: the installed layout
+  // (/usr/bin, /usr/lib/fwrunner, /usr/share/fwrunner, /etc) is laid over the host's with
+  // overlayfs inside a private mount namespace, in a network namespace that has a br-lan.
+  const net = new VethPair();
+  t.teardown(() => net.down());
+  await net.up();
+  await inNs(net.server, 'ip', ['link', 'set', 'dev', net.serverIf, 'name', 'br-lan']);
+  const root = await mkdtemp(path.join(tmpdir(), 'fwbuild-init-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const { copyFile, chmod } = await import('node:fs/promises');
+  const put = async (rel: string, from: string, mode = 0o644) => {
+    const dest = path.join(root, 'upper', rel);
+    await mkdir(path.dirname(dest), { recursive: true });
+    await copyFile(from, dest);
+    await chmod(dest, mode);
+  };
+  await put('usr/bin/fwrunner', tools.runner, 0o755);
+  await put('usr/lib/fwrunner/fw_flows.bpf.o', tools.object);
+  await sh(tools.runner, ['compile', projectPath('models', 'throughput-rule.js'), path.join(root, 'model.qbc')]);
+  await put('usr/share/fwrunner/model.qbc', path.join(root, 'model.qbc'));
+  await put('etc/config/fwrunner', projectPath('overlays', 'common', 'etc', 'config', 'fwrunner'));
+  await put('etc/init.d/fwrunner', projectPath('overlays', 'debian', 'etc', 'init.d', 'fwrunner'), 0o755);
+  const overlay = (dir: string) =>
+    `mkdir -p ${root}/upper/${dir} ${root}/work-${dir} && ` +
+    `mount -t overlay overlay -o lowerdir=/${dir},upperdir=${root}/upper/${dir},workdir=${root}/work-${dir} /${dir}`;
+  const script = [
+    'set -e',
+    overlay('usr'),
+    overlay('etc'),
+    overlay('var'),
+    '/etc/init.d/fwrunner start',
+    'for i in $(seq 1 50); do tc filter show dev br-lan ingress | grep -q fw_lan_ingress && break; sleep 0.1; done',
+    'echo "== attached"; tc filter show dev br-lan ingress; tc filter show dev br-lan egress',
+    '/etc/init.d/fwrunner stop',
+    'for i in $(seq 1 50); do tc filter show dev br-lan ingress | grep -q . || break; sleep 0.1; done',
+    'echo "== stopped"; tc filter show dev br-lan ingress; tc filter show dev br-lan egress',
+    'echo "== pins"; ls /sys/fs/bpf/fwrunner',
+    'echo "== log"; cat /var/log/fwrunner.log',
+  ].join('\n');
+  const out = await inNs(net.server, 'unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script]);
+  const [attached, stopped] = [out.split('== stopped')[0]!, out.split('== stopped')[1]!.split('== pins')[0]!];
+  t.regex(attached, /fw_lan_ingress/);
+  t.regex(attached, /fw_lan_egress/);
+  t.is(stopped.trim(), '', 'stop removed both filters');
+  t.regex(out, /== pins\nfw_counters\nfw_flows\nfw_zero\n/, 'the flow table stays pinned for the next start');
+  t.regex(out, /watching 1 interface\(s\), 10 s windows/, 'the shipped config was read: br-lan, 10 s windows');
+  t.regex(out, /stopped by signal 15; filters removed/);
+  // The procd script needs OpenWrt's procd; here only its shell syntax can be checked.
+  await sh('sh', ['-n', projectPath('overlays', 'openwrt', 'etc', 'init.d', 'fwrunner')]);
+});
+
 test('a bad setting gets one clear line and exit 2', async (t) => {
   const run = (args: string[]) =>
     new Promise<{ code: number | null; stderr: string }>((resolve) => {
