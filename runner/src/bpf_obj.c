@@ -362,7 +362,7 @@ static int open_map(struct bpf_obj *o, struct bpf_obj_map *m, const char *pin_di
 		snprintf(path, sizeof(path), "%s/%s", pin_dir, m->name);
 		m->fd = bpf_get_pinned(path);
 		if (m->fd >= 0) {
-			if (bpf_map_info(m->fd, &info) == 0 && info.type == m->type && info.key_size == m->key_size &&
+			if (bpf_obj_info(m->fd, &info, sizeof(info)) == 0 && info.type == m->type && info.key_size == m->key_size &&
 			    info.value_size == m->value_size && info.max_entries == m->max_entries) {
 				m->reused = 1;
 				return 0;
@@ -460,7 +460,7 @@ int bpf_obj_jited(const struct bpf_obj *o)
 	int n = 0;
 
 	for (int i = 0; i < o->nprogs; i++)
-		if (o->progs[i].fd >= 0 && bpf_prog_info_of(o->progs[i].fd, &info) == 0 && info.jited_prog_len > 0)
+		if (o->progs[i].fd >= 0 && bpf_obj_info(o->progs[i].fd, &info, sizeof(info)) == 0 && info.jited_prog_len > 0)
 			n++;
 	return n;
 }

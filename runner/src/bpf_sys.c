@@ -111,26 +111,15 @@ int bpf_get_pinned(const char *path)
 	return sys_bpf(BPF_OBJ_GET, &a, sizeof(a));
 }
 
-int bpf_map_info(int fd, struct bpf_map_info *info)
+/* BPF_OBJ_GET_INFO_BY_FD for any object kind: map, program, link. */
+int bpf_obj_info(int fd, void *info, uint32_t len)
 {
 	union bpf_attr a;
 
 	memset(&a, 0, sizeof(a));
-	memset(info, 0, sizeof(*info));
+	memset(info, 0, len);
 	a.info.bpf_fd = (uint32_t)fd;
-	a.info.info_len = sizeof(*info);
-	a.info.info = PTR(info);
-	return sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof(a));
-}
-
-int bpf_prog_info_of(int fd, struct bpf_prog_info *info)
-{
-	union bpf_attr a;
-
-	memset(&a, 0, sizeof(a));
-	memset(info, 0, sizeof(*info));
-	a.info.bpf_fd = (uint32_t)fd;
-	a.info.info_len = sizeof(*info);
+	a.info.info_len = len;
 	a.info.info = PTR(info);
 	return sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof(a));
 }

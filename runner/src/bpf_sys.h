@@ -18,7 +18,7 @@ int bpf_prog_load_fd(uint32_t type, const char *name, const struct bpf_insn *ins
 		     const char *license, char *log, size_t log_size);
 int bpf_pin(int fd, const char *path);
 int bpf_get_pinned(const char *path);
-int bpf_map_info(int fd, struct bpf_map_info *info);
-int bpf_prog_info_of(int fd, struct bpf_prog_info *info);
+/* Fills a struct bpf_map_info, bpf_prog_info, ... of `len` bytes. */
+int bpf_obj_info(int fd, void *info, uint32_t len);
 
 #endif

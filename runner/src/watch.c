@@ -225,7 +225,7 @@ int watch_run(const struct runner_config *c)
 	struct bpf_obj_map *flows;
 	struct sigaction sa;
 	char err[600];
-	int rc = 1, nattached = 0;
+	int rc = 1, nattached = 0, jited;
 	uint64_t next;
 
 	memset(&m, 0, sizeof(m));
@@ -272,10 +272,11 @@ int watch_run(const struct runner_config *c)
 		goto out_detach;
 	}
 	nattached = c->nifaces;
+	jited = bpf_obj_jited(&o);
 	fprintf(stderr, "fwrunner: watching %d interface(s), %u s windows, flow table %s, %d of %d programs JIT-compiled\n",
-		c->nifaces, c->window_s, flows->reused ? "restored from its pin" : "new", bpf_obj_jited(&o), o.nprogs);
+		c->nifaces, c->window_s, flows->reused ? "restored from its pin" : "new", jited, o.nprogs);
 	printf("{\"ready\":true,\"interfaces\":%d,\"window\":%u,\"flowTableRestored\":%s,\"programs\":%d,\"jited\":%d}\n",
-	       c->nifaces, c->window_s, flows->reused ? "true" : "false", o.nprogs, bpf_obj_jited(&o));
+	       c->nifaces, c->window_s, flows->reused ? "true" : "false", o.nprogs, jited);
 	fflush(stdout);
 
 	/* Baseline: what the table held before this run is not this window's traffic. */
