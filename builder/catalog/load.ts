@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
@@ -81,6 +82,13 @@ function checkConsistency(t: Target, all: readonly Target[]): void {
     if (!t.qemu) fail('key "qemu" is required for the debian provider');
     if (!t.profiles?.length) fail('key "profiles" must list at least one board for the debian provider');
   }
+  if (t.kernel?.source === 'build') {
+    if (!t.kernel.config || !t.kernel.arch || !t.kernel.image) fail('a kernel built from source needs "kernel.config", "kernel.arch" and "kernel.image"');
+    else if (!existsSync(projectPath('targets', 'kernels', `${t.kernel.config}.config`))) {
+      fail(`key "kernel.config" names targets/kernels/${t.kernel.config}.config, which does not exist`);
+    }
+  }
+  if (t.kernel?.source === 'debian' && !t.kernel.debianArch) fail('a Debian kernel needs "kernel.debianArch"');
   if (t.twin) {
     const twin = all.find((o) => o.name === t.twin);
     if (!twin) fail(`key "twin" names unknown target "${t.twin}"`);

@@ -11,6 +11,8 @@ export interface QemuSpec {
   machine: string;
   cpu: string;
   nic: string;
+  /** Serial console device the kernel is told to use (console=…) */
+  console: string;
   kernelFile?: string;
   extraArgs?: string[];
 }
@@ -20,7 +22,12 @@ export interface KernelSpec {
   source: 'debian' | 'build';
   package: string;
   debianArch?: string;
+  /** `build`: the fragment targets/kernels/<config>.config, the kernel ARCH and the image made */
   config?: string;
+  arch?: string;
+  image?: string;
+  /** `debian`: modules (paths under kernel/) the toolkit needs that the package builds as modules */
+  modules?: string[];
 }
 
 /** One row of the catalog: everything the code needs to know about a target, as data. */
@@ -46,6 +53,7 @@ const qemuSchema: Schema = {
   machine: { kind: 'string' },
   cpu: { kind: 'string' },
   nic: { kind: 'string' },
+  console: { kind: 'string' },
   kernelFile: { kind: 'string', optional: true },
   extraArgs: { kind: 'strings', optional: true },
 };
@@ -86,6 +94,9 @@ export const targetSchema: Schema = {
       package: { kind: 'string' },
       debianArch: { kind: 'string', optional: true },
       config: { kind: 'string', optional: true },
+      arch: { kind: 'string', optional: true },
+      image: { kind: 'string', optional: true },
+      modules: { kind: 'strings', optional: true },
     },
   },
   profiles: { kind: 'strings', optional: true },

@@ -55,7 +55,8 @@ export class StepContainer {
       HostConfig: {
         NetworkMode: 'none',
         Binds: spec.mounts.map((m) => `${m.host}:${m.container}:${m.readOnly ? 'ro' : 'rw'}`),
-        Tmpfs: { '/tmp': 'rw,exec,size=2g' },
+        // a kernel tree and its objects need room; tmpfs only takes what is used
+        Tmpfs: { '/tmp': 'rw,exec,size=6g' },
         CapDrop: ['ALL'],
         SecurityOpt: ['no-new-privileges'],
         Privileged: false,

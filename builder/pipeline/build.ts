@@ -169,6 +169,8 @@ export async function build(
           runner: await hashTree(projectPath('runner')),
           quickjs: src.integrity,
           model: await sha256File(config.model),
+          // per target; the target entry (in every key) names the file
+          kernelConfig: await hashTree(projectPath('targets', 'kernels')),
         };
       },
     },
@@ -216,7 +218,13 @@ export async function build(
                     cmd: step.cmd,
                     mounts: [
                       ...sourceMounts(
-                        { bpf: projectPath('bpf'), runner: projectPath('runner'), quickjs: c.quickjsDir!, model: config.model },
+                        {
+                          bpf: projectPath('bpf'),
+                          runner: projectPath('runner'),
+                          quickjs: c.quickjsDir!,
+                          model: config.model,
+                          kernelConfig: kernelConfigPath(target),
+                        },
                         step.reads,
                       ),
                       ...(step.after ?? []).map((s) => ({ host: path.join(workRoot, slug, s), container: `/in/${s}`, readOnly: true })),
@@ -282,6 +290,8 @@ function targetReport(c: Ctx, name: string, profile: string, config: ResolvedCon
   }
   return r;
 }
+
+const kernelConfigPath = (t: Target): string => projectPath('targets', 'kernels', `${t.kernel?.config ?? 'none'}.config`);
 
 /** Paths inside the checkout are recorded relative to it, so manifests do not depend on where it lives. */
 const displayPath = (p: string): string => (p.startsWith(projectRoot + path.sep) ? path.relative(projectRoot, p) : p);

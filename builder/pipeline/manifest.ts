@@ -10,7 +10,8 @@ export interface Artifact {
   kind: ArtifactKind;
   /** `bpfeb`/`bpfel` for BPF objects, `<family>-<endian>` for native code */
   arch: string;
-  elf: { machine: string; bits: number; byteOrder: string };
+  /** absent for files that are not ELF (compressed kernel images) */
+  elf?: { machine: string; bits: number; byteOrder: string };
   size: number;
   sha256: string;
 }
@@ -37,17 +38,17 @@ export interface Manifest {
 
 export async function describeArtifact(root: string, rel: string, kind: ArtifactKind, target: Target): Promise<Artifact> {
   const file = path.join(root, rel);
-  // Bytecode is not ELF; it carries the CPU's byte order all the same.
+  // Bytecode is not ELF but carries the CPU's byte order all the same; zImage and Image kernels are not ELF.
   const elf =
     kind === 'model'
       ? { machineName: 'QuickJS bytecode', bits: 0, byteOrder: target.cpu.endian }
-      : await readElfHeader(file);
+      : await readElfHeader(file).catch(() => undefined);
   const { size } = await stat(file);
   return {
     path: rel,
     kind,
     arch: kind === 'bpf-object' ? target.bpf : `${target.cpu.family}-${target.cpu.endian}`,
-    elf: { machine: elf.machineName, bits: elf.bits, byteOrder: elf.byteOrder },
+    ...(elf ? { elf: { machine: elf.machineName, bits: elf.bits, byteOrder: elf.byteOrder } } : {}),
     size,
     sha256: await sha256File(file),
   };

@@ -3,7 +3,7 @@ import type { Target } from '../catalog/target.js';
 import { BuildError } from '../errors.js';
 import type { Mount } from '../docker/step-container.js';
 
-export type ArtifactKind = 'bpf-object' | 'runner' | 'model';
+export type ArtifactKind = 'bpf-object' | 'runner' | 'model' | 'kernel';
 
 /** One compile step of the toolkit, as data: what runs in the toolchain container and what it leaves. */
 export interface CompileStep {
@@ -18,10 +18,17 @@ export interface CompileStep {
   after?: string[];
 }
 
-export type SourceName = 'bpf' | 'runner' | 'quickjs' | 'model';
+export type SourceName = 'bpf' | 'runner' | 'quickjs' | 'model' | 'kernelConfig';
 
 /** Container paths of the inputs; the host side is decided by the pipeline. */
-export const SRC = { bpf: '/src/bpf', runner: '/src/runner', quickjs: '/deps/quickjs', model: '/src/model/model.js', out: '/out' } as const;
+export const SRC = {
+  bpf: '/src/bpf',
+  runner: '/src/runner',
+  quickjs: '/deps/quickjs',
+  model: '/src/model/model.js',
+  kernelConfig: '/src/kernel.config',
+  out: '/out',
+} as const;
 
 export function sourceMounts(host: Record<SourceName, string>, reads: SourceName[]): Mount[] {
   return reads.map((name) => ({ host: host[name], container: SRC[name], readOnly: true }));
@@ -78,6 +85,60 @@ export function toolkitSteps(target: Target, fwVersion: string): CompileStep[] {
       outputs: { dir: 'model', kind: 'model' },
       reads: ['model'],
       after: ['runner'],
+    },
+    ...kernelSteps(target),
+  ];
+}
+
+/** Kernel for a virtual router: built from Debian's source package, or taken from a Debian package. */
+function kernelSteps(target: Target): CompileStep[] {
+  const k = target.kernel;
+  if (!k || target.provider !== 'debian') return [];
+  const triple = target.gcc.debian!;
+  if (k.source === 'build') {
+    return [
+      {
+        name: 'kernel',
+        title: `kernel from ${k.package} (${k.config}, about 10 min the first time)`,
+        cmd: [
+          'sh',
+          '-c',
+          [
+            'set -e',
+            'tar xf /usr/src/linux-source-6.1.tar.xz -C /tmp',
+            'cd /tmp/linux-source-6.1',
+            // no build time, user or host in the image
+            'export KBUILD_BUILD_TIMESTAMP="@$SOURCE_DATE_EPOCH" KBUILD_BUILD_USER=fwbuild KBUILD_BUILD_HOST=fwbuild',
+            `KCONFIG_ALLCONFIG=${SRC.kernelConfig} make ARCH=${k.arch} CROSS_COMPILE=${triple}- allnoconfig`,
+            // a fragment line that Kconfig dropped (a missing dependency) is an error, not a surprise at boot
+            `lost=$(grep '^CONFIG_.*=y$' ${SRC.kernelConfig} | while read -r l; do grep -qx "$l" .config || echo "\${l%%=*}"; done)`,
+            '[ -z "$lost" ] || { echo "kernel config: these options did not survive olddefconfig:" $lost; exit 1; }',
+            `make ARCH=${k.arch} CROSS_COMPILE=${triple}- -j$(nproc) ${k.image}`,
+            `mkdir -p ${SRC.out}/kernel && cp ${k.image} ${SRC.out}/kernel/`,
+          ].join('\n'),
+        ],
+        outputs: { dir: 'kernel', kind: 'kernel' },
+        reads: ['kernelConfig'],
+      },
+    ];
+  }
+  return [
+    {
+      name: 'kernel',
+      title: `kernel from Debian's ${k.package}:${k.debianArch}`,
+      cmd: [
+        'sh',
+        '-c',
+        [
+          'set -e',
+          `dpkg-deb -x /opt/fwbuild/kernels/${k.package}.deb /tmp/k`,
+          `mkdir -p ${SRC.out}/kernel/modules`,
+          `cp /tmp/k/boot/vmlinu* ${SRC.out}/kernel/`,
+          ...(k.modules ?? []).map((m) => `cp /tmp/k/lib/modules/*/kernel/${m} ${SRC.out}/kernel/modules/`),
+        ].join('\n'),
+      ],
+      outputs: { dir: 'kernel', kind: 'kernel' },
+      reads: [],
     },
   ];
 }
