@@ -5,6 +5,7 @@ import { loadConfig } from './config/load.js';
 import { doctor } from './doctor.js';
 import { FwbuildError, InterruptedError, UsageError } from './errors.js';
 import { build } from './pipeline/build.js';
+import { verify } from './pipeline/verify.js';
 import { didYouMean } from './util/suggest.js';
 import { fwbuildVersion } from './version.js';
 
@@ -26,6 +27,11 @@ const commands = {
     summary: 'cross-compile the toolkit for targets and write dist/<target>/',
     usage: 'usage: fwbuild build --target NAME [--target NAME…] [--profile P] [--json]   (`build` may be left out)',
     options: { ...common, target: { type: 'string', short: 't', multiple: true }, profile: { type: 'string', short: 'p' } },
+  },
+  verify: {
+    summary: 'rebuild a published target from an empty cache and compare every file',
+    usage: 'usage: fwbuild verify --target NAME [--json]',
+    options: { ...common, target: { type: 'string', short: 't', multiple: true } },
   },
   targets: {
     summary: 'list the target catalog',
@@ -159,6 +165,26 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
           for (const c of report.checks) {
             io.out(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(26)} ${c.detail}\n${c.fix ? `      fix: ${c.fix}\n` : ''}`);
           }
+        }
+        return report.ok ? 0 : 1;
+      }
+      case 'verify': {
+        const names = (values.target as string[] | undefined)?.flatMap((t) => t.split(',')).filter(Boolean) ?? [];
+        const name = names[0] ?? config.target;
+        if (!name || names.length > 1) throw new UsageError('verify takes one target: fwbuild verify --target NAME');
+        const report = await verify(config, catalog, name, {
+          signal: controller.signal,
+          renderer: json ? 'silent' : 'default',
+        });
+        if (json) io.out(`${JSON.stringify(report, null, 2)}\n`);
+        else {
+          const bad = report.files.filter((f) => !f.same);
+          io.out(
+            bad.length === 0
+              ? `${report.target}: all ${report.files.length} files rebuilt bit for bit (${report.seconds.toFixed(1)} s)\n`
+              : `${report.target}: ${bad.length} of ${report.files.length} files differ:\n` +
+                  bad.map((f) => `  ${f.path}: published ${f.expected.slice(0, 16) || '(absent)'}, rebuilt ${f.rebuilt?.slice(0, 16) ?? '(absent)'}\n`).join(''),
+          );
         }
         return report.ok ? 0 : 1;
       }

@@ -4,6 +4,7 @@ export type { Target, Endian, Provider, QemuSpec, KernelSpec } from './catalog/t
 export { loadConfig, type LoadConfigOptions } from './config/load.js';
 export { defaults, type UserConfig, type ResolvedConfig } from './config/config.js';
 export { build, planBuild, type BuildRequest, type BuildOptions, type BuildReport } from './pipeline/build.js';
+export { verify, type VerifyReport } from './pipeline/verify.js';
 export { doctor, type DoctorReport } from './doctor.js';
 export { FwbuildError, UsageError, BuildError, InterruptedError } from './errors.js';
 export { readElfHeader, EM } from './util/elf.js';

@@ -29,7 +29,7 @@ test('--help works on every command and exits 0', async (t) => {
 test('bad usage exits 2 with a suggestion', async (t) => {
   const cmd = await runCli(['tragets']);
   t.is(cmd.code, 2);
-  t.regex(cmd.stderr, /unknown command "tragets" \(did you mean "targets"\?\); accepted: build, targets, doctor, help/);
+  t.regex(cmd.stderr, /unknown command "tragets" \(did you mean "targets"\?\); accepted: build, verify, targets, doctor, help/);
   const opt = await runCli(['--target', 'qemu-mips', '--proflie', 'x']);
   t.is(opt.code, 2);
   t.regex(opt.stderr, /Unknown option '--proflie' \(did you mean "--profile"\?\)/);
@@ -42,6 +42,22 @@ test('an OpenWrt target says plainly that its provider is not built yet and name
   const r = await runCli(['--target', 'ath79', '--json']);
   t.is(r.code, 1);
   t.regex(JSON.parse(r.stdout).error.message, /ath79\/generic uses the openwrt provider .* does not build yet; .*fwbuild --target qemu-mips/);
+});
+
+test('verify without a published build says what to do and exits 2', async (t) => {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const path = await import('node:path');
+  const dir = await mkdtemp(path.join(tmpdir(), 'fwbuild-verify-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const r = await runCli(['verify', '--target', 'qemu-armv7', '--json'], { cwd: dir });
+  t.is(r.code, 2);
+  const doc = JSON.parse(r.stdout) as { error: { message: string; hint: string } };
+  t.regex(doc.error.message, /no build to verify in .*dist\/qemu-armv7/);
+  t.is(doc.error.hint, 'build it first: fwbuild --target qemu-armv7');
+  const two = await runCli(['verify', '--target', 'qemu-armv7,qemu-mips'], { cwd: dir });
+  t.is(two.code, 2);
+  t.regex(two.stderr, /verify takes one target/);
 });
 
 test('doctor --json reports each check with a fix for each gap', async (t) => {

@@ -19,6 +19,7 @@ import { chownTree } from '../builder/util/publish.js';
 import { StepLog } from '../builder/util/steplog.js';
 import { writeCpio } from '../builder/util/cpio.js';
 import { build, type BuildReport } from '../builder/pipeline/build.js';
+import { verify } from '../builder/pipeline/verify.js';
 import { arm32JitBlockers, EM, readElfHeader } from '../builder/util/elf.js';
 import { projectPath, targetSlug } from '../builder/util/paths.js';
 import { spawnCli } from './helpers/cli.js';
@@ -350,6 +351,21 @@ test.serial('a second build from an empty step cache reuses both images and give
     );
   }
   t.log(`rebuild of 2 targets with warm images, cold step cache: ${again.seconds.toFixed(1)} s`);
+});
+
+test.serial('verify rebuilds from an empty cache and finds every file identical, or names the one that differs', async (t) => {
+  const dir = await tempDir(t);
+  const config = await testConfig(dir, { outDir: path.join(dir, 'dist'), cacheDir: path.join(dir, 'cache'), logDir: path.join(dir, 'logs') });
+  await build(config, catalog, { targets: ['qemu-armv7'] }, { renderer: 'silent' });
+  const good = await verify(config, catalog, 'qemu-armv7', { renderer: 'silent' });
+  t.true(good.ok, JSON.stringify(good.files.filter((f) => !f.same)));
+  t.true(good.files.length >= 8);
+  t.log(`verify qemu-armv7: ${good.files.length} files identical in ${good.seconds.toFixed(1)} s`);
+  // A published file altered after the build is named, whether or not sha256sums was edited too.
+  await writeFile(path.join(dir, 'dist', 'qemu-armv7', 'model', 'model.qbc'), 'altered');
+  const bad = await verify(config, catalog, 'qemu-armv7', { renderer: 'silent' });
+  t.false(bad.ok);
+  t.deepEqual(bad.files.filter((f) => !f.same).map((f) => f.path), ['model/model.qbc']);
 });
 
 test.serial('with nothing changed no step runs; a new model reruns only the model steps', async (t) => {
