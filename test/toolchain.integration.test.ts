@@ -20,7 +20,7 @@ import { StepLog } from '../builder/util/steplog.js';
 import { writeCpio } from '../builder/util/cpio.js';
 import { build, type BuildReport } from '../builder/pipeline/build.js';
 import { verify } from '../builder/pipeline/verify.js';
-import { arm32JitBlockers, EM, readElfHeader } from '../builder/util/elf.js';
+import { arm32JitBlockers, EM, machineForFamily, readElfHeader } from '../builder/util/elf.js';
 import { projectPath, targetSlug } from '../builder/util/paths.js';
 import { spawnCli } from './helpers/cli.js';
 import { containersOf, docker, removeImages } from './helpers/docker.js';
@@ -28,7 +28,6 @@ import { referencePredictions } from './helpers/model.js';
 import { runUnderQemu } from './helpers/qemu.js';
 import { tempDir } from './helpers/tmp.js';
 
-const machineOf = { mips: EM.MIPS, arm: EM.ARM, aarch64: EM.AARCH64 } as const;
 
 let first: BuildReport;
 let catalog: Catalog;
@@ -80,7 +79,7 @@ test.serial('BPF objects are EM_BPF in the target byte order; runners carry the 
     t.is(bpf.bits, 64);
     t.is(bpf.byteOrder, target.bpf === 'bpfeb' ? 'big' : 'little', `${target.name} BPF byte order`);
     const runner = await readElfHeader(path.join(dir, 'bin', 'fwrunner'));
-    t.is(runner.machine, machineOf[target.cpu.family], `${target.name} e_machine`);
+    t.is(runner.machine, machineForFamily(target.cpu.family), `${target.name} e_machine`);
     t.is(runner.byteOrder, target.cpu.endian, `${target.name} runner byte order`);
     t.is(runner.bits, target.cpu.family === 'aarch64' ? 64 : 32);
     t.is(runner.type, 2, 'ET_EXEC: static executable');

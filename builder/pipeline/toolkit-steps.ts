@@ -45,7 +45,10 @@ const make = (dir: string, vars: Record<string, string>): string[] => [
 /** The steps that build the toolkit for one target, read off the catalog entry. */
 export function toolkitSteps(target: Target, fwVersion: string): CompileStep[] {
   const triple = target.gcc.debian;
-  if (!triple) throw new BuildError(`target ${target.name} has no Debian gcc triple in its catalog entry`);
+  const qemuUser = target.qemu?.user;
+  if (!triple || !qemuUser) {
+    throw new BuildError(`target ${target.name} needs gcc.debian and qemu.user in its catalog entry to build the toolkit`);
+  }
   return [
     {
       name: 'bpf',
@@ -79,7 +82,7 @@ export function toolkitSteps(target: Target, fwVersion: string): CompileStep[] {
         '-c',
         'mkdir -p "$0/model" && "$1" /in/runner/bin/fwrunner compile "$2" "$0/model/model.qbc"',
         SRC.out,
-        `${target.qemu?.user ?? qemuUserFor(target)}-static`,
+        `${qemuUser}-static`,
         SRC.model,
       ],
       outputs: { dir: 'model', kind: 'model' },
@@ -141,10 +144,4 @@ function kernelSteps(target: Target): CompileStep[] {
       reads: [],
     },
   ];
-}
-
-/** qemu-user binary for a target without a QEMU entry of its own (OpenWrt targets). */
-function qemuUserFor(target: Target): string {
-  const byFamily = { mips: target.cpu.endian === 'big' ? 'qemu-mips' : 'qemu-mipsel', arm: 'qemu-arm', aarch64: 'qemu-aarch64' };
-  return byFamily[target.cpu.family];
 }
