@@ -6,6 +6,7 @@ import { doctor } from './doctor.js';
 import { FwbuildError, InterruptedError, UsageError } from './errors.js';
 import { build } from './pipeline/build.js';
 import { verify } from './pipeline/verify.js';
+import { testRouter, type RouterTestReport } from './lab/router-test.js';
 import { didYouMean } from './util/suggest.js';
 import { fwbuildVersion } from './version.js';
 
@@ -32,6 +33,11 @@ const commands = {
     summary: 'rebuild a published target from an empty cache and compare every file',
     usage: 'usage: fwbuild verify --target NAME [--json]',
     options: { ...common, target: { type: 'string', short: 't', multiple: true } },
+  },
+  test: {
+    summary: 'boot a virtual router in QEMU, send known traffic through it and check what the runner saw',
+    usage: 'usage: fwbuild test --target NAME [--boot-timeout SECONDS] [--json]   (virtual routers: qemu-*; needs root)',
+    options: { ...common, target: { type: 'string', short: 't', multiple: true }, 'boot-timeout': { type: 'string' } },
   },
   targets: {
     summary: 'list the target catalog',
@@ -125,6 +131,25 @@ function targetsTable(targets: readonly Target[]): string {
   return [fmt(head), ...rows.map(fmt)].join('\n') + '\n';
 }
 
+function routerReportText(r: RouterTestReport): string {
+  const rows = r.flows.checks.map(
+    (c) =>
+      `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(12)} sent ${String(c.expected.up).padStart(4)} B up ${String(c.expected.down).padStart(8)} B down; ` +
+      (c.seen ? `runner ${String(c.seen.up).padStart(4)} B up ${String(c.seen.down).padStart(8)} B down in ${c.seen.windows} window(s)` : 'never reported'),
+  );
+  return [
+    `${r.target}: ${r.ok ? 'passed' : 'FAILED'} in ${r.seconds.toFixed(1)} s`,
+    `  boot to runner ready ${r.bootSeconds.toFixed(1)} s, to first prediction ${r.firstPredictionSeconds?.toFixed(1) ?? '-'} s; ` +
+      `${r.runner.jited} of ${r.runner.programs} BPF programs JIT-compiled; runner VmHWM ${r.runner.vmHwmKb ?? '?'} kB`,
+    ...rows,
+    `  predictions: ${r.predictions.withPrediction} of ${r.predictions.lines} flow lines, ${r.predictions.matchingReference} equal to Node.js on the same features`,
+    `  other flows the runner saw (ICMP, neighbour discovery): ${r.flows.extra}; UDP ${r.udp.received} of ${r.udp.sent} datagrams arrived`,
+    ...r.failures.map((f) => `  failure: ${f}`),
+    `  serial console: ${r.consoleLog}`,
+    '',
+  ].join('\n');
+}
+
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   let json = argv.includes('--json');
   const controller = new AbortController();
@@ -186,6 +211,24 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
                   bad.map((f) => `  ${f.path}: published ${f.expected.slice(0, 16) || '(absent)'}, rebuilt ${f.rebuilt?.slice(0, 16) ?? '(absent)'}\n`).join(''),
           );
         }
+        return report.ok ? 0 : 1;
+      }
+      case 'test': {
+        const names = (values.target as string[] | undefined)?.flatMap((t) => t.split(',')).filter(Boolean) ?? [];
+        const name = names[0] ?? config.target;
+        if (!name || names.length > 1) throw new UsageError('test takes one target: fwbuild test --target NAME');
+        const bootTimeout = values['boot-timeout'] === undefined ? undefined : Number(values['boot-timeout']);
+        if (bootTimeout !== undefined && !(bootTimeout > 0)) {
+          throw new UsageError(`--boot-timeout "${String(values['boot-timeout'])}" is not a number of seconds above 0`);
+        }
+        const report = await testRouter(config, catalog, name, {
+          signal: controller.signal,
+          renderer: json ? 'silent' : 'default',
+          ...(bootTimeout ? { bootTimeout } : {}),
+          say: json ? () => {} : (s) => io.err(`${s}\n`),
+        });
+        if (json) io.out(`${JSON.stringify(report, null, 2)}\n`);
+        else io.out(routerReportText(report));
         return report.ok ? 0 : 1;
       }
       case 'build': {

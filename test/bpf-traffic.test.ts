@@ -5,9 +5,8 @@
  */
 import test from 'ava';
 import { rm } from 'node:fs/promises';
-import { projectPath } from '../builder/util/paths.js';
 import { attach, buildBpfTools, type BpfTools } from './helpers/bpf.js';
-import { inNs, traffic, VethPair } from './helpers/netns.js';
+import { inNs, trafficIn, VethPair } from './helpers/netns.js';
 import { TCP, UDP } from './helpers/packets.js';
 
 let tools: BpfTools;
@@ -16,7 +15,6 @@ test.before(async () => {
 });
 test.after.always(() => rm(tools.dir, { recursive: true, force: true }));
 
-const script = projectPath('test', 'fixtures', 'traffic.mjs');
 
 test('TCP downloads and a UDP stream across veth: flows, bytes and interface totals agree', async (t) => {
   const net = new VethPair();
@@ -29,19 +27,19 @@ test('TCP downloads and a UDP stream across veth: flows, bytes and interface tot
   const sizes = [1_000_000, 3_000_000, 200_000];
   let ready!: () => void;
   const listening = new Promise<void>((r) => (ready = r));
-  const server = traffic(net.server, script, ['tcp-serve', '::', '8080', String(sizes.length + 1)], () => ready());
+  const server = trafficIn(net.server, ['tcp-serve', '::', '8080', String(sizes.length + 1)], () => ready());
   await listening;
   const gets = [];
-  for (const s of sizes) gets.push(await traffic(net.client, script, ['tcp-get', net.serverV4, '8080', String(s)]));
-  const get6 = await traffic(net.client, script, ['tcp-get', net.serverV6, '8080', '500000']);
+  for (const s of sizes) gets.push(await trafficIn(net.client, ['tcp-get', net.serverV4, '8080', String(s)]));
+  const get6 = await trafficIn(net.client, ['tcp-get', net.serverV6, '8080', '500000']);
   const served = (await server).at(-1) as { served: { request: number; sent: number }[] };
   t.is(served.served.length, 4);
 
   let udpReady!: () => void;
   const udpListening = new Promise<void>((r) => (udpReady = r));
-  const recv = traffic(net.client, script, ['udp-recv', net.clientV4, '9000', '400'], () => udpReady());
+  const recv = trafficIn(net.client, ['udp-recv', net.clientV4, '9000', '400'], () => udpReady());
   await udpListening;
-  const sent = (await traffic(net.server, script, ['udp-send', net.clientV4, '9000', '400', '1200', '9001']))[0] as { sent: number; bytes: number };
+  const sent = (await trafficIn(net.server, ['udp-send', net.clientV4, '9000', '400', '1200', '9001']))[0] as { sent: number; bytes: number };
   const got = (await recv).at(-1) as { packets: number; bytes: number };
 
   const dump = await session.stop();

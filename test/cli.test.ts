@@ -29,7 +29,7 @@ test('--help works on every command and exits 0', async (t) => {
 test('bad usage exits 2 with a suggestion', async (t) => {
   const cmd = await runCli(['tragets']);
   t.is(cmd.code, 2);
-  t.regex(cmd.stderr, /unknown command "tragets" \(did you mean "targets"\?\); accepted: build, verify, targets, doctor, help/);
+  t.regex(cmd.stderr, /unknown command "tragets" \(did you mean "targets"\?\); accepted: build, verify, test, targets, doctor, help/);
   const opt = await runCli(['--target', 'qemu-mips', '--proflie', 'x']);
   t.is(opt.code, 2);
   t.regex(opt.stderr, /Unknown option '--proflie' \(did you mean "--profile"\?\)/);
@@ -42,6 +42,21 @@ test('an OpenWrt target says plainly that its provider is not built yet and name
   const r = await runCli(['--target', 'ath79', '--json']);
   t.is(r.code, 1);
   t.regex(JSON.parse(r.stdout).error.message, /ath79\/generic uses the openwrt provider .* does not build yet; .*fwbuild --target qemu-mips/);
+});
+
+test('test refuses an OpenWrt device target (naming its QEMU twin), two targets and a bad --boot-timeout, before any work', async (t) => {
+  const dev = await runCli(['test', '--target', 'ath79', '--json']);
+  t.is(dev.code, 2);
+  t.regex(JSON.parse(dev.stdout).error.message, /fwbuild test boots virtual routers; ath79\/generic is an OpenWrt device target \(its QEMU twin is qemu-mips\)/);
+  const two = await runCli(['test', '--target', 'qemu-mips,qemu-armv7']);
+  t.is(two.code, 2);
+  t.regex(two.stderr, /test takes one target/);
+  const bad = await runCli(['test', '--target', 'qemu-mips', '--boot-timeout', 'soon']);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /--boot-timeout "soon" is not a number of seconds above 0/);
+  const unknown = await runCli(['test', '--target', 'qemu-mipz']);
+  t.is(unknown.code, 2);
+  t.regex(unknown.stderr, /did you mean "qemu-mips"/);
 });
 
 test('verify without a published build says what to do and exits 2', async (t) => {

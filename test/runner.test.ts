@@ -10,7 +10,7 @@ import path from 'node:path';
 import { projectPath } from '../builder/util/paths.js';
 import { buildBpfTools, type BpfTools } from './helpers/bpf.js';
 import { referencePredictions } from './helpers/model.js';
-import { inNs, sh, traffic, VethPair } from './helpers/netns.js';
+import { inNs, sh, trafficIn, VethPair } from './helpers/netns.js';
 
 let tools: BpfTools;
 let bpffs: string;
@@ -28,7 +28,6 @@ test.after.always(async () => {
 
 const fixture = (f: string): string => projectPath('test', 'fixtures', f);
 
-const script = fixture('traffic.mjs');
 
 interface Line {
   ready?: boolean;
@@ -73,9 +72,9 @@ function startRunner(ns: string, args: string[]) {
 async function download(net: VethPair, bytes: number): Promise<{ received: number; local: number }> {
   let ready!: () => void;
   const listening = new Promise<void>((r) => (ready = r));
-  const server = traffic(net.server, script, ['tcp-serve', '0.0.0.0', '8080', '1'], () => ready());
+  const server = trafficIn(net.server, ['tcp-serve', '0.0.0.0', '8080', '1'], () => ready());
   await listening;
-  const [got] = (await traffic(net.client, script, ['tcp-get', net.serverV4, '8080', String(bytes)])) as { received: number; local: number }[];
+  const [got] = (await trafficIn(net.client, ['tcp-get', net.serverV4, '8080', String(bytes)])) as { received: number; local: number }[];
   await server;
   return got!;
 }

@@ -5,7 +5,6 @@
  * built for every debian target, and the binaries are run on emulated CPUs.
  */
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,12 +16,13 @@ import { BuildError } from '../builder/errors.js';
 import { BUILD_UID, StepContainer } from '../builder/docker/step-container.js';
 import { chownTree } from '../builder/util/publish.js';
 import { StepLog } from '../builder/util/steplog.js';
-import { writeCpio } from '../builder/util/cpio.js';
 import { build, type BuildReport } from '../builder/pipeline/build.js';
 import { verify } from '../builder/pipeline/verify.js';
 import { arm32JitBlockers, EM, machineForFamily, readElfHeader } from '../builder/util/elf.js';
 import { projectPath, targetSlug } from '../builder/util/paths.js';
-import { spawnCli } from './helpers/cli.js';
+import { runCli, spawnCli } from './helpers/cli.js';
+import { LAB_PREFIX, testRouter, type RouterTestReport } from '../builder/lab/router-test.js';
+import { Netns } from '../builder/lab/netns.js';
 import { containersOf, docker, removeImages } from './helpers/docker.js';
 import { referencePredictions } from './helpers/model.js';
 import { runUnderQemu } from './helpers/qemu.js';
@@ -68,7 +68,7 @@ test.serial('the toolchain image builds from Debian packages and the toolkit for
   t.regex(first.images.toolchain.ref, /:[0-9a-f]{12}$/, 'tagged by a hash of its inputs');
   t.deepEqual(first.targets.map((x) => x.target).sort(), debianTargets.map((x) => x.name).sort());
   t.log(`build of ${debianTargets.length} targets: ${first.seconds.toFixed(1)} s`);
-  for (const r of first.targets) t.deepEqual(r.steps.map((s) => s.name), ['bpf', 'runner', 'model', 'kernel']);
+  for (const r of first.targets) t.deepEqual(r.steps.map((s) => s.name), ['bpf', 'runner', 'model', 'kernel', 'userland', 'image']);
 });
 
 test.serial('BPF objects are EM_BPF in the target byte order; runners carry the target machine and byte order', async (t) => {
@@ -101,10 +101,16 @@ test.serial('dist holds sha256sums in OpenWrt format and a manifest naming every
     t.deepEqual(sums.map((l) => l.split(' *')[1]).filter((f) => !f?.startsWith('kernel/')).sort(), [
       'bin/fwrunner',
       'bpf/fw_flows.bpf.o',
+      'image/initramfs.cpio',
       'manifest.json',
       'model/model.qbc',
       'overlay/etc/config/fwrunner',
+      'overlay/etc/fwbuild/router.conf',
       'overlay/etc/init.d/fwrunner',
+      'overlay/etc/init.d/rcS',
+      'overlay/etc/inittab',
+      'userland/busybox',
+      'userland/busybox.links',
     ]);
     t.true(sums.some((l) => / \*kernel\/vmlinu/.test(l)), 'the kernel is listed');
     // The virtual routers get the plain init script, not OpenWrt's procd one.
@@ -116,12 +122,17 @@ test.serial('dist holds sha256sums in OpenWrt format and a manifest naming every
       target: string;
       artifacts: { path: string; kind: string; arch: string; sha256: string }[];
       inputs: { toolchainImage: { id: string }; quickjs: { integrity: string; patches: unknown[] }; sources: Record<string, string> };
+      qemu?: { argv: string[] };
     };
     t.is(manifest.target, target.name);
     for (const a of manifest.artifacts) {
       t.true(sums.includes(`${a.sha256} *${a.path}`), `${a.path} listed with the same hash`);
     }
-    t.deepEqual([...new Set(manifest.artifacts.map((a) => a.kind))].sort(), ['bpf-object', 'kernel', 'model', 'runner']);
+    t.deepEqual([...new Set(manifest.artifacts.map((a) => a.kind))].sort(), ['bpf-object', 'initramfs', 'kernel', 'model', 'runner', 'userland']);
+    // the exact QEMU command line, with the tap devices left for fwbuild test to fill in
+    t.is(manifest.qemu!.argv[0], target.qemu!.system);
+    t.true(manifest.qemu!.argv.includes('image/initramfs.cpio'));
+    t.true(manifest.qemu!.argv.some((a) => a.startsWith('tap,id=lan,ifname={lanTap}')));
     t.regex(manifest.inputs.toolchainImage.id, /^sha256:[0-9a-f]{64}$/);
     t.regex(manifest.inputs.quickjs.integrity, /^sha512-/);
     t.is(manifest.inputs.quickjs.patches.length, 1);
@@ -240,82 +251,100 @@ test.serial('the same model and features give the same predictions on every CPU,
   }
 });
 
-test.serial('on each virtual router kernel the BPF programs load, JIT-compile and attach (qemu-system)', async (t) => {
+/** What `fwbuild test` reported per target, for the figures in the log and the flow checks. */
+const routerReports = new Map<string, RouterTestReport>();
+
+/*
+ * Flow accounting on the MIPS routers is a known, open bug (issue 5): under the MIPS32 JIT the
+ * little-endian router reports every flow with the right payload but counts about a third of
+ * the in-order downstream packets as retransmissions, and with the interpreter, or on the
+ * big-endian kernel, the runner reports no TCP flow at all. The ARM routers (32- and 64-bit)
+ * are exact. The MIPS flow checks are therefore ava `test.failing`: they run every time, and
+ * ava fails the suite once they start to pass, so the marker cannot outlive the fix.
+ */
+const flowsKnownBroken = new Set(['qemu-mips', 'qemu-mipsel']);
+
+// qemu-mips (big-endian, the ath79 twin) and qemu-armv7 (ARM32 JIT) first: CI must cover them.
+for (const name of ['qemu-mips', 'qemu-armv7', 'qemu-mipsel', 'qemu-arm64']) {
+  test.serial(`fwbuild test ${name}: boots, JIT-compiles the BPF programs and forwards real traffic; predictions equal Node.js's`, async (t) => {
+    const config = await testConfig(shared, { outDir: out, cacheDir: cache, logDir: path.join(shared, 'logs') });
+    // testRouter throws if a download does not arrive complete through the router
+    const r = await testRouter(config, catalog, name, { say: (s) => t.log(s) });
+    routerReports.set(name, r);
+    t.is(r.runner.programs, 4);
+    t.is(r.runner.jited, r.runner.programs, 'every BPF program JIT-compiled in the guest');
+    t.is(r.udp.received, r.udp.sent, 'the UDP stream crossed the router');
+    t.true(r.bytes.expected.down >= 1_800_000);
+    // every flow line the runner printed has a prediction, equal to Node.js's on the same features
+    t.is(r.predictions.withPrediction, r.predictions.lines);
+    t.is(r.predictions.matchingReference, r.predictions.withPrediction);
+    t.true((r.runner.vmHwmKb ?? 0) > 0, 'VmHWM read inside the guest');
+    t.deepEqual(await Netns.list(LAB_PREFIX), [], 'no lab namespace left');
+    t.deepEqual(await qemuWithLabTaps(), [], 'no QEMU left');
+    t.log(
+      `${name}: runner ready ${r.bootSeconds.toFixed(1)} s after QEMU start, first prediction at ${r.firstPredictionSeconds?.toFixed(1) ?? '-'} s, ` +
+        `VmHWM ${r.runner.vmHwmKb} kB, ${r.predictions.lines} flow lines, whole test ${r.seconds.toFixed(1)} s`,
+    );
+  });
+
+  const flowTest = flowsKnownBroken.has(name) ? test.serial.failing : test.serial;
+  flowTest(`fwbuild test ${name}: every flow reported with exactly the payload sent each way (TCP over IPv4 and IPv6, UDP)`, (t) => {
+    const r = routerReports.get(name);
+    if (!r) return t.fail('the boot test above did not produce a report');
+    t.is(r.flows.expected, 4);
+    t.is(r.flows.seen, 4, JSON.stringify(r.flows.checks));
+    for (const c of r.flows.checks) t.deepEqual(c.seen && { up: c.seen.up, down: c.seen.down }, c.expected, `${c.name}: ${JSON.stringify(c)}`);
+    t.true(r.flows.checks.some((c) => c.seen && c.client.includes(':')), 'an IPv6 flow crossed the router');
+    t.is(r.bytes.seen.down, r.bytes.expected.down);
+    t.deepEqual(r.failures, [], `console log: ${r.consoleLog}`);
+    t.true(r.ok);
+  });
+}
+
+test.serial('fwbuild test: a boot that never gets ready fails with the console log, and Ctrl-C leaves nothing behind', async (t) => {
   const dir = await tempDir(t);
-  for (const target of debianTargets) {
-    const slug = targetSlug(target.name);
-    const dist = path.join(out, slug);
-    // The smoke init, cross-compiled by the same toolchain.
-    const bin = path.join(dir, `${slug}-bin`);
-    await mkdir(bin);
-    if (process.getuid?.() === 0) await chownTree(bin, BUILD_UID, BUILD_UID);
-    const log = await StepLog.open(path.join(dir, 'logs'), slug, 'smoke-init');
-    await new StepContainer(docker, `smoke-${randomBytes(4).toString('hex')}`, new AbortController().signal).run(
-      {
-        step: 'smoke-init',
-        scope: slug,
-        image: first.images.toolchain.ref,
-        cmd: [`${target.gcc.debian}-gcc`, '-Os', '-static', '-o', '/out/init', '/src/smoke-init.c'],
-        mounts: [
-          { host: projectPath('test', 'fixtures', 'smoke-init.c'), container: '/src/smoke-init.c', readOnly: true },
-          { host: bin, container: '/out', readOnly: false },
-        ],
-      },
-      log,
-    );
-    const kernelDir = path.join(dist, 'kernel');
-    const kernel = (await readdir(kernelDir)).find((f) => f.startsWith('vmlinu'))!;
-    const modules = await readdir(path.join(kernelDir, 'modules')).catch(() => [] as string[]);
-    const initrd = path.join(dir, `${slug}.cpio`);
-    await writeCpio(
-      initrd,
-      [
-        ...['dev', 'proc', 'sys', 'tmp', 'modules'].map((d) => ({ path: d, type: 'dir' as const })),
-        { path: 'init', type: 'file', mode: 0o755, data: await readFile(path.join(bin, 'init')) },
-        { path: 'fwrunner', type: 'file', mode: 0o755, data: await readFile(path.join(dist, 'bin', 'fwrunner')) },
-        { path: 'fw_flows.bpf.o', type: 'file', data: await readFile(path.join(dist, 'bpf', 'fw_flows.bpf.o')) },
-        { path: 'model.qbc', type: 'file', data: await readFile(path.join(dist, 'model', 'model.qbc')) },
-        ...(await Promise.all(
-          modules.map(async (m) => ({ path: `modules/${m}`, type: 'file' as const, data: await readFile(path.join(kernelDir, 'modules', m)) })),
-        )),
-      ],
-      first.sourceDateEpoch.value,
-    );
-    const q = target.qemu!;
-    const console = await bootOnce(q.system, [
-      '-M', q.machine, '-cpu', q.cpu, '-m', '256', '-nographic', '-no-reboot',
-      '-kernel', path.join(kernelDir, kernel), '-initrd', initrd,
-      '-append', `console=${q.console} rdinit=/init panic=-1`,
-    ]);
-    t.regex(console, /FWTEST bpf_jit_enable=1/, `${target.name}: JIT on`);
-    for (const m of modules) t.regex(console, new RegExp(`FWTEST module ${m} loaded`), `${target.name}: ${m}`);
-    t.regex(console, /4 of 4 programs JIT-compiled/, `${target.name}: every program JIT-compiled\n${console.slice(-1500)}`);
-    t.regex(console, /FWTEST runner exit=0/, `${target.name}: runner attached, ran a window, detached`);
-    t.log(`${target.name}: ${/Linux version (\S+)/.exec(console)?.[1] ?? '?'}, booted and checked`);
-  }
+  // the CLI finds this file's images through a config file, as a user's project would
+  await writeFile(path.join(dir, 'fwbuild.config.json'), JSON.stringify({ docker: { namespace } }));
+  // --boot-timeout 1: QEMU is up, the runner cannot be ready within a second
+  const r = await runCli(['test', '--target', 'qemu-armv7', '--boot-timeout', '1', '--json', '--out-dir', out, '--cache-dir', cache], {
+    cwd: dir,
+  });
+  t.is(r.code, 1, r.stderr);
+  const j = JSON.parse(r.stdout) as { ok: boolean; error: { message: string } };
+  t.false(j.ok);
+  t.regex(j.error.message, /waiting for fwrunner's ready line on the serial console: nothing after 1 s; console log: \S+test-console\.log/);
+  t.deepEqual(await Netns.list(LAB_PREFIX), [], 'no lab namespace left after the timeout');
+  t.deepEqual(await qemuWithLabTaps(), [], 'no QEMU left after the timeout');
+
+  const child = spawnCli(['test', '--target', 'qemu-armv7', '--out-dir', out, '--cache-dir', cache], {
+    cwd: dir,
+  });
+  let stderr = '';
+  child.stdout!.resume();
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  await new Promise<void>((resolve) =>
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (/booting qemu-armv7/.test(stderr)) resolve();
+    }),
+  );
+  await new Promise((r) => setTimeout(r, 2000)); // QEMU is running, the taps are in the namespaces
+  t.true((await Netns.list(LAB_PREFIX)).length > 0, 'the lab was up when Ctrl-C came');
+  child.kill('SIGINT');
+  t.is(await exited, 130, stderr);
+  t.deepEqual(await Netns.list(LAB_PREFIX), [], 'no lab namespace (and so no tap) left after Ctrl-C');
+  t.deepEqual(await qemuWithLabTaps(), [], 'no QEMU left after Ctrl-C');
 });
 
-/** Boots QEMU until the smoke init reports (or 4 minutes pass); returns the serial console. */
-function bootOnce(system: string, args: string[]): Promise<string> {
-  return new Promise((resolve) => {
-    const child = spawn(system, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    const done = (): void => {
-      clearTimeout(timer);
-      child.kill('SIGKILL');
-      resolve(out);
-    };
-    const timer = setTimeout(done, 240_000);
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (/FWTEST runner exit=-?\d+/.test(out)) setTimeout(done, 500);
-    });
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('close', () => {
-      clearTimeout(timer);
-      resolve(out);
-    });
-  });
+/** QEMU processes started by fwbuild test (their tap names start with fwl/fww). */
+async function qemuWithLabTaps(): Promise<string[]> {
+  const pids = await readdir('/proc');
+  const found: string[] = [];
+  for (const p of pids.filter((x) => /^\d+$/.test(x))) {
+    const cmd = await readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.startsWith('qemu-system') && /ifname=fw[lw]/.test(cmd)) found.push(`${p} ${cmd.replace(/\0/g, ' ')}`);
+  }
+  return found;
 }
 
 test.serial('the runner enforces its time and memory limits', async (t) => {
@@ -372,7 +401,7 @@ test.serial('with nothing changed no step runs; a new model reruns only the mode
   const config = await testConfig(dir, { outDir: path.join(dir, 'dist'), cacheDir: cache, logDir: path.join(dir, 'logs') });
   const runId = `noop-${randomBytes(4).toString('hex')}`;
   const noop = await build(config, catalog, { targets: ['qemu-mips'] }, { renderer: 'silent', runId });
-  t.deepEqual(noop.targets[0]!.steps.map((s) => [s.name, s.status]), [['bpf', 'cached'], ['runner', 'cached'], ['model', 'cached'], ['kernel', 'cached']]);
+  t.deepEqual(noop.targets[0]!.steps.map((s) => [s.name, s.status]), [['bpf', 'cached'], ['runner', 'cached'], ['model', 'cached'], ['kernel', 'cached'], ['userland', 'cached'], ['image', 'cached']]);
   t.deepEqual(
     noop.targets[0]!.artifacts.map((a) => a.sha256),
     first.targets.find((x) => x.target === 'qemu-mips')!.artifacts.map((a) => a.sha256),
@@ -382,7 +411,7 @@ test.serial('with nothing changed no step runs; a new model reruns only the mode
   const model = path.join(dir, 'model.js');
   await writeFile(model, 'function predict(f) { return { cls: f.downPayload > 1e6 ? "hd" : "sd" }; }\n');
   const changed = await build({ ...config, model }, catalog, { targets: ['qemu-mips'] }, { renderer: 'silent' });
-  t.deepEqual(changed.targets[0]!.steps.map((s) => [s.name, s.status]), [['bpf', 'cached'], ['runner', 'cached'], ['model', 'ran'], ['kernel', 'cached']]);
+  t.deepEqual(changed.targets[0]!.steps.map((s) => [s.name, s.status]), [['bpf', 'cached'], ['runner', 'cached'], ['model', 'ran'], ['kernel', 'cached'], ['userland', 'cached'], ['image', 'ran']]);
   t.log(`model-only rebuild: ${changed.seconds.toFixed(2)} s`);
 });
 
@@ -392,7 +421,7 @@ test.serial('a tampered step-cache entry is detected and the step runs again', a
   const key = first.targets.find((x) => x.target === 'qemu-mipsel')!.steps.find((s) => s.name === 'bpf')!.key;
   await writeFile(path.join(cache, 'steps', key, 'bpf', 'fw_flows.bpf.o'), 'tampered');
   const r = await build(config, catalog, { targets: ['qemu-mipsel'] }, { renderer: 'silent' });
-  t.deepEqual(r.targets[0]!.steps.map((s) => [s.name, s.status]), [['bpf', 'ran'], ['runner', 'cached'], ['model', 'cached'], ['kernel', 'cached']]);
+  t.deepEqual(r.targets[0]!.steps.map((s) => [s.name, s.status]), [['bpf', 'ran'], ['runner', 'cached'], ['model', 'cached'], ['kernel', 'cached'], ['userland', 'cached'], ['image', 'cached']]);
   const obj = r.targets[0]!.artifacts.find((a) => a.kind === 'bpf-object')!;
   t.is(obj.sha256, first.targets.find((x) => x.target === 'qemu-mipsel')!.artifacts.find((a) => a.kind === 'bpf-object')!.sha256);
 });

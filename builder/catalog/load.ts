@@ -81,7 +81,10 @@ function checkConsistency(t: Target, all: readonly Target[]): void {
     if (!t.gcc.debian) fail('key "gcc.debian" is required for the debian provider');
     if (!t.qemu) fail('key "qemu" is required for the debian provider');
     if (!t.profiles?.length) fail('key "profiles" must list at least one board for the debian provider');
+    if (!t.qemu?.memory) fail('key "qemu.memory" (MiB) is required for the debian provider');
+    if (!t.kernel || !t.userland) fail('keys "kernel" and "userland" are required for the debian provider (the virtual router image)');
   }
+  if (t.userland?.busybox === 'debian' && !t.userland.debianArch) fail('a Debian busybox needs "userland.debianArch"');
   if (t.kernel?.source === 'build') {
     if (!t.kernel.config || !t.kernel.arch || !t.kernel.image) fail('a kernel built from source needs "kernel.config", "kernel.arch" and "kernel.image"');
     else if (!existsSync(projectPath('targets', 'kernels', `${t.kernel.config}.config`))) {

@@ -13,6 +13,9 @@ export interface QemuSpec {
   nic: string;
   /** Serial console device the kernel is told to use (console=…) */
   console: string;
+  /** Guest RAM in MiB (required for the debian provider's virtual routers) */
+  memory?: number;
+  /** OpenWrt's QEMU targets: the image file to boot, and extra arguments */
   kernelFile?: string;
   extraArgs?: string[];
 }
@@ -26,8 +29,15 @@ export interface KernelSpec {
   config?: string;
   arch?: string;
   image?: string;
-  /** `debian`: modules (paths under kernel/) the toolkit needs that the package builds as modules */
+  /** `debian`: module names the router needs that the package builds as modules (the NIC, TC);
+   * their dependencies are found with modinfo and loaded first */
   modules?: string[];
+}
+
+export interface UserlandSpec {
+  /** `debian`: Debian's busybox-static for debianArch; `build`: from Debian's busybox source package */
+  busybox: 'debian' | 'build';
+  debianArch?: string;
 }
 
 /** One row of the catalog: everything the code needs to know about a target, as data. */
@@ -41,6 +51,8 @@ export interface Target {
   openwrt?: { target: string; subtarget: string; arch: string; snapshotsOnly: boolean };
   qemu?: QemuSpec;
   kernel?: KernelSpec;
+  /** The virtual router's initramfs userland */
+  userland?: UserlandSpec;
   /** Board variants a debian target can be built for (the emulated machine). */
   profiles?: string[];
   /** The debian target that emulates this openwrt target's CPU family and byte order. */
@@ -54,6 +66,7 @@ const qemuSchema: Schema = {
   cpu: { kind: 'string' },
   nic: { kind: 'string' },
   console: { kind: 'string' },
+  memory: { kind: 'integer', min: 32, optional: true },
   kernelFile: { kind: 'string', optional: true },
   extraArgs: { kind: 'strings', optional: true },
 };
@@ -98,6 +111,11 @@ export const targetSchema: Schema = {
       image: { kind: 'string', optional: true },
       modules: { kind: 'strings', optional: true },
     },
+  },
+  userland: {
+    kind: 'object',
+    optional: true,
+    fields: { busybox: { kind: 'enum', values: ['debian', 'build'] }, debianArch: { kind: 'string', optional: true } },
   },
   profiles: { kind: 'strings', optional: true },
   twin: { kind: 'string', optional: true },

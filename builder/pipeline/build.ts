@@ -20,6 +20,8 @@ import { StepLog } from '../util/steplog.js';
 import { fwbuildVersion } from '../version.js';
 import { describeArtifact, writeManifest, writeSha256sums, type Artifact, type Manifest } from './manifest.js';
 import { StepCache } from './step-cache.js';
+import { qemuCommand, TAP } from '../lab/qemu-command.js';
+import { readRouterConf } from '../lab/router-conf.js';
 import { sourceMounts, toolkitSteps, type SourceName } from './toolkit-steps.js';
 
 export interface BuildRequest {
@@ -171,6 +173,8 @@ export async function build(
           model: await sha256File(config.model),
           // per target; the target entry (in every key) names the file
           kernelConfig: await hashTree(projectPath('targets', 'kernels')),
+          // modes count: an init script must stay executable in the image
+          overlays: await hashTree(projectPath('overlays'), { modes: true }),
         };
       },
     },
@@ -195,7 +199,8 @@ export async function build(
                     cmd: step.cmd,
                     image: c.toolchain!.id,
                     epoch: epoch.value,
-                    target: target,
+                    // every target value a step uses is in its command line (triple, cflags,
+                    // kernel package…), so catalog edits that do not change it rebuild nothing
                     inputs: step.reads.map((r) => c.inputHashes![r]),
                     after: (step.after ?? []).map((s) => c.keys.get(`${slug}/${s}`)),
                   }),
@@ -208,6 +213,13 @@ export async function build(
                   return;
                 }
                 await mkdir(out, { recursive: true });
+                const afterDirs = Object.fromEntries((step.after ?? []).map((s) => [s, path.join(workRoot, slug, s)]));
+                if (step.host) {
+                  await step.host({ out, after: afterDirs, overlays: await overlayLayers(target), sourceDateEpoch: epoch.value });
+                  await cache.store(key, out);
+                  report.steps.push({ name: step.name, status: 'ran', seconds: (Date.now() - t0) / 1000, key });
+                  return;
+                }
                 if (process.getuid?.() === 0) await chownTree(out, BUILD_UID, BUILD_UID);
                 const log = await StepLog.open(config.logDir, slug, step.name);
                 await runner(c.docker!).run(
@@ -224,10 +236,11 @@ export async function build(
                           quickjs: c.quickjsDir!,
                           model: config.model,
                           kernelConfig: kernelConfigPath(target),
+                          overlays: projectPath('overlays'),
                         },
                         step.reads,
                       ),
-                      ...(step.after ?? []).map((s) => ({ host: path.join(workRoot, slug, s), container: `/in/${s}`, readOnly: true })),
+                      ...Object.entries(afterDirs).map(([s, host]) => ({ host, container: `/in/${s}`, readOnly: true })),
                       { host: out, container: '/out', readOnly: false },
                     ],
                     env: { SOURCE_DATE_EPOCH: String(epoch.value), HOME: '/tmp', LC_ALL: 'C.UTF-8', TZ: 'UTC' },
@@ -291,6 +304,16 @@ function targetReport(c: Ctx, name: string, profile: string, config: ResolvedCon
   return r;
 }
 
+/** Overlay folders for a target, layered common -> provider -> target, later layers winning. */
+async function overlayLayers(target: Target): Promise<string[]> {
+  const dirs: string[] = [];
+  for (const layer of ['common', target.provider, targetSlug(target.name)]) {
+    const dir = projectPath('overlays', layer);
+    if ((await stat(dir).catch(() => undefined))?.isDirectory()) dirs.push(dir);
+  }
+  return dirs;
+}
+
 const kernelConfigPath = (t: Target): string => projectPath('targets', 'kernels', `${t.kernel?.config ?? 'none'}.config`);
 
 /** Paths inside the checkout are recorded relative to it, so manifests do not depend on where it lives. */
@@ -323,14 +346,9 @@ async function publishTarget(
       artifacts.push(await describeArtifact(staged, rel, step.outputs.kind, target));
     }
   }
-  // Overlay files layered common -> provider -> target, later layers winning.
-  const layers: string[] = [];
-  for (const layer of ['common', target.provider, slug]) {
-    const dir = projectPath('overlays', layer);
-    if (!(await stat(dir).catch(() => undefined))?.isDirectory()) continue;
-    await cp(dir, path.join(staged, 'overlay'), { recursive: true, preserveTimestamps: false });
-    layers.push(layer);
-  }
+  const layerDirs = await overlayLayers(target);
+  for (const dir of layerDirs) await cp(dir, path.join(staged, 'overlay'), { recursive: true, preserveTimestamps: false });
+  const layers = layerDirs.map((d) => path.basename(d));
   const qjs = await quickjsSource();
   const manifest: Manifest = {
     fwbuild: fwbuildVersion,
@@ -359,6 +377,15 @@ async function publishTarget(
       },
     },
   };
+  const kernel = artifacts.find((a) => a.kind === 'kernel' && /^kernel\/vmlinu/.test(a.path));
+  const initramfs = artifacts.find((a) => a.kind === 'initramfs');
+  if (target.qemu && kernel && initramfs) {
+    const ports = await readRouterConf(path.join(staged, 'overlay'));
+    manifest.qemu = {
+      argv: qemuCommand(target.qemu, { kernel: kernel.path, initramfs: initramfs.path }, ports),
+      taps: `${TAP.lan} and ${TAP.wan} are tap devices for the LAN and WAN ports (fwbuild test creates them); run from this folder`,
+    };
+  }
   await writeManifest(staged, manifest);
   await writeSha256sums(staged);
   await publishDir(staged, path.join(config.outDir, slug));

@@ -34,6 +34,8 @@ export interface Manifest {
   sourceDateEpoch: number;
   artifacts: Artifact[];
   inputs: ManifestInputs;
+  /** Virtual routers: the exact QEMU command line, paths relative to this folder. */
+  qemu?: { argv: string[]; taps: string };
 }
 
 export async function describeArtifact(root: string, rel: string, kind: ArtifactKind, target: Target): Promise<Artifact> {

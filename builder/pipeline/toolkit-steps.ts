@@ -1,9 +1,12 @@
+import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { buildInitramfs, initramfsCodeHash } from '../image/initramfs.js';
 import type { Target } from '../catalog/target.js';
 import { BuildError } from '../errors.js';
 import type { Mount } from '../docker/step-container.js';
 
-export type ArtifactKind = 'bpf-object' | 'runner' | 'model' | 'kernel';
+export type ArtifactKind = 'bpf-object' | 'runner' | 'model' | 'kernel' | 'userland' | 'initramfs';
 
 /** One compile step of the toolkit, as data: what runs in the toolchain container and what it leaves. */
 export interface CompileStep {
@@ -16,9 +19,20 @@ export interface CompileStep {
   reads: SourceName[];
   /** Outputs of earlier steps this one reads, mounted read-only at /in/<step>. */
   after?: string[];
+  /** A step that runs in fwbuild itself instead of a container (it only assembles files). */
+  host?: (io: HostStepIO) => Promise<void>;
 }
 
-export type SourceName = 'bpf' | 'runner' | 'quickjs' | 'model' | 'kernelConfig';
+export interface HostStepIO {
+  out: string;
+  /** Output folders of the steps named in `after` */
+  after: Record<string, string>;
+  /** Overlay layers of the target, in order */
+  overlays: string[];
+  sourceDateEpoch: number;
+}
+
+export type SourceName = 'bpf' | 'runner' | 'quickjs' | 'model' | 'kernelConfig' | 'overlays';
 
 /** Container paths of the inputs; the host side is decided by the pipeline. */
 export const SRC = {
@@ -27,6 +41,7 @@ export const SRC = {
   quickjs: '/deps/quickjs',
   model: '/src/model/model.js',
   kernelConfig: '/src/kernel.config',
+  overlays: '/src/overlays',
   out: '/out',
 } as const;
 
@@ -90,6 +105,30 @@ export function toolkitSteps(target: Target, fwVersion: string): CompileStep[] {
       after: ['runner'],
     },
     ...kernelSteps(target),
+    ...userlandSteps(target),
+    ...imageSteps(target),
+  ];
+}
+
+/** The virtual router's initramfs, assembled from the steps before it and the overlay. */
+function imageSteps(target: Target): CompileStep[] {
+  if (target.provider !== 'debian' || !target.kernel || !target.userland) return [];
+  const after = ['bpf', 'runner', 'model', 'kernel', 'userland'];
+  return [
+    {
+      name: 'image',
+      title: 'initramfs (busybox, modules, toolkit, overlay)',
+      // the assembling code is part of the key, as a container step's command line is
+      cmd: ['fwbuild-host', 'initramfs', initramfsCodeHash],
+      outputs: { dir: 'image', kind: 'initramfs' },
+      reads: ['overlays'],
+      after,
+      host: async (io) => {
+        const cpio = await buildInitramfs(target, { steps: io.after, overlays: io.overlays, mtime: io.sourceDateEpoch });
+        await mkdir(path.join(io.out, 'image'), { recursive: true });
+        await writeFile(path.join(io.out, 'image', 'initramfs.cpio'), cpio);
+      },
+    },
   ];
 }
 
@@ -125,6 +164,7 @@ function kernelSteps(target: Target): CompileStep[] {
       },
     ];
   }
+  const modules = k.modules ?? [];
   return [
     {
       name: 'kernel',
@@ -137,10 +177,64 @@ function kernelSteps(target: Target): CompileStep[] {
           `dpkg-deb -x /opt/fwbuild/kernels/${k.package}.deb /tmp/k`,
           `mkdir -p ${SRC.out}/kernel/modules`,
           `cp /tmp/k/boot/vmlinu* ${SRC.out}/kernel/`,
-          ...(k.modules ?? []).map((m) => `cp /tmp/k/lib/modules/*/kernel/${m} ${SRC.out}/kernel/modules/`),
+          'moddir=$(echo /tmp/k/lib/modules/*)',
+          'find "$moddir" -name "*.ko" | sort > /tmp/all',
+          'order=""',
+          // a module's dependencies (modinfo's depends=) are copied, and listed, before it
+          'add() {',
+          '  local f d',
+          '  case " $order " in *" $1 "*) return 0;; esac',
+          '  f=$(grep -E "/$(echo "$1" | sed "s/[-_]/[-_]/g")\\.ko$" /tmp/all) || {',
+          '    grep -qE "/$1\\.ko$" "$moddir/modules.builtin" && { echo "$1 is built into the kernel"; return 0; }',
+          `    echo "module $1 is neither a module nor built in: not in ${k.package}"; exit 1; }`,
+          '  for d in $(modinfo -F depends "$f" | tr , " "); do add "$d"; done',
+          `  order="$order $1"; cp "$f" ${SRC.out}/kernel/modules/`,
+          '}',
+          `for m in ${modules.join(' ')}; do add "$m"; done`,
+          `for m in $order; do echo "$m"; done > ${SRC.out}/kernel/modules/load-order`,
         ].join('\n'),
       ],
       outputs: { dir: 'kernel', kind: 'kernel' },
+      reads: [],
+    },
+  ];
+}
+
+/** busybox for the router's initramfs: Debian's static binary, or built from Debian's source package. */
+function userlandSteps(target: Target): CompileStep[] {
+  const u = target.userland;
+  if (!u || target.provider !== 'debian') return [];
+  const triple = target.gcc.debian!;
+  const fetch =
+    u.busybox === 'debian'
+      ? [`dpkg-deb -x /opt/fwbuild/userland/busybox-static.${u.debianArch}.deb /tmp/bb`, `cp /tmp/bb/bin/busybox ${SRC.out}/userland/busybox`]
+      : [
+          'cp -a /opt/fwbuild/userland/busybox-src /tmp/bb',
+          'cd /tmp/bb',
+          // Debian's own configuration of its busybox-static package, for a CPU Debian has no port for
+          'cp debian/config/pkg/static .config',
+          `sed -i 's|^CONFIG_EXTRA_CFLAGS=.*|CONFIG_EXTRA_CFLAGS="${target.cpu.cflags.join(' ')}"|' .config`,
+          `make CROSS_COMPILE=${triple}- oldconfig </dev/null >/dev/null`,
+          `make CROSS_COMPILE=${triple}- BB_EXTRA_VERSION="Debian $(cat debian/changelog | sed -n '1s/.*(\\(.*\\)).*/\\1/p'), fwbuild" -j$(nproc) busybox`,
+          `cp busybox ${SRC.out}/userland/busybox`,
+        ];
+  return [
+    {
+      name: 'userland',
+      title: u.busybox === 'debian' ? `busybox from Debian's busybox-static:${u.debianArch}` : `busybox from Debian's source package (${triple}-gcc)`,
+      cmd: [
+        'sh',
+        '-c',
+        [
+          'set -e',
+          `mkdir -p ${SRC.out}/userland`,
+          ...fetch,
+          // the applet list, from the binary itself (under qemu-user), becomes the initramfs links
+          `${target.qemu!.user}-static ${SRC.out}/userland/busybox --list-full | sort > ${SRC.out}/userland/busybox.links`,
+          `test -s ${SRC.out}/userland/busybox.links`,
+        ].join('\n'),
+      ],
+      outputs: { dir: 'userland', kind: 'userland' },
       reads: [],
     },
   ];

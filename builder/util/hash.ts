@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 export const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
@@ -20,11 +20,15 @@ export async function listFiles(dir: string): Promise<string[]> {
     .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-/** A hash over a folder's file names and contents: the cache key of a source tree. */
-export async function hashTree(dir: string): Promise<string> {
+/**
+ * A hash over a folder's file names and contents: the cache key of a source tree. With `modes`,
+ * whether each file is executable counts too (the only mode bit a build keeps).
+ */
+export async function hashTree(dir: string, o: { modes?: boolean } = {}): Promise<string> {
   const h = createHash('sha256');
   for (const rel of await listFiles(dir)) {
     h.update(`${rel}\0`);
+    if (o.modes) h.update((await stat(path.join(dir, rel))).mode & 0o111 ? 'x\0' : '-\0');
     h.update(await readFile(path.join(dir, rel)));
     h.update('\0');
   }

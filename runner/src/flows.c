@@ -71,6 +71,7 @@ static void snap_of(struct flow_snap *s, const struct fw_flow_key *k, const stru
 		memcpy(s->d[d].size_hist, x->size_hist, sizeof(x->size_hist));
 		memcpy(s->d[d].iat_hist, x->iat_hist, sizeof(x->iat_hist));
 		s->d[d].retrans = x->retrans;
+		s->d[d].retrans_bytes = x->retrans_bytes;
 		s->d[d].gaps = x->gaps;
 	}
 }
@@ -175,6 +176,7 @@ static const char *const scalar_names[FEATURE_SCALARS] = {
 	"upMeanSize",  "upRetrans",   "upGaps",      "downPackets", "downBytes",   "downPayload",
 	"downMbps",    "downMeanSize", "downRetrans", "downGaps",    "segStarted",  "segMeanDown",
 	"segMeanMs",   "segLastDown", "segLastMs",   "parallelFlows", "ageS",
+	"upRetransBytes", "downRetransBytes",
 };
 static const char *const hist_names[FEATURE_HISTS] = { "upSizeHist", "upIatHist", "downSizeHist", "downIatHist" };
 
@@ -231,6 +233,9 @@ void features_compute(const struct flow_window *f, uint32_t window_s, uint64_t n
 	}
 	v[21] = f->parallel;
 	v[22] = first && now_ns > first ? (double)(now_ns - first) / 1e9 : 0;
+	/* payload counted twice (retransmitted): payload minus these is what the application sent */
+	v[23] = (double)(x->dir[FW_DIR_UP].retrans_bytes - (f->prev ? f->prev->d[FW_DIR_UP].retrans_bytes : 0));
+	v[24] = (double)(x->dir[FW_DIR_DOWN].retrans_bytes - (f->prev ? f->prev->d[FW_DIR_DOWN].retrans_bytes : 0));
 }
 
 void feature_atoms_init(JSContext *ctx, struct feature_atoms *a)

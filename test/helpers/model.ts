@@ -1,11 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import vm from 'node:vm';
+import { referenceModel } from '../../builder/lab/reference-model.js';
 
-/** What a model answers under Node.js's own engine: the reference every runner build must match. */
+/** The reference predictions, one JSON line per feature line, as the runner prints them. */
 export async function referencePredictions(modelFile: string, featureLines: string): Promise<string> {
-  const ctx = vm.createContext({});
-  vm.runInContext(await readFile(modelFile, 'utf8'), ctx);
-  const predict = vm.runInContext('predict', ctx) as (f: unknown) => unknown;
+  const predict = referenceModel(await readFile(modelFile, 'utf8'));
   return featureLines
     .trim()
     .split('\n')

@@ -1,15 +1,8 @@
-import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { promisify } from 'node:util';
+import { inNs, sh } from '../../builder/lab/netns.js';
+import { traffic } from '../../builder/lab/traffic.js';
 
-const execFileP = promisify(execFile);
-
-export async function sh(cmd: string, args: string[]): Promise<string> {
-  const { stdout } = await execFileP(cmd, args, { maxBuffer: 16 << 20 });
-  return stdout;
-}
-
-export const inNs = (ns: string, cmd: string, args: string[]): Promise<string> => sh('ip', ['netns', 'exec', ns, cmd, ...args]);
+export { inNs, sh };
 
 export interface LinkStats {
   rxPackets: number;
@@ -74,26 +67,6 @@ export class VethPair {
   }
 }
 
-/** Runs a traffic.mjs mode in a namespace; resolves with its JSON lines once it exits. */
-export function traffic(ns: string, script: string, args: string[], onFirstLine?: () => void): Promise<Record<string, unknown>[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    let announced = false;
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (!announced && out.includes('\n')) {
-        announced = true;
-        onFirstLine?.();
-      }
-    });
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (code !== 0) return reject(new Error(`traffic ${args.join(' ')} exited ${code}: ${err}`));
-      resolve(out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>));
-    });
-  });
-}
+/** Runs a traffic mode of builder/lab/traffic.mjs in a namespace (the test's older call shape). */
+export const trafficIn = (ns: string, args: string[], onFirstLine?: () => void): Promise<Record<string, unknown>[]> =>
+  traffic(ns, args, onFirstLine ? { onFirstLine } : {});

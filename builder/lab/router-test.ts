@@ -1,0 +1,334 @@
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Catalog } from '../catalog/load.js';
+import type { ResolvedConfig } from '../config/config.js';
+import { BuildError, InterruptedError, UsageError } from '../errors.js';
+import { build, type BuildOptions } from '../pipeline/build.js';
+import type { Manifest } from '../pipeline/manifest.js';
+import { targetSlug } from '../util/paths.js';
+import { Netns } from './netns.js';
+import { QemuRouter } from './qemu-router.js';
+import { TAP } from './qemu-command.js';
+import { referenceModel } from './reference-model.js';
+import { readRouterConf, type Port, type RouterPorts } from './router-conf.js';
+import { traffic, withListener } from './traffic.js';
+
+/** Prefix of every namespace `fwbuild test` creates, so leftovers are recognisable. */
+export const LAB_PREFIX = 'fwlab-';
+
+export interface RouterTestOptions extends Pick<BuildOptions, 'renderer'> {
+  signal?: AbortSignal;
+  /** Seconds from QEMU start to the runner's ready line. */
+  bootTimeout?: number;
+  /** Progress lines for a person watching. */
+  say?: (s: string) => void;
+  /** Fixed lab id (tests use it to look for leftovers); random otherwise. */
+  labId?: string;
+}
+
+/** One flow the test sent, what the runner reported for it, and whether they agree. */
+export interface FlowCheck {
+  name: string;
+  proto: number;
+  client: string;
+  clientPort: number;
+  server: string;
+  serverPort: number;
+  expected: { up: number; down: number };
+  /** payload minus retransmitted payload, summed over the runner's windows; null if never seen */
+  seen: { up: number; down: number; windows: number } | null;
+  ok: boolean;
+}
+
+export interface RouterTestReport {
+  ok: boolean;
+  target: string;
+  consoleLog: string;
+  /** seconds from QEMU start to the runner's ready line, and to its first prediction */
+  bootSeconds: number;
+  firstPredictionSeconds: number | null;
+  runner: { programs: number; jited: number; window: number; vmHwmKb: number | null; vmRssKb: number | null };
+  flows: { expected: number; seen: number; extra: number; checks: FlowCheck[] };
+  bytes: { expected: { up: number; down: number }; seen: { up: number; down: number } };
+  predictions: { lines: number; withPrediction: number; matchingReference: number; sample: unknown[] };
+  udp: { sent: number; received: number };
+  failures: string[];
+  seconds: number;
+}
+
+interface RunnerLine {
+  window?: number;
+  ready?: boolean;
+  programs?: number;
+  jited?: number;
+  flow?: { proto: number; client: string; clientPort: number; server: string; serverPort: number };
+  features?: Record<string, number>;
+  prediction?: unknown;
+  error?: string;
+}
+
+const TCP = 6;
+const UDP = 17;
+const SERVER_PORT = 8080;
+
+/** The traffic every run sends: TCP downloads of known sizes (IPv4 and IPv6) and a UDP stream. */
+const PLAN = {
+  downloads: [
+    { name: 'tcp4-1MB', family: 4, bytes: 1_000_000 },
+    { name: 'tcp4-300kB', family: 4, bytes: 300_000 },
+    { name: 'tcp6-500kB', family: 6, bytes: 500_000 },
+  ],
+  udp: { name: 'udp4-stream', count: 200, size: 1000, clientPort: 9000, serverPort: 9001, gapMs: 5 },
+} as const;
+
+/**
+ * `fwbuild test`: builds (or reuses) the virtual router image, boots it in QEMU between a LAN
+ * client and a WAN server namespace joined to it by tap devices, sends known traffic through
+ * it, and checks the runner's JSON lines against what was sent. Namespaces, taps and QEMU are
+ * removed on every way out.
+ */
+export async function testRouter(config: ResolvedConfig, catalog: Catalog, name: string, o: RouterTestOptions = {}): Promise<RouterTestReport> {
+  const started = Date.now();
+  const target = catalog.resolve(name);
+  if (target.provider !== 'debian' || !target.qemu) {
+    throw new UsageError(
+      `fwbuild test boots virtual routers; ${target.name} is an OpenWrt device target` + (target.twin ? ` (its QEMU twin is ${target.twin})` : ''),
+    );
+  }
+  const say = o.say ?? (() => {});
+  const signal = o.signal ?? new AbortController().signal;
+  await build(config, catalog, { targets: [target.name] }, { signal, renderer: o.renderer ?? 'silent' });
+  const dist = path.join(config.outDir, targetSlug(target.name));
+  const manifest = JSON.parse(await readFile(path.join(dist, 'manifest.json'), 'utf8')) as Manifest;
+  if (!manifest.qemu) throw new BuildError(`${dist}/manifest.json has no QEMU command line`);
+  const ports = await readRouterConf(path.join(dist, 'overlay'));
+
+  const id = o.labId ?? randomBytes(3).toString('hex');
+  const taps = { lan: `fwl${id}`, wan: `fww${id}` };
+  const argv = manifest.qemu.argv.map((a) =>
+    a.replace(TAP.lan, taps.lan).replace(TAP.wan, taps.wan).replace(/^(kernel|image)\//, `${dist}/$1/`),
+  );
+  const consoleLog = path.join(config.logDir, targetSlug(target.name), 'test-console.log');
+  const made: Netns[] = [];
+  let router: QemuRouter | undefined;
+  try {
+    const [hostNs, lanNs, wanNs] = [
+      await Netns.create(`${LAB_PREFIX}${id}-qemu`),
+      await Netns.create(`${LAB_PREFIX}${id}-lan`),
+      await Netns.create(`${LAB_PREFIX}${id}-wan`),
+    ];
+    made.push(hostNs, lanNs, wanNs);
+    for (const t of Object.values(taps)) await hostNs.ip('tuntap', 'add', 'dev', t, 'mode', 'tap');
+    say(`booting ${target.name}: ${argv.join(' ')}`);
+    router = await QemuRouter.start(argv, { netns: hostNs.name, consoleLog });
+    // QEMU opens its tap devices before the guest runs: first console output means they are held
+    await router.waitForLine(() => true, `${target.name}: QEMU started`, 30_000, signal);
+    await plugTap(hostNs, lanNs, taps.lan, ports.lan, ports.lan.ipv4.address, ports.lan.ipv6.address, 'default');
+    await plugTap(hostNs, wanNs, taps.wan, ports.wan, ports.wan.ipv4.address, ports.wan.ipv6.address, 'lan', ports);
+
+    const lines: RunnerLine[] = [];
+    let firstPrediction: number | null = null;
+    router.onLine((l) => {
+      // the shell's prompt can precede a line on the shared console
+      const at = l.indexOf('{"');
+      if (at < 0) return;
+      try {
+        const j = JSON.parse(l.slice(at)) as RunnerLine;
+        lines.push(j);
+        if (firstPrediction === null && j.flow && j.prediction != null) firstPrediction = (Date.now() - router!.startedAt) / 1000;
+      } catch {
+        // a JSON line cut by a console write from elsewhere: counted as missing data below
+      }
+    });
+    const readyLine = await router.waitForLine(
+      (l) => l.includes('{"ready":true'),
+      `${target.name}: waiting for fwrunner's ready line on the serial console`,
+      (o.bootTimeout ?? 300) * 1000,
+      signal,
+    );
+    const ready = JSON.parse(readyLine.slice(readyLine.indexOf('{'))) as { programs: number; jited: number; window: number };
+    const bootSeconds = (Date.now() - router.startedAt) / 1000;
+    await router.waitForLine((l) => l.startsWith('rcS: up:'), `${target.name}: rcS did not finish`, 60_000, signal);
+    say(`${target.name}: runner ready after ${bootSeconds.toFixed(1)} s (${ready.jited} of ${ready.programs} programs JIT-compiled)`);
+
+    const expected = await sendTraffic(lanNs, wanNs, ports, signal);
+    say(`${target.name}: traffic sent; waiting for the runner's windows`);
+    // The runner reports each window's deltas; wait until every flow is complete, or two windows pass.
+    const deadline = Date.now() + (2 * ready.window + 5) * 1000;
+    let checks = checkFlows(expected.flows, lines);
+    while (Date.now() < deadline && !checks.every((c) => c.ok)) {
+      await sleep(1000, signal);
+      checks = checkFlows(expected.flows, lines);
+    }
+    const status = await router.run('grep -E "^Vm(HWM|RSS)" /proc/$(cat /var/run/fwrunner.pid)/status', 30_000, signal);
+    const kb = (key: string): number | null => {
+      const m = status.output.map((l) => new RegExp(`^${key}:\\s+(\\d+) kB`).exec(l)).find(Boolean);
+      return m ? Number(m[1]) : null;
+    };
+
+    const flowLines = lines.filter((l) => l.flow);
+    const predictions = flowLines.filter((l) => l.prediction != null);
+    const reference = referenceModel(await readFile(config.model, 'utf8'));
+    const matching = predictions.filter((l) => JSON.stringify(reference(l.features ?? {})) === JSON.stringify(l.prediction));
+    const ours = new Set(checks.map((c) => flowId(c)));
+    const extra = new Set(flowLines.map((l) => flowId(l.flow!)).filter((k) => !ours.has(k))).size;
+    const failures = [
+      ...checks.filter((c) => !c.ok).map((c) =>
+        c.seen
+          ? `${c.name}: runner saw ${c.seen.up} B up / ${c.seen.down} B down, sent ${c.expected.up} / ${c.expected.down}`
+          : `${c.name}: the runner never reported this flow`,
+      ),
+      ...(predictions.length < flowLines.length ? [`${flowLines.length - predictions.length} flow lines have no prediction`] : []),
+      ...(matching.length < predictions.length
+        ? [`${predictions.length - matching.length} predictions differ from Node.js running the same model on the same features`]
+        : []),
+      ...(ready.jited < ready.programs ? [`only ${ready.jited} of ${ready.programs} BPF programs were JIT-compiled`] : []),
+    ];
+    const sum = (f: (c: FlowCheck) => number): number => checks.reduce((a, c) => a + f(c), 0);
+    return {
+      ok: failures.length === 0,
+      target: target.name,
+      consoleLog,
+      bootSeconds,
+      firstPredictionSeconds: firstPrediction,
+      runner: { programs: ready.programs, jited: ready.jited, window: ready.window, vmHwmKb: kb('VmHWM'), vmRssKb: kb('VmRSS') },
+      flows: { expected: checks.length, seen: checks.filter((c) => c.seen).length, extra, checks },
+      bytes: {
+        expected: { up: sum((c) => c.expected.up), down: sum((c) => c.expected.down) },
+        seen: { up: sum((c) => c.seen?.up ?? 0), down: sum((c) => c.seen?.down ?? 0) },
+      },
+      predictions: {
+        lines: flowLines.length,
+        withPrediction: predictions.length,
+        matchingReference: matching.length,
+        sample: predictions.slice(0, 3).map((l) => l.prediction),
+      },
+      udp: expected.udp,
+      failures,
+      seconds: (Date.now() - started) / 1000,
+    };
+  } catch (e) {
+    if (signal.aborted) throw new InterruptedError('SIGINT');
+    throw e;
+  } finally {
+    await router?.stop();
+    for (const ns of made.reverse()) await ns.remove();
+  }
+}
+
+/** Moves a tap QEMU holds into the peer's namespace and gives the peer its address and route. */
+async function plugTap(
+  from: Netns,
+  to: Netns,
+  tap: string,
+  port: Port,
+  gw4: string,
+  gw6: string,
+  route: 'default' | 'lan',
+  ports?: RouterPorts,
+): Promise<void> {
+  await from.ip('link', 'set', 'dev', tap, 'netns', to.name);
+  await to.exec('sysctl', ['-qw', `net.ipv6.conf.${tap}.accept_ra=0`]);
+  await to.ip('link', 'set', 'dev', tap, 'up');
+  await to.ip('addr', 'add', `${port.peer.ipv4}/${port.ipv4.prefix}`, 'dev', tap);
+  await to.ip('-6', 'addr', 'add', `${port.peer.ipv6}/${port.ipv6.prefix}`, 'dev', tap, 'nodad');
+  if (route === 'default') {
+    await to.ip('route', 'add', 'default', 'via', gw4);
+    await to.ip('-6', 'route', 'add', 'default', 'via', gw6);
+  } else {
+    const lan = ports!.lan;
+    await to.ip('route', 'add', `${lan.ipv4.address.replace(/\.\d+$/, '.0')}/${lan.ipv4.prefix}`, 'via', gw4);
+    await to.ip('-6', 'route', 'add', `${lan.ipv6.address.replace(/::[0-9a-f]*$/i, '::')}/${lan.ipv6.prefix}`, 'via', gw6);
+  }
+}
+
+type Expected = Omit<FlowCheck, 'seen' | 'ok'>;
+
+async function sendTraffic(
+  lan: Netns,
+  wan: Netns,
+  ports: RouterPorts,
+  signal: AbortSignal,
+): Promise<{ flows: Expected[]; udp: { sent: number; received: number } }> {
+  const client = ports.lan.peer;
+  const server = ports.wan.peer;
+  const flows: Expected[] = [];
+  await withListener(
+    wan.name,
+    ['tcp-serve', '::', String(SERVER_PORT), String(PLAN.downloads.length)],
+    async () => {
+      for (const d of PLAN.downloads) {
+        const to = d.family === 4 ? server.ipv4 : server.ipv6;
+        const [got] = (await traffic(lan.name, ['tcp-get', to, String(SERVER_PORT), String(d.bytes)], { signal, timeoutMs: 180_000 })) as {
+          received: number;
+          request: number;
+          local: number;
+        }[];
+        if (got!.received !== d.bytes) throw new BuildError(`${d.name}: the client received ${got!.received} B of ${d.bytes}`);
+        flows.push({
+          name: d.name,
+          proto: TCP,
+          client: d.family === 4 ? client.ipv4 : client.ipv6,
+          clientPort: got!.local,
+          server: to,
+          serverPort: SERVER_PORT,
+          expected: { up: got!.request, down: d.bytes },
+        });
+      }
+    },
+    { signal, timeoutMs: 240_000 },
+  );
+  const u = PLAN.udp;
+  const { listener, result } = await withListener(
+    lan.name,
+    ['udp-recv', client.ipv4, String(u.clientPort), String(u.count)],
+    () => traffic(wan.name, ['udp-send', client.ipv4, String(u.clientPort), String(u.count), String(u.size), String(u.serverPort), String(u.gapMs)], { signal }),
+    { signal },
+  );
+  const sent = result[0] as { sent: number; bytes: number };
+  const got = listener.at(-1) as { packets: number; bytes: number };
+  flows.push({
+    name: u.name,
+    proto: UDP,
+    client: client.ipv4,
+    clientPort: u.clientPort,
+    server: server.ipv4,
+    serverPort: u.serverPort,
+    // the router counts at its LAN port what it forwarded: what the client received
+    expected: { up: 0, down: got.bytes },
+  });
+  return { flows, udp: { sent: sent.sent, received: got.packets } };
+}
+
+const flowId = (f: { proto: number; client: string; clientPort: number; server: string; serverPort: number }): string =>
+  `${f.proto} ${f.client}:${f.clientPort} ${f.server}:${f.serverPort}`;
+
+function checkFlows(expected: Expected[], lines: RunnerLine[]): FlowCheck[] {
+  return expected.map((e) => {
+    const mine = lines.filter((l) => l.flow && flowId(l.flow) === flowId(e));
+    if (mine.length === 0) return { ...e, seen: null, ok: false };
+    const total = (k: string): number => mine.reduce((a, l) => a + (l.features?.[k] ?? 0), 0);
+    const seen = {
+      up: total('upPayload') - total('upRetransBytes'),
+      down: total('downPayload') - total('downRetransBytes'),
+      windows: mine.length,
+    };
+    return { ...e, seen, ok: seen.up === e.expected.up && seen.down === e.expected.down };
+  });
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new InterruptedError('SIGINT'));
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(new InterruptedError('SIGINT'));
+    };
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
