@@ -25,6 +25,15 @@
 #include <bpf/bpf_endian.h>
 #include "fw_maps.h"
 
+/*
+ * The header nibbles (IPv4 version/IHL, IPv6 version, TCP data offset) are read as bytes, not
+ * through the bitfields of linux/ip.h and linux/tcp.h: those pick their layout from the build
+ * host's asm/byteorder.h, which is little-endian here, so for bpfeb they would read the wrong
+ * nibble and every IP packet would look malformed on a big-endian router.
+ */
+#define HI_NIBBLE(p, i) (((const __u8 *)(p))[i] >> 4)
+#define LO_NIBBLE(p, i) (((const __u8 *)(p))[i] & 0x0f)
+
 #define ETH_P_8021Q_BE bpf_htons(0x8100)
 #define ETH_P_8021AD_BE bpf_htons(0x88A8)
 #define VLAN_MAX_DEPTH 2
@@ -85,7 +94,7 @@ static __always_inline int parse_l4(void *data, void *end, __u32 off, __u8 proto
 
 		if (!HAVE(data, end, off, sizeof(*th)))
 			return -1;
-		doff = th->doff * 4;
+		doff = HI_NIBBLE(th, 12) * 4;
 		if (doff < sizeof(*th) || doff > l4_len)
 			return -1;
 		p->key.port_a = th->source;
@@ -144,9 +153,9 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, __u16 *l3
 
 		if (!HAVE(data, end, off, sizeof(*iph)))
 			return -1;
-		ihl = iph->ihl * 4;
+		ihl = LO_NIBBLE(iph, 0) * 4;
 		tot = bpf_ntohs(iph->tot_len);
-		if (iph->version != 4 || ihl < sizeof(*iph) || tot < ihl)
+		if (HI_NIBBLE(iph, 0) != 4 || ihl < sizeof(*iph) || tot < ihl)
 			return -1;
 		if (tot > skb->len - off)
 			tot = skb->len - off; /* a header claiming more than arrived */
@@ -172,7 +181,7 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, __u16 *l3
 
 		if (!HAVE(data, end, off, sizeof(*ip6)))
 			return -1;
-		if (ip6->version != 6)
+		if (HI_NIBBLE(ip6, 0) != 6)
 			return -1;
 		p->key.family = 6;
 		__builtin_memcpy(p->key.addr_a, &ip6->saddr, 16);
@@ -271,10 +280,10 @@ static __always_inline void track_seq(struct fw_dir_stats *d, const struct pkt *
 {
 	__u32 end_seq = p->seq + p->payload;
 
+	/* the first payload starts the stream: it is in order, and its bytes count */
 	if (!d->seq_valid) {
 		d->seq_valid = 1;
-		d->next_seq = end_seq;
-		return;
+		d->next_seq = p->seq;
 	}
 	/* Serial-number arithmetic: sequence numbers wrap at 2^32. */
 	if ((__s32)(p->seq - d->next_seq) < 0) {
@@ -283,8 +292,10 @@ static __always_inline void track_seq(struct fw_dir_stats *d, const struct pkt *
 	}
 	else if ((__s32)(p->seq - d->next_seq) > 0)
 		d->gaps++;
-	if ((__s32)(end_seq - d->next_seq) > 0)
+	if ((__s32)(end_seq - d->next_seq) > 0) {
+		d->stream_bytes += end_seq - d->next_seq;
 		d->next_seq = end_seq;
+	}
 }
 
 static __always_inline void track_segment(struct fw_flow *f, __u32 dir, const struct pkt *p, __u64 now, __u32 segs)

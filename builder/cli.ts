@@ -144,6 +144,11 @@ function routerReportText(r: RouterTestReport): string {
     ...rows,
     `  predictions: ${r.predictions.withPrediction} of ${r.predictions.lines} flow lines, ${r.predictions.matchingReference} equal to Node.js on the same features`,
     `  other flows the runner saw (ICMP, neighbour discovery): ${r.flows.extra}; UDP ${r.udp.received} of ${r.udp.sent} datagrams arrived`,
+    ...Object.entries(r.hooks ?? {}).map(
+      ([hook, c]) =>
+        `  LAN port ${hook}: ${c.packets} packets (IPv4 ${c.ipv4}, IPv6 ${c.ipv6}, other ${c.nonIp}), ` +
+        `${c.flowsCreated} flows created, ${c.flowFailed} packets in no flow`,
+    ),
     ...r.failures.map((f) => `  failure: ${f}`),
     `  serial console: ${r.consoleLog}`,
     '',

@@ -57,6 +57,7 @@ test('TCP downloads and a UDP stream across veth: flows, bytes and interface tot
     // again and TC counts it twice. The retransmitted payload is tracked, so the sum is exact.
     t.is(f!.down.payloadBytes - f!.down.retransBytes, s, `download ${i}: downstream payload = bytes sent`);
     t.is(f!.up.payloadBytes, g.request, `download ${i}: upstream payload = the request`);
+    t.is(f!.down.streamBytes, s, `download ${i}: the stream bytes count each byte once`);
       t.true(f!.segCount >= 1);
     t.is(f!.segments.at(-1)!.downBytes - f!.down.retransBytes, s, 'the response is one segment');
     t.is((f!.up.tcpFlags & 0x02) !== 0, true, 'SYN seen upstream');

@@ -43,6 +43,7 @@ function dir(sizes: number[], payload: number, flags = 0, extra: Partial<DirStat
     retrans: 0,
     retransBytes: 0,
     gaps: 0,
+    streamBytes: 0,
     ...extra,
     iatCount: Math.max(0, sizes.length - 1),
     timesOrdered: true,
@@ -65,8 +66,8 @@ test('IPv4 TCP: both directions land in one canonical record, the LAN client is 
   const f = only(d);
   // 10.0.0.1 sorts below 192.168.1.20, so the server is "a" and the client "b".
   t.like(f, { family: 4, proto: TCP, vlan: 0, a: '10.0.0.1', portA: 443, b: '192.168.1.20', portB: 40000, client: 'b', ifindex: 1 });
-  t.deepEqual(stable(f.up), dir([req.length], 300, PSH | ACK));
-  t.deepEqual(stable(f.down), dir([resp1.length, resp2.length], 2000, ACK | PSH));
+  t.deepEqual(stable(f.up), dir([req.length], 300, PSH | ACK, { streamBytes: 300 }));
+  t.deepEqual(stable(f.down), dir([resp1.length, resp2.length], 2000, ACK | PSH, { streamBytes: 2000 }));
   t.is(f.segCount, 1);
   t.like(f.segments[0], { upBytes: 300, downBytes: 2000, downPackets: 2 });
   t.like(d.counters.ingress, { packets: 1, bytes: req.length, ipv4: 1, ipv6: 0, nonIp: 0, truncated: 0, flowsCreated: 1, flowFailed: 0 });
@@ -228,6 +229,7 @@ test('TCP sequence tracking flags retransmissions and gaps per direction', async
   t.is(f.down.retrans, 2);
   t.is(f.down.retransBytes, 200);
   t.is(f.down.gaps, 1);
+  t.is(f.down.streamBytes, 500, 'the stream 1000..1500, each byte once (the missing 1200..1400 arrived late)');
   t.is(f.up.retrans + f.up.gaps, 0);
   const w = only(await runPackets(tools, [seg(wrap, 0x80), seg(wrap + 0x80, 0x100), seg((wrap + 0x180) >>> 0, 10)]));
   t.is(w.down.retrans + w.down.gaps, 0, 'in order across the 2^32 wrap');

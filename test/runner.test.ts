@@ -31,6 +31,7 @@ const fixture = (f: string): string => projectPath('test', 'fixtures', f);
 
 interface Line {
   ready?: boolean;
+  summary?: { active: number; flows: number; hooks: Record<'ingress' | 'egress', { packets: number; flowsCreated: number; flowFailed: number }> };
   flowTableRestored?: boolean;
   programs?: number;
   jited?: number;
@@ -96,7 +97,10 @@ test.serial('watch: real traffic through a veth is reported per flow with the ri
   const f = flows.find((l) => l.flow!.clientPort === got.local);
   t.truthy(f, JSON.stringify(r.lines.map((l) => l.flow)));
   t.like(f!.flow, { client: net.clientV4, server: net.serverV4, serverPort: 8080 });
-  t.is(f!.features!.downPayload, 2_000_000, 'downstream payload = bytes sent');
+  // A busy host can drop a frame after TC saw it; TCP sends it again and TC sees it twice:
+  // the stream bytes count each byte once, the payload minus the retransmitted bytes too.
+  t.is(f!.features!.downStreamBytes, 2_000_000, 'downstream stream bytes = bytes sent');
+  t.is((f!.features!.downPayload as number) - (f!.features!.downRetransBytes as number), 2_000_000, 'payload minus retransmissions = bytes sent');
   t.is(f!.features!.upPayload, 'GET 2000000\n'.length);
   t.deepEqual(f!.prediction, { downPayload: 2_000_000, upPayload: 12, parallel: 1, rate: 'fast' });
   // The same lines went to the output file.
@@ -106,7 +110,14 @@ test.serial('watch: real traffic through a veth is reported per flow with the ri
   t.is((await inNs(net.server, 'tc', ['filter', 'show', 'dev', net.serverIf, 'ingress'])).trim(), '', 'detached');
   // --record writes the very feature vectors the model saw: training and serving agree.
   const recorded = (await readFile(rec, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Line);
-  t.deepEqual(recorded.map((l) => l.features), r.lines.filter((l) => l.window === 1).map((l) => l.features));
+  t.deepEqual(recorded.map((l) => l.features), r.lines.filter((l) => l.window === 1 && l.flow).map((l) => l.features));
+  // After the flows, one summary line per window: active flows and the hook counters.
+  const summary = r.lines.find((l) => l.window === 1 && l.summary)?.summary;
+  t.truthy(summary, 'a summary line for window 1');
+  t.is(summary!.active, r.lines.filter((l) => l.window === 1 && l.flow).length);
+  t.true(summary!.hooks.ingress.packets > 0 && summary!.hooks.egress.packets > 0);
+  t.true(summary!.hooks.ingress.flowsCreated + summary!.hooks.egress.flowsCreated >= 1);
+  t.is(summary!.hooks.ingress.flowFailed + summary!.hooks.egress.flowFailed, 0);
   t.true(recorded.every((l) => l.prediction === undefined));
 });
 

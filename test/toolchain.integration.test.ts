@@ -254,16 +254,6 @@ test.serial('the same model and features give the same predictions on every CPU,
 /** What `fwbuild test` reported per target, for the figures in the log and the flow checks. */
 const routerReports = new Map<string, RouterTestReport>();
 
-/*
- * Flow accounting on the MIPS routers is a known, open bug (issue 5): under the MIPS32 JIT the
- * little-endian router reports every flow with the right payload but counts about a third of
- * the in-order downstream packets as retransmissions, and with the interpreter, or on the
- * big-endian kernel, the runner reports no TCP flow at all. The ARM routers (32- and 64-bit)
- * are exact. The MIPS flow checks are therefore ava `test.failing`: they run every time, and
- * ava fails the suite once they start to pass, so the marker cannot outlive the fix.
- */
-const flowsKnownBroken = new Set(['qemu-mips', 'qemu-mipsel']);
-
 // qemu-mips (big-endian, the ath79 twin) and qemu-armv7 (ARM32 JIT) first: CI must cover them.
 for (const name of ['qemu-mips', 'qemu-armv7', 'qemu-mipsel', 'qemu-arm64']) {
   test.serial(`fwbuild test ${name}: boots, JIT-compiles the BPF programs and forwards real traffic; predictions equal Node.js's`, async (t) => {
@@ -287,8 +277,7 @@ for (const name of ['qemu-mips', 'qemu-armv7', 'qemu-mipsel', 'qemu-arm64']) {
     );
   });
 
-  const flowTest = flowsKnownBroken.has(name) ? test.serial.failing : test.serial;
-  flowTest(`fwbuild test ${name}: every flow reported with exactly the payload sent each way (TCP over IPv4 and IPv6, UDP)`, (t) => {
+  test.serial(`fwbuild test ${name}: every flow reported with exactly the payload sent each way (TCP over IPv4 and IPv6, UDP)`, (t) => {
     const r = routerReports.get(name);
     if (!r) return t.fail('the boot test above did not produce a report');
     t.is(r.flows.expected, 4);

@@ -66,8 +66,8 @@ static void print_dir(const struct fw_dir_stats *d)
 	print_u32s("sizeHist", d->size_hist, FW_SIZE_BINS);
 	printf(",");
 	print_u32s("iatHist", d->iat_hist, FW_IAT_BINS);
-	printf(",\"tcpFlags\":%u,\"retrans\":%u,\"retransBytes\":%u,\"gaps\":%u}", d->tcp_flags, d->retrans,
-	       d->retrans_bytes, d->gaps);
+	printf(",\"tcpFlags\":%u,\"retrans\":%u,\"retransBytes\":%u,\"gaps\":%u,\"streamBytes\":%u}", d->tcp_flags,
+	       d->retrans, d->retrans_bytes, d->gaps, d->stream_bytes);
 }
 
 static void print_flow(const struct fw_flow_key *k, const struct fw_flow *f)
@@ -118,17 +118,8 @@ static int dump(struct bpf_object *obj)
 		err = bpf_map_lookup_elem(counters, &hook, per_cpu);
 		if (err)
 			return die("counters lookup", errno);
-		for (int c = 0; c < ncpu; c++) {
-			sum.packets += per_cpu[c].packets;
-			sum.bytes += per_cpu[c].bytes;
-			sum.ipv4 += per_cpu[c].ipv4;
-			sum.ipv6 += per_cpu[c].ipv6;
-			sum.non_ip += per_cpu[c].non_ip;
-			sum.fragments += per_cpu[c].fragments;
-			sum.truncated += per_cpu[c].truncated;
-			sum.flows_created += per_cpu[c].flows_created;
-			sum.flow_failed += per_cpu[c].flow_failed;
-		}
+		for (int c = 0; c < ncpu; c++)
+			fw_hook_counters_add(&sum, &per_cpu[c]);
 		printf("%s\"%s\":{\"packets\":%llu,\"bytes\":%llu,\"ipv4\":%llu,\"ipv6\":%llu,\"nonIp\":%llu,"
 		       "\"fragments\":%llu,\"truncated\":%llu,\"flowsCreated\":%llu,\"flowFailed\":%llu}",
 		       hook ? "," : "", hook == FW_HOOK_INGRESS ? "ingress" : "egress", (unsigned long long)sum.packets,

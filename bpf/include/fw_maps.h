@@ -66,6 +66,13 @@ struct fw_dir_stats {
 	__u32 gaps;          /* TCP payload starting above next_seq: loss before this hop or reordering */
 	__u32 seq_valid;     /* next_seq holds a value */
 	__u32 retrans_bytes; /* payload of the retransmitted (below next_seq) packets */
+	/*
+	 * TCP: how far next_seq advanced, i.e. every byte of the stream once, whether a segment
+	 * was lost before this hook (its resend is new here) or after it (its resend passes twice).
+	 * 32 bits: the runner takes differences modulo 2^32, per window.
+	 */
+	__u32 stream_bytes;
+	__u32 _pad;
 };
 
 /*
@@ -107,10 +114,24 @@ struct fw_hook_counters {
 
 #ifndef __bpf__
 _Static_assert(sizeof(struct fw_flow_key) == 40, "fw_flow_key layout");
-_Static_assert(sizeof(struct fw_dir_stats) == 128, "fw_dir_stats layout");
+_Static_assert(sizeof(struct fw_dir_stats) == 136, "fw_dir_stats layout");
 _Static_assert(sizeof(struct fw_segment) == 32, "fw_segment layout");
-_Static_assert(sizeof(struct fw_flow) == 2 * 128 + FW_SEGMENTS * 32 + 16, "fw_flow layout");
+_Static_assert(sizeof(struct fw_flow) == 2 * 136 + FW_SEGMENTS * 32 + 16, "fw_flow layout");
 _Static_assert(sizeof(struct fw_hook_counters) == 72, "fw_hook_counters layout");
+
+/* User side: a per-CPU counters value holds one struct per CPU; this adds one into a sum. */
+static inline void fw_hook_counters_add(struct fw_hook_counters *sum, const struct fw_hook_counters *c)
+{
+	sum->packets += c->packets;
+	sum->bytes += c->bytes;
+	sum->ipv4 += c->ipv4;
+	sum->ipv6 += c->ipv6;
+	sum->non_ip += c->non_ip;
+	sum->fragments += c->fragments;
+	sum->truncated += c->truncated;
+	sum->flows_created += c->flows_created;
+	sum->flow_failed += c->flow_failed;
+}
 #endif
 
 #endif

@@ -36,7 +36,7 @@ export interface FlowCheck {
   server: string;
   serverPort: number;
   expected: { up: number; down: number };
-  /** payload minus retransmitted payload, summed over the runner's windows; null if never seen */
+  /** stream bytes (TCP: sequence space, each byte once; UDP: payload), summed over the runner's windows; null if never seen */
   seen: { up: number; down: number; windows: number } | null;
   ok: boolean;
 }
@@ -49,6 +49,8 @@ export interface RouterTestReport {
   bootSeconds: number;
   firstPredictionSeconds: number | null;
   runner: { programs: number; jited: number; window: number; vmHwmKb: number | null; vmRssKb: number | null };
+  /** the BPF hook counters of the runner's last window summary (LAN port, ingress and egress) */
+  hooks: Record<string, Record<string, number>> | null;
   flows: { expected: number; seen: number; extra: number; checks: FlowCheck[] };
   bytes: { expected: { up: number; down: number }; seen: { up: number; down: number } };
   predictions: { lines: number; withPrediction: number; matchingReference: number; sample: unknown[] };
@@ -66,6 +68,7 @@ interface RunnerLine {
   features?: Record<string, number>;
   prediction?: unknown;
   error?: string;
+  summary?: { active: number; flows: number; hooks: Record<string, Record<string, number>> };
 }
 
 const TCP = 6;
@@ -154,11 +157,13 @@ export async function testRouter(config: ResolvedConfig, catalog: Catalog, name:
 
     const expected = await sendTraffic(lanNs, wanNs, ports, signal);
     say(`${target.name}: traffic sent; waiting for the runner's windows`);
-    // The runner reports each window's deltas; wait until every flow is complete, or two windows pass.
-    const deadline = Date.now() + (2 * ready.window + 5) * 1000;
+    // The runner reports each window's deltas: wait until every flow adds up, or until two
+    // window summaries after the traffic (the window it ended in, and a whole one after it).
+    const summariesBefore = lines.filter((l) => l.summary).length;
+    const deadline = Date.now() + (3 * ready.window + 10) * 1000;
     let checks = checkFlows(expected.flows, lines);
-    while (Date.now() < deadline && !checks.every((c) => c.ok)) {
-      await sleep(1000, signal);
+    while (!checks.every((c) => c.ok) && lines.filter((l) => l.summary).length < summariesBefore + 2 && Date.now() < deadline) {
+      await sleep(500, signal);
       checks = checkFlows(expected.flows, lines);
     }
     const status = await router.run('grep -E "^Vm(HWM|RSS)" /proc/$(cat /var/run/fwrunner.pid)/status', 30_000, signal);
@@ -193,6 +198,7 @@ export async function testRouter(config: ResolvedConfig, catalog: Catalog, name:
       bootSeconds,
       firstPredictionSeconds: firstPrediction,
       runner: { programs: ready.programs, jited: ready.jited, window: ready.window, vmHwmKb: kb('VmHWM'), vmRssKb: kb('VmRSS') },
+      hooks: lines.filter((l) => l.summary).at(-1)?.summary?.hooks ?? null,
       flows: { expected: checks.length, seen: checks.filter((c) => c.seen).length, extra, checks },
       bytes: {
         expected: { up: sum((c) => c.expected.up), down: sum((c) => c.expected.down) },
@@ -310,8 +316,8 @@ function checkFlows(expected: Expected[], lines: RunnerLine[]): FlowCheck[] {
     if (mine.length === 0) return { ...e, seen: null, ok: false };
     const total = (k: string): number => mine.reduce((a, l) => a + (l.features?.[k] ?? 0), 0);
     const seen = {
-      up: total('upPayload') - total('upRetransBytes'),
-      down: total('downPayload') - total('downRetransBytes'),
+      up: total('upStreamBytes'),
+      down: total('downStreamBytes'),
       windows: mine.length,
     };
     return { ...e, seen, ok: seen.up === e.expected.up && seen.down === e.expected.down };

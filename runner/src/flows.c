@@ -72,6 +72,7 @@ static void snap_of(struct flow_snap *s, const struct fw_flow_key *k, const stru
 		memcpy(s->d[d].iat_hist, x->iat_hist, sizeof(x->iat_hist));
 		s->d[d].retrans = x->retrans;
 		s->d[d].retrans_bytes = x->retrans_bytes;
+		s->d[d].stream_bytes = x->stream_bytes;
 		s->d[d].gaps = x->gaps;
 	}
 }
@@ -176,7 +177,7 @@ static const char *const scalar_names[FEATURE_SCALARS] = {
 	"upMeanSize",  "upRetrans",   "upGaps",      "downPackets", "downBytes",   "downPayload",
 	"downMbps",    "downMeanSize", "downRetrans", "downGaps",    "segStarted",  "segMeanDown",
 	"segMeanMs",   "segLastDown", "segLastMs",   "parallelFlows", "ageS",
-	"upRetransBytes", "downRetransBytes",
+	"upRetransBytes", "downRetransBytes", "upStreamBytes", "downStreamBytes",
 };
 static const char *const hist_names[FEATURE_HISTS] = { "upSizeHist", "upIatHist", "downSizeHist", "downIatHist" };
 
@@ -236,6 +237,14 @@ void features_compute(const struct flow_window *f, uint32_t window_s, uint64_t n
 	/* payload counted twice (retransmitted): payload minus these is what the application sent */
 	v[23] = (double)(x->dir[FW_DIR_UP].retrans_bytes - (f->prev ? f->prev->d[FW_DIR_UP].retrans_bytes : 0));
 	v[24] = (double)(x->dir[FW_DIR_DOWN].retrans_bytes - (f->prev ? f->prev->d[FW_DIR_DOWN].retrans_bytes : 0));
+	/* the application's bytes: TCP's sequence space (each byte once), else the payload */
+	for (int d = 0; d < 2; d++) {
+		const int dir = d ? FW_DIR_DOWN : FW_DIR_UP;
+
+		v[25 + d] = f->key.proto == 6 ? (double)(uint32_t)(x->dir[dir].stream_bytes -
+								      (f->prev ? f->prev->d[dir].stream_bytes : 0))
+					      : v[d ? 11 : 4];
+	}
 }
 
 void feature_atoms_init(JSContext *ctx, struct feature_atoms *a)

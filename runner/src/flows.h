@@ -13,7 +13,7 @@
 struct dir_snap {
 	uint64_t packets, bytes, payload;
 	uint32_t size_hist[FW_SIZE_BINS], iat_hist[FW_IAT_BINS];
-	uint32_t retrans, gaps, retrans_bytes;
+	uint32_t retrans, gaps, retrans_bytes, stream_bytes;
 };
 
 struct flow_snap {
@@ -52,7 +52,7 @@ int window_read(int map_fd, const struct flow_table *prev, struct window *w);
  * The feature vector of one flow and window, as numbers in a fixed order (FEATURE_NAMES). The
  * model receives them as an object; the output and --record print the same values, exactly.
  */
-#define FEATURE_SCALARS 25
+#define FEATURE_SCALARS 27
 #define FEATURE_HISTS 4
 #define FEATURE_HIST_LEN 8
 

@@ -150,6 +150,67 @@ static void warn_offload(void)
 	fclose(f);
 }
 
+/* CPUs the kernel may use: a per-CPU map value holds one slot for each (as libbpf counts them). */
+static int possible_cpus(void)
+{
+	FILE *f = fopen("/sys/devices/system/cpu/possible", "r");
+	int n = 0, a, b;
+	char sep;
+
+	if (!f)
+		return 1;
+	while (fscanf(f, "%d", &a) == 1) {
+		b = a;
+		if (fscanf(f, "%c", &sep) == 1 && sep == '-' && fscanf(f, "%d", &b) == 1)
+			(void)(fscanf(f, "%c", &sep));
+		n += b - a + 1;
+		if (sep != ',')
+			break;
+	}
+	fclose(f);
+	return n > 0 ? n : 1;
+}
+
+/*
+ * One line per window after the flows: how many flows were active and in the table, and the
+ * hook counters summed over CPUs. It shows a window passed even when no flow was active, and
+ * packets the BPF programs saw but could not put in a flow.
+ */
+static void emit_summary(int counters_fd, uint32_t index, uint32_t active, uint32_t in_table, struct capped_file *out)
+{
+	static const char *const hooks[FW_HOOK_MAX] = { "ingress", "egress" };
+	int ncpu = possible_cpus();
+	struct fw_hook_counters *v = calloc((size_t)ncpu, sizeof(*v));
+	char line[1024];
+	int n;
+
+	if (!v)
+		return;
+	n = snprintf(line, sizeof(line), "{\"window\":%u,\"time\":%lld,\"summary\":{\"active\":%u,\"flows\":%u,\"hooks\":{",
+		     index, (long long)time(NULL), active, in_table);
+	for (uint32_t h = 0; h < FW_HOOK_MAX && n > 0 && (size_t)n < sizeof(line); h++) {
+		struct fw_hook_counters t = { 0 };
+
+		if (bpf_map_lookup(counters_fd, &h, v) == 0)
+			for (int c = 0; c < ncpu; c++)
+				fw_hook_counters_add(&t, &v[c]);
+		n += snprintf(line + n, sizeof(line) - (size_t)n,
+			      "%s\"%s\":{\"packets\":%llu,\"bytes\":%llu,\"ipv4\":%llu,\"ipv6\":%llu,\"nonIp\":%llu,"
+			      "\"fragments\":%llu,\"truncated\":%llu,\"flowsCreated\":%llu,\"flowFailed\":%llu}",
+			      h ? "," : "", hooks[h], (unsigned long long)t.packets, (unsigned long long)t.bytes,
+			      (unsigned long long)t.ipv4, (unsigned long long)t.ipv6, (unsigned long long)t.non_ip,
+			      (unsigned long long)t.fragments, (unsigned long long)t.truncated,
+			      (unsigned long long)t.flows_created, (unsigned long long)t.flow_failed);
+	}
+	free(v);
+	if (n > 0 && (size_t)n + 4 < sizeof(line)) {
+		strcpy(line + n, "}}}\n");
+		fputs(line, stdout);
+		fflush(stdout);
+		capped_write(out, line);
+	}
+}
+
 static int emit_window(struct model *m, const struct runner_config *c, struct window *w, uint32_t index,
 		       struct capped_file *out, struct capped_file *rec)
 {
@@ -222,7 +283,7 @@ int watch_run(const struct runner_config *c)
 	struct flow_table prev = { 0 };
 	struct model m;
 	struct bpf_obj o = { 0 };
-	struct bpf_obj_map *flows;
+	struct bpf_obj_map *flows, *counters;
 	struct sigaction sa;
 	char err[600];
 	int rc = 1, nattached = 0, jited;
@@ -258,6 +319,7 @@ int watch_run(const struct runner_config *c)
 		goto out_obj;
 	}
 	flows = bpf_obj_map(&o, "fw_flows");
+	counters = bpf_obj_map(&o, "fw_counters");
 	if (!flows) {
 		fprintf(stderr, "fwrunner: %s has no fw_flows map\n", c->object);
 		goto out_obj;
@@ -304,6 +366,8 @@ int watch_run(const struct runner_config *c)
 			goto out_detach;
 		}
 		emit_window(&m, c, &w, index, &out, &rec);
+		if (counters)
+			emit_summary(counters->fd, index, w.n, w.next.count, &out);
 		flow_table_free(&prev);
 		prev = w.next;
 		w.next.slots = NULL;

@@ -90,6 +90,7 @@ export interface DirStats {
   retrans: number;
   retransBytes: number;
   gaps: number;
+  streamBytes: number;
 }
 
 export interface Flow {
