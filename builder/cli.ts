@@ -26,8 +26,13 @@ const common = {
 const commands = {
   build: {
     summary: 'cross-compile the toolkit for targets and write dist/<target>/',
-    usage: 'usage: fwbuild build --target NAME [--target NAME…] [--profile P] [--json]   (`build` may be left out)',
-    options: { ...common, target: { type: 'string', short: 't', multiple: true }, profile: { type: 'string', short: 'p' } },
+    usage: 'usage: fwbuild build --target NAME [--target NAME…] [--profile P] [--frozen] [--json]   (`build` may be left out)',
+    options: {
+      ...common,
+      target: { type: 'string', short: 't', multiple: true },
+      profile: { type: 'string', short: 'p' },
+      frozen: { type: 'boolean' },
+    },
   },
   verify: {
     summary: 'rebuild a published target from an empty cache and compare every file',
@@ -36,8 +41,8 @@ const commands = {
   },
   test: {
     summary: 'boot a virtual router in QEMU, send known traffic through it and check what the runner saw',
-    usage: 'usage: fwbuild test --target NAME [--boot-timeout SECONDS] [--json]   (virtual routers: qemu-*; needs root)',
-    options: { ...common, target: { type: 'string', short: 't', multiple: true }, 'boot-timeout': { type: 'string' } },
+    usage: 'usage: fwbuild test --target NAME [--boot-timeout SECONDS] [--frozen] [--json]   (virtual routers: qemu-*; needs root)',
+    options: { ...common, target: { type: 'string', short: 't', multiple: true }, 'boot-timeout': { type: 'string' }, frozen: { type: 'boolean' } },
   },
   targets: {
     summary: 'list the target catalog',
@@ -230,6 +235,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
           signal: controller.signal,
           renderer: json ? 'silent' : 'default',
           ...(bootTimeout ? { bootTimeout } : {}),
+          frozen: !!values.frozen,
           say: json ? () => {} : (s) => io.err(`${s}\n`),
         });
         if (json) io.out(`${JSON.stringify(report, null, 2)}\n`);
@@ -243,13 +249,22 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
           config,
           catalog,
           { targets, ...(config.profile ? { profile: config.profile } : {}) },
-          { signal: controller.signal, renderer: json ? 'silent' : 'default', ...(process.env.FWBUILD_RUN_ID ? { runId: process.env.FWBUILD_RUN_ID } : {}) },
+          {
+            signal: controller.signal,
+            renderer: json ? 'silent' : 'default',
+            frozen: !!values.frozen,
+            ...(process.env.FWBUILD_RUN_ID ? { runId: process.env.FWBUILD_RUN_ID } : {}),
+          },
         );
         if (json) io.out(`${JSON.stringify(report, null, 2)}\n`);
         else {
           for (const t of report.targets) {
             io.out(`\n${t.target}: ${t.outDir}\n`);
             for (const a of t.artifacts) io.out(`  ${a.path.padEnd(28)} ${a.arch.padEnd(12)} ${String(a.size).padStart(8)} B  ${a.sha256.slice(0, 16)}\n`);
+          }
+          if (report.lock.written) {
+            io.out(`\n${report.lock.file} updated:\n${report.lock.changes.slice(0, 12).map((c) => `  ${c}\n`).join('')}` +
+              (report.lock.changes.length > 12 ? `  … and ${report.lock.changes.length - 12} more\n` : ''));
           }
           io.out(`done in ${report.seconds.toFixed(1)} s\n`);
         }

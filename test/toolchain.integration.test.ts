@@ -23,6 +23,7 @@ import { projectPath, targetSlug } from '../builder/util/paths.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { LAB_PREFIX, testRouter, type RouterTestReport } from '../builder/lab/router-test.js';
 import { Netns } from '../builder/lab/netns.js';
+import type { LockData } from '../builder/lock/lockfile.js';
 import { containersOf, docker, removeImages } from './helpers/docker.js';
 import { referencePredictions } from './helpers/model.js';
 import { runUnderQemu } from './helpers/qemu.js';
@@ -402,6 +403,45 @@ test.serial('with nothing changed no step runs; a new model reruns only the mode
   const changed = await build({ ...config, model }, catalog, { targets: ['qemu-mips'] }, { renderer: 'silent' });
   t.deepEqual(changed.targets[0]!.steps.map((s) => [s.name, s.status]), [['bpf', 'cached'], ['runner', 'cached'], ['model', 'ran'], ['kernel', 'cached'], ['userland', 'cached'], ['image', 'ran']]);
   t.log(`model-only rebuild: ${changed.seconds.toFixed(2)} s`);
+});
+
+test.serial('fwbuild.lock: the first build writes it; --frozen passes unchanged and fails, naming the input, when one differs', async (t) => {
+  const dir = await tempDir(t);
+  const config = await testConfig(dir, { outDir: path.join(dir, 'dist'), cacheDir: cache, logDir: path.join(dir, 'logs') });
+  t.is(config.lockFile, path.join(dir, 'fwbuild.lock'), 'next to the config (here: the working folder)');
+  const first = await build(config, catalog, { targets: ['qemu-armv7'] }, { renderer: 'silent' });
+  t.true(first.lock.written);
+  t.deepEqual(first.lock.changes, ['(new lock file)']);
+  const lock = JSON.parse(await readFile(config.lockFile, 'utf8')) as LockData;
+  t.is(lock.images.toolchain.id, first.images.toolchain.id);
+  t.is(lock.images.base.id, first.images.base.id);
+  t.regex(lock.packages['linux-source-6.1:all'] ?? '', /^6\.1\./, 'the kernel source version');
+  t.regex(lock.packages['gcc-mips-linux-gnu:amd64'] ?? '', /^\d/, 'the cross compilers');
+  t.true(lock.downloads.some((d) => /^busybox_.*\.dsc$/.test(d)), 'the busybox source package');
+  t.true(lock.downloads.some((d) => /^linux-image-.*armmp.*_armhf\.deb$/.test(d)), 'the armmp kernel package');
+  t.regex(lock.sources.quickjs.integrity, /^sha512-/);
+
+  const again = await build(config, catalog, { targets: ['qemu-armv7'] }, { renderer: 'silent', frozen: true });
+  t.deepEqual(again.lock.changes, [], 'nothing changed: --frozen passes');
+  t.false(again.lock.written);
+
+  // The lock says another compiler version was used: under --frozen that stops the build
+  // before any step, names the package, and leaves the lock as it was.
+  lock.packages['gcc-mips-linux-gnu:amd64'] = '0.0-locked';
+  await writeFile(config.lockFile, JSON.stringify(lock));
+  const runId = `frozen-${randomBytes(4).toString('hex')}`;
+  const err = await t.throwsAsync(build(config, catalog, { targets: ['qemu-armv7'] }, { renderer: 'silent', frozen: true, runId }), {
+    instanceOf: BuildError,
+  });
+  t.regex(err.message, /--frozen: the inputs differ from .*fwbuild\.lock:\n  packages\.gcc-mips-linux-gnu:amd64: 0\.0-locked -> \d/);
+  t.is(err.exitCode, 1);
+  t.deepEqual(await containersOf(runId), []);
+  t.is((JSON.parse(await readFile(config.lockFile, 'utf8')) as LockData).packages['gcc-mips-linux-gnu:amd64'], '0.0-locked');
+  // Without --frozen the build goes on, says what changed, and updates the lock.
+  const updated = await build(config, catalog, { targets: ['qemu-armv7'] }, { renderer: 'silent' });
+  t.true(updated.lock.written);
+  t.is(updated.lock.changes.length, 1);
+  t.regex(updated.lock.changes[0]!, /^packages\.gcc-mips-linux-gnu:amd64: 0\.0-locked -> \d/);
 });
 
 test.serial('a tampered step-cache entry is detected and the step runs again', async (t) => {

@@ -28,6 +28,8 @@ export interface ResolvedConfig {
   docker: { socketPath?: string; namespace: string };
   /** Where the config came from, for messages; undefined when only defaults apply. */
   configFile?: string;
+  /** fwbuild.lock, next to the config file (or in the working folder without one) */
+  lockFile: string;
 }
 
 /** The defaults, in one place. Paths are relative to the config file's folder (or the working folder). */

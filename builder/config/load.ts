@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { cosmiconfig } from 'cosmiconfig';
+import { LOCK_FILE } from '../lock/lockfile.js';
 import { UsageError } from '../errors.js';
 import { check } from '../util/schema.js';
 import { projectPath } from '../util/paths.js';
@@ -61,5 +62,6 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
     debian: { suite: user.debian?.suite ?? defaults.debian.suite, ...(mirror ? { mirror } : {}) },
     docker: { ...(socketPath ? { socketPath } : {}), namespace: user.docker?.namespace ?? defaults.docker.namespace },
     ...(found ? { configFile: found.filepath } : {}),
+    lockFile: path.join(base, LOCK_FILE),
   };
 }

@@ -25,6 +25,8 @@ export interface RouterTestOptions extends Pick<BuildOptions, 'renderer'> {
   say?: (s: string) => void;
   /** Fixed lab id (tests use it to look for leftovers); random otherwise. */
   labId?: string;
+  /** Passed to the build: fail if the inputs differ from fwbuild.lock. */
+  frozen?: boolean;
 }
 
 /** One flow the test sent, what the runner reported for it, and whether they agree. */
@@ -101,7 +103,7 @@ export async function testRouter(config: ResolvedConfig, catalog: Catalog, name:
   }
   const say = o.say ?? (() => {});
   const signal = o.signal ?? new AbortController().signal;
-  await build(config, catalog, { targets: [target.name] }, { signal, renderer: o.renderer ?? 'silent' });
+  await build(config, catalog, { targets: [target.name] }, { signal, renderer: o.renderer ?? 'silent', frozen: !!o.frozen });
   const dist = path.join(config.outDir, targetSlug(target.name));
   const manifest = JSON.parse(await readFile(path.join(dist, 'manifest.json'), 'utf8')) as Manifest;
   if (!manifest.qemu) throw new BuildError(`${dist}/manifest.json has no QEMU command line`);

@@ -20,6 +20,8 @@ import { StepLog } from '../util/steplog.js';
 import { fwbuildVersion } from '../version.js';
 import { describeArtifact, writeManifest, writeSha256sums, type Artifact, type Manifest } from './manifest.js';
 import { StepCache } from './step-cache.js';
+import { diffLock, readLock, writeLock, type LockData } from '../lock/lockfile.js';
+import { resolveLock } from '../lock/resolve.js';
 import { qemuCommand, TAP } from '../lab/qemu-command.js';
 import { readRouterConf } from '../lab/router-conf.js';
 import { sourceMounts, toolkitSteps, type SourceName } from './toolkit-steps.js';
@@ -36,6 +38,8 @@ export interface BuildOptions {
   renderer?: 'default' | 'simple' | 'silent';
   /** Label for this run's containers; random unless given (tests pass one to find them). */
   runId?: string;
+  /** CI mode: fail before any step if the resolved inputs differ from fwbuild.lock; never write it. */
+  frozen?: boolean;
 }
 
 export interface StepReport {
@@ -59,6 +63,8 @@ export interface TargetReport {
 export interface BuildReport {
   ok: true;
   runId: string;
+  /** fwbuild.lock: where it is, and what this build changed in it (empty: nothing) */
+  lock: { file: string; changes: string[]; written: boolean };
   sourceDateEpoch: Epoch;
   images: { base: ImageResult; toolchain: ImageResult };
   targets: TargetReport[];
@@ -101,6 +107,8 @@ interface Ctx {
   inputHashes?: Record<SourceName, string>;
   /** Step keys per target, so later steps can depend on earlier ones. */
   keys: Map<string, string>;
+  lock?: LockData;
+  lockChanges?: string[];
   reports: TargetReport[];
 }
 
@@ -176,6 +184,30 @@ export async function build(
           // modes count: an init script must stay executable in the image
           overlays: await hashTree(projectPath('overlays'), { modes: true }),
         };
+      },
+    },
+    {
+      title: `Lock file ${path.relative(process.cwd(), config.lockFile) || config.lockFile}`,
+      task: async (c, task) => {
+        c.lock = await resolveLock(c.docker!, config, c.base!, c.toolchain!, await quickjsSource());
+        const old = await readLock(config.lockFile);
+        c.lockChanges = old ? diffLock(old, c.lock) : ['(new lock file)'];
+        if (options.frozen) {
+          if (!old) {
+            throw new BuildError(
+              `--frozen: there is no ${config.lockFile}`,
+              'build once without --frozen to write it, and commit it',
+            );
+          }
+          if (c.lockChanges.length > 0) {
+            throw new BuildError(
+              `--frozen: the inputs differ from ${config.lockFile}:\n  ${c.lockChanges.slice(0, 20).join('\n  ')}` +
+                (c.lockChanges.length > 20 ? `\n  … and ${c.lockChanges.length - 20} more` : ''),
+              'build without --frozen to update the lock, review the change, and commit it',
+            );
+          }
+        }
+        task.title = `Lock file ${c.lockChanges.length ? `(${c.lockChanges.length} change${c.lockChanges.length > 1 ? 's' : ''})` : '(unchanged)'}`;
       },
     },
   ];
@@ -285,9 +317,13 @@ export async function build(
     }
   }
   if (signal.aborted) throw new InterruptedError('SIGINT');
+  const changes = ctx.lockChanges ?? [];
+  const written = !options.frozen && changes.length > 0;
+  if (written) await writeLock(config.lockFile, ctx.lock!);
   return {
     ok: true,
     runId,
+    lock: { file: config.lockFile, changes, written },
     sourceDateEpoch: epoch,
     images: { base: ctx.base!, toolchain: ctx.toolchain! },
     targets: ctx.reports,

@@ -60,6 +60,8 @@ export async function verify(
         outDir: rebuiltDir,
         cacheDir: path.join(scratch, 'cache'),
         logDir: path.join(config.logDir, 'verify'),
+        // the rebuild's lock is its own: verifying never rewrites the project's fwbuild.lock
+        lockFile: path.join(scratch, 'fwbuild.lock'),
         sourceDateEpoch: manifest.sourceDateEpoch,
       },
       catalog,
