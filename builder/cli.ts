@@ -170,6 +170,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // As dpkg-buildpackage does: what fwbuild writes (extracted sources, cached step outputs that
+  // later steps read as the build user, dist/) must not depend on the caller's umask.
+  process.umask(0o022);
   try {
     const { cmd, explicit, values, json: j } = parse(argv);
     json = j;

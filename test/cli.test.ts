@@ -59,6 +59,22 @@ test('test refuses an OpenWrt device target (naming its QEMU twin), two targets 
   t.regex(unknown.stderr, /did you mean "qemu-mips"/);
 });
 
+test('a source the build user cannot read (a file made under umask 077) is named before any work, with the fix', async (t) => {
+  const { chmod, mkdtemp, rm, writeFile } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const path = await import('node:path');
+  const dir = await mkdtemp(path.join(tmpdir(), 'fwbuild-umask-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(path.join(dir, 'model.js'), 'function predict(f) { return 1; }\n');
+  await chmod(path.join(dir, 'model.js'), 0o600);
+  await writeFile(path.join(dir, 'fwbuild.config.json'), JSON.stringify({ model: 'model.js' }));
+  const r = await runCli(['--target', 'qemu-armv7', '--json'], { cwd: dir });
+  t.is(r.code, 2);
+  const e = JSON.parse(r.stdout).error as { message: string; hint: string };
+  t.regex(e.message, /the build user \(uid 10001\) cannot read 1 source path\(s\): .*model\.js/);
+  t.regex(e.hint, /chmod -R a\+rX /);
+});
+
 test('verify without a published build says what to do and exits 2', async (t) => {
   const { mkdtemp, rm } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');

@@ -16,7 +16,7 @@ test('defaults apply with no config file, paths resolved against the working fol
   t.is(c.configFile, undefined);
 });
 
-test('every cosmiconfig place is read: fwbuild.config.mjs, .fwbuildrc.json, package.json#fwbuild', async (t) => {
+test('every config place is read: fwbuild.config.{mjs,json,yaml}, .fwbuildrc.json, package.json#fwbuild', async (t) => {
   const a = await tempDir(t);
   await writeFile(path.join(a, 'fwbuild.config.mjs'), 'export default { target: "qemu-mips", outDir: "out" };\n');
   const ca = await loadConfig({ cwd: a, env: {} });
@@ -32,6 +32,14 @@ test('every cosmiconfig place is read: fwbuild.config.mjs, .fwbuildrc.json, pack
   const c = await tempDir(t);
   await writeFile(path.join(c, 'package.json'), JSON.stringify({ name: 'lab', fwbuild: { profile: 'malta' } }));
   t.is((await loadConfig({ cwd: c, env: {} })).profile, 'malta');
+
+  // the README's fwbuild.config.json and .yaml are found by the search too
+  const d = await tempDir(t);
+  await writeFile(path.join(d, 'fwbuild.config.json'), JSON.stringify({ target: 'qemu-arm64' }));
+  t.is((await loadConfig({ cwd: d, env: {} })).target, 'qemu-arm64');
+  const e = await tempDir(t);
+  await writeFile(path.join(e, 'fwbuild.config.yaml'), 'target: qemu-mipsel\n');
+  t.is((await loadConfig({ cwd: e, env: {} })).target, 'qemu-mipsel');
 });
 
 test('precedence: command line over environment over file', async (t) => {

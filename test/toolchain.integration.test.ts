@@ -292,9 +292,8 @@ for (const name of ['qemu-mips', 'qemu-armv7', 'qemu-mipsel', 'qemu-arm64']) {
 }
 
 test.serial('fwbuild test: a boot that never gets ready fails with the console log, and Ctrl-C leaves nothing behind', async (t) => {
-  const dir = await tempDir(t);
   // the CLI finds this file's images through a config file, as a user's project would
-  await writeFile(path.join(dir, 'fwbuild.config.json'), JSON.stringify({ docker: { namespace } }));
+  const dir = await cliProject(t);
   // --boot-timeout 1: QEMU is up, the runner cannot be ready within a second
   const r = await runCli(['test', '--target', 'qemu-armv7', '--boot-timeout', '1', '--json', '--out-dir', out, '--cache-dir', cache], {
     cwd: dir,
@@ -351,24 +350,50 @@ test.serial('the runner enforces its time and memory limits', async (t) => {
   t.regex(hog.stderr, /out of memory/);
 });
 
-test.serial('a second build from an empty step cache reuses both images and gives byte-identical artifacts', async (t) => {
+/** A folder whose config points the CLI at this file's images. */
+async function cliProject(t: Parameters<typeof tempDir>[0]): Promise<string> {
   const dir = await tempDir(t);
-  const config = await testConfig(dir, { outDir: path.join(dir, 'dist'), cacheDir: path.join(dir, 'cache'), logDir: path.join(dir, 'logs') });
-  // Not qemu-mips: its kernel alone takes about 10 minutes to build again.
-  const again = await build(config, catalog, { targets: ['qemu-mipsel', 'qemu-armv7'] }, { renderer: 'silent' });
+  await writeFile(path.join(dir, 'fwbuild.config.json'), JSON.stringify({ docker: { namespace } }));
+  return dir;
+}
+
+test.serial('a second cold build, later, in another cache and under umask 077, gives byte-identical outputs (qemu-mips, qemu-armv7)', async (t) => {
+  const dir = await cliProject(t);
+  // The CLI as a user runs it, with a restrictive umask; the first build ran in this process
+  // minutes earlier with the usual 022. The big-endian kernel and busybox are rebuilt too.
+  const r = await runCli(['--target', 'qemu-mips,qemu-armv7', '--json', '--out-dir', 'dist', '--cache-dir', 'cache'], { cwd: dir, umask: '077' });
+  t.is(r.code, 0, r.stderr.slice(-3000));
+  const again = JSON.parse(r.stdout) as BuildReport;
   t.false(again.images.base.built);
   t.false(again.images.toolchain.built);
   t.is(again.images.toolchain.id, first.images.toolchain.id);
-  for (const r of again.targets) {
-    t.true(r.steps.every((s) => s.status === 'ran'), 'an empty cache runs every step');
-    const before = first.targets.find((x) => x.target === r.target)!;
+  for (const rep of again.targets) {
+    t.true(rep.steps.every((s) => s.status === 'ran'), `${rep.target}: an empty cache runs every step`);
+    const before = first.targets.find((x) => x.target === rep.target)!;
     t.deepEqual(
-      r.artifacts.map((a) => [a.path, a.sha256]),
+      rep.artifacts.map((a) => [a.path, a.sha256]),
       before.artifacts.map((a) => [a.path, a.sha256]),
-      `${r.target} rebuilt bit for bit`,
+      `${rep.target} rebuilt bit for bit`,
     );
+    const slug = targetSlug(rep.target);
+    t.is(await readFile(path.join(dir, 'dist', slug, 'sha256sums'), 'utf8'), await readFile(path.join(out, slug, 'sha256sums'), 'utf8'));
   }
-  t.log(`rebuild of 2 targets with warm images, cold step cache: ${again.seconds.toFixed(1)} s`);
+  t.log(`cold rebuild of qemu-mips and qemu-armv7 (kernel and busybox included), warm images: ${again.seconds.toFixed(1)} s`);
+});
+
+test.serial('two fwbuild processes at once on one empty cache both succeed alike, and leave the cache whole', async (t) => {
+  const dir = await cliProject(t);
+  const run = (outDir: string) => runCli(['--target', 'qemu-armv7', '--json', '--out-dir', outDir, '--cache-dir', 'cache'], { cwd: dir });
+  const [a, b] = await Promise.all([run('a'), run('b')]);
+  t.is(a.code, 0, a.stderr.slice(-2000));
+  t.is(b.code, 0, b.stderr.slice(-2000));
+  t.is(await readFile(path.join(dir, 'a', 'qemu-armv7', 'sha256sums'), 'utf8'), await readFile(path.join(dir, 'b', 'qemu-armv7', 'sha256sums'), 'utf8'));
+  // every entry they stored verifies: a third build takes each step from the cache
+  const c = await runCli(['--target', 'qemu-armv7', '--json', '--out-dir', 'c', '--cache-dir', 'cache'], { cwd: dir });
+  t.is(c.code, 0, c.stderr.slice(-2000));
+  const rep = (JSON.parse(c.stdout) as BuildReport).targets[0]!;
+  t.deepEqual(rep.steps.filter((s) => s.status !== 'cached').map((s) => s.name), []);
+  t.deepEqual(await readdir(path.join(dir, 'cache', 'steps')).then((e) => e.filter((n) => n.includes('.tmp-'))), [], 'no half-stored entry');
 });
 
 test.serial('verify rebuilds from an empty cache and finds every file identical, or names the one that differs', async (t) => {

@@ -24,7 +24,14 @@ export interface LoadConfigOptions {
 export async function loadConfig(options: LoadConfigOptions = {}): Promise<ResolvedConfig> {
   const cwd = options.cwd ?? process.cwd();
   const env = options.env ?? process.env;
-  const explorer = cosmiconfig('fwbuild');
+  // cosmiconfig's defaults leave out fwbuild.config.json and .yaml, which the README promises
+  const explorer = cosmiconfig('fwbuild', {
+    searchPlaces: [
+      'package.json',
+      ...['', '.json', '.yaml', '.yml', '.js', '.mjs', '.cjs'].map((ext) => `.fwbuildrc${ext}`),
+      ...['.json', '.yaml', '.yml', '.js', '.mjs', '.cjs', '.ts'].map((ext) => `fwbuild.config${ext}`),
+    ],
+  });
   let found: { config: unknown; filepath: string } | null;
   try {
     found = options.file ? await explorer.load(path.resolve(cwd, options.file)) : await explorer.search(cwd);

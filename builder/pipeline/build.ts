@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
-import { cp, mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Listr, type ListrTask } from 'listr2';
 import type { Catalog } from '../catalog/load.js';
@@ -131,6 +131,7 @@ export async function build(
   if (!(await stat(config.model).catch(() => undefined))?.isFile()) {
     throw new UsageError(`model ${config.model} does not exist`, 'set "model" in the config to a .js file that defines predict(features)');
   }
+  await checkReadableByBuildUser([projectPath('bpf'), projectPath('runner'), projectPath('targets', 'kernels'), projectPath('overlays'), config.model]);
   const signal = options.signal ?? new AbortController().signal;
   const runId = options.runId ?? randomBytes(6).toString('hex');
   const epoch = resolveEpoch(config.sourceDateEpoch);
@@ -338,6 +339,26 @@ function targetReport(c: Ctx, name: string, profile: string, config: ResolvedCon
     c.reports.push(r);
   }
   return r;
+}
+
+/**
+ * Steps run as an unprivileged user and read the sources through read-only mounts: a checkout
+ * made under umask 077 would fail deep inside a step. Say so before anything runs.
+ */
+async function checkReadableByBuildUser(roots: string[]): Promise<void> {
+  const bad: string[] = [];
+  const visit = async (p: string): Promise<void> => {
+    const st = await stat(p);
+    if (!(st.mode & 0o004) || (st.isDirectory() && !(st.mode & 0o001))) bad.push(displayPath(p));
+    if (st.isDirectory()) for (const e of (await readdir(p)).sort()) await visit(path.join(p, e));
+  };
+  for (const r of roots) await visit(r);
+  if (bad.length > 0) {
+    throw new UsageError(
+      `the build user (uid ${BUILD_UID}) cannot read ${bad.length} source path(s): ${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ', …' : ''}`,
+      `make them world-readable: chmod -R a+rX ${[...new Set(bad.map((b) => b.split(path.sep)[0]))].join(' ')}`,
+    );
+  }
 }
 
 /** Overlay folders for a target, layered common -> provider -> target, later layers winning. */

@@ -87,7 +87,14 @@ export async function prepareNpmSource(src: NpmSource, cacheDir: string, signal:
   const tmp = `${dest}.tmp-${process.pid}`;
   await extractSafe(archive, tmp, { prefix: src.path });
   await writeFile(path.join(tmp, '.complete'), `${src.integrity}\n`);
-  await rm(dest, { recursive: true, force: true });
-  await rename(tmp, dest);
+  // Another fwbuild on this cache may have finished first, and may be using its tree in a
+  // build right now: a complete tree is never replaced, only an incomplete one.
+  if (!(await stat(path.join(dest, '.complete')).catch(() => undefined))) await rm(dest, { recursive: true, force: true });
+  try {
+    await rename(tmp, dest);
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    if (!(await stat(path.join(dest, '.complete')).catch(() => undefined))) throw e;
+  }
   return dest;
 }

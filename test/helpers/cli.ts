@@ -9,7 +9,7 @@ export interface CliResult {
 }
 
 /** Runs the real CLI entry point (bin/fwbuild.js through tsx) as a user would. */
-export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawnCli(args, opts);
     let stdout = '';
@@ -21,9 +21,18 @@ export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.Proces
   });
 }
 
-export function spawnCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
+export interface CliOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** run under this umask (octal string, e.g. '077'), as a user's shell would */
+  umask?: string;
+}
+
+export function spawnCli(args: string[], opts: CliOptions = {}) {
   // Resolved here: `--import=tsx` alone would be looked up from the child's working folder.
-  return spawn(process.execPath, [`--import=${import.meta.resolve('tsx')}`, projectPath('test', 'helpers', 'fwbuild-entry.ts'), ...args], {
+  const node = [process.execPath, `--import=${import.meta.resolve('tsx')}`, projectPath('test', 'helpers', 'fwbuild-entry.ts'), ...args];
+  const [cmd, ...argv] = opts.umask ? ['sh', '-c', `umask ${opts.umask} && exec "$@"`, 'sh', ...node] : node;
+  return spawn(cmd!, argv, {
     cwd: opts.cwd ?? projectPath(),
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
