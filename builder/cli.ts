@@ -221,7 +221,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
             bad.length === 0
               ? `${report.target}: all ${report.files.length} files rebuilt bit for bit (${report.seconds.toFixed(1)} s)\n`
               : `${report.target}: ${bad.length} of ${report.files.length} files differ:\n` +
-                  bad.map((f) => `  ${f.path}: published ${f.expected.slice(0, 16) || '(absent)'}, rebuilt ${f.rebuilt?.slice(0, 16) ?? '(absent)'}\n`).join(''),
+                  bad.map((f) => `  ${f.path}: published ${f.expected.slice(0, 16) || '(absent)'}, rebuilt ${f.rebuilt?.slice(0, 16) ?? '(absent)'}\n`).join('') +
+                  (report.firstDifference
+                    ? `  first difference inside ${report.firstDifference.path}: ${report.firstDifference.inner}: ${report.firstDifference.detail}\n`
+                    : ''),
           );
         }
         return report.ok ? 0 : 1;

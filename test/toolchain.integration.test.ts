@@ -23,6 +23,7 @@ import { projectPath, targetSlug } from '../builder/util/paths.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { LAB_PREFIX, testRouter, type RouterTestReport } from '../builder/lab/router-test.js';
 import { Netns } from '../builder/lab/netns.js';
+import { cpioNewc, readNewc, type CpioEntry } from '../builder/util/cpio.js';
 import type { LockData } from '../builder/lock/lockfile.js';
 import { containersOf, docker, removeImages } from './helpers/docker.js';
 import { referencePredictions } from './helpers/model.js';
@@ -262,6 +263,7 @@ for (const name of ['qemu-mips', 'qemu-armv7', 'qemu-mipsel', 'qemu-arm64']) {
     // testRouter throws if a download does not arrive complete through the router
     const r = await testRouter(config, catalog, name, { say: (s) => t.log(s) });
     routerReports.set(name, r);
+    t.deepEqual(r.build.ran, [], 'the image built by the first test is reused: every step from the cache');
     t.is(r.runner.programs, 4);
     t.is(r.runner.jited, r.runner.programs, 'every BPF program JIT-compiled in the guest');
     t.is(r.udp.received, r.udp.sent, 'the UDP stream crossed the router');
@@ -409,6 +411,28 @@ test.serial('verify rebuilds from an empty cache and finds every file identical,
   const bad = await verify(config, catalog, 'qemu-armv7', { renderer: 'silent' });
   t.false(bad.ok);
   t.deepEqual(bad.files.filter((f) => !f.same).map((f) => f.path), ['model/model.qbc']);
+  t.is(bad.firstDifference, undefined, 'not an archive: no inner file to name');
+  // An archive that differs: verify names the member inside it, and how it differs.
+  const cpio = path.join(dir, 'dist', 'qemu-armv7', 'image', 'initramfs.cpio');
+  const members = readNewc(await readFile(cpio));
+  await writeFile(path.join(dir, 'dist', 'qemu-armv7', 'model', 'model.qbc'), await readFile(path.join(out, 'qemu-armv7', 'model', 'model.qbc')));
+  await writeFile(
+    cpio,
+    cpioNewc(
+      members.map((m): CpioEntry => {
+        const type = m.mode & 0o170000;
+        if (type === 0o040000) return { path: m.path, type: 'dir', mode: m.mode & 0o7777 };
+        if (type === 0o120000) return { path: m.path, type: 'symlink', target: m.data.toString() };
+        if (type === 0o020000) return { path: m.path, type: 'char', major: m.rdev[0], minor: m.rdev[1], mode: m.mode & 0o7777 };
+        return { path: m.path, type: 'file', mode: m.mode & 0o7777, data: m.path === 'etc/inittab' ? Buffer.from('::sysinit:/bin/sh\n') : m.data };
+      }),
+      members[0]!.mtime,
+    ),
+  );
+  const inner = await verify(config, catalog, 'qemu-armv7', { renderer: 'silent' });
+  t.deepEqual(inner.files.filter((f) => !f.same).map((f) => f.path), ['image/initramfs.cpio']);
+  t.like(inner.firstDifference, { path: 'image/initramfs.cpio', inner: 'etc/inittab' });
+  t.regex(inner.firstDifference!.detail, /^contents \(18 vs \d+ bytes\)$/);
 });
 
 test.serial('with nothing changed no step runs; a new model reruns only the model steps', async (t) => {

@@ -47,6 +47,8 @@ export interface RouterTestReport {
   ok: boolean;
   target: string;
   consoleLog: string;
+  /** the image build before the boot: steps that ran, and how many came from the cache */
+  build: { ran: string[]; cached: number; seconds: number };
   /** seconds from QEMU start to the runner's ready line, and to its first prediction */
   bootSeconds: number;
   firstPredictionSeconds: number | null;
@@ -103,7 +105,8 @@ export async function testRouter(config: ResolvedConfig, catalog: Catalog, name:
   }
   const say = o.say ?? (() => {});
   const signal = o.signal ?? new AbortController().signal;
-  await build(config, catalog, { targets: [target.name] }, { signal, renderer: o.renderer ?? 'silent', frozen: !!o.frozen });
+  const built = await build(config, catalog, { targets: [target.name] }, { signal, renderer: o.renderer ?? 'silent', frozen: !!o.frozen });
+  const steps = built.targets[0]!.steps;
   const dist = path.join(config.outDir, targetSlug(target.name));
   const manifest = JSON.parse(await readFile(path.join(dist, 'manifest.json'), 'utf8')) as Manifest;
   if (!manifest.qemu) throw new BuildError(`${dist}/manifest.json has no QEMU command line`);
@@ -197,6 +200,7 @@ export async function testRouter(config: ResolvedConfig, catalog: Catalog, name:
       ok: failures.length === 0,
       target: target.name,
       consoleLog,
+      build: { ran: steps.filter((s) => s.status === 'ran').map((s) => s.name), cached: steps.filter((s) => s.status === 'cached').length, seconds: built.seconds },
       bootSeconds,
       firstPredictionSeconds: firstPrediction,
       runner: { programs: ready.programs, jited: ready.jited, window: ready.window, vmHwmKb: kb('VmHWM'), vmRssKb: kb('VmRSS') },

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Catalog } from '../catalog/load.js';
 import type { ResolvedConfig } from '../config/config.js';
 import { UsageError } from '../errors.js';
+import { firstCpioDifference } from '../util/cpio.js';
 import { sha256File } from '../util/hash.js';
 import { targetSlug } from '../util/paths.js';
 import { build, type BuildOptions } from './build.js';
@@ -13,7 +14,19 @@ export interface VerifyReport {
   target: string;
   /** Every published file: its hash on disk (`expected`) and the hash a clean rebuild gave. */
   files: { path: string; expected: string; rebuilt: string | null; same: boolean }[];
+  /** For the first file that differs and is an archive: the first inner file that differs. */
+  firstDifference?: { path: string; inner: string; detail: string };
   seconds: number;
+}
+
+/** Inside an archive the rebuild made differently: which member, and how (cpio for now). */
+async function archiveDifference(published: string, rebuilt: string): Promise<{ inner: string; detail: string } | undefined> {
+  if (!published.endsWith('.cpio')) return undefined;
+  try {
+    return firstCpioDifference(await readFile(published), await readFile(rebuilt));
+  } catch (e) {
+    return { inner: '(archive)', detail: `cannot be read as newc cpio: ${(e as Error).message}` };
+  }
 }
 
 /** `<hex> *<file>` lines, as OpenWrt writes them. */
@@ -79,7 +92,15 @@ export async function verify(
     for (const file of rebuilt.keys()) {
       if (!sums.has(file)) files.push({ path: file, expected: '', rebuilt: rebuilt.get(file)!, same: false });
     }
-    return { ok: files.every((f) => f.same), target: target.name, files, seconds: (Date.now() - started) / 1000 };
+    const first = files.find((f) => !f.same && f.expected && f.rebuilt);
+    const firstDifference = first && (await archiveDifference(path.join(published, first.path), path.join(rebuiltDir, targetSlug(target.name), first.path)));
+    return {
+      ok: files.every((f) => f.same),
+      target: target.name,
+      files,
+      ...(firstDifference ? { firstDifference: { path: first!.path, ...firstDifference } } : {}),
+      seconds: (Date.now() - started) / 1000,
+    };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

@@ -45,3 +45,50 @@ export function cpioNewc(entries: readonly CpioEntry[], mtime: number): Buffer {
 export async function writeCpio(file: string, entries: readonly CpioEntry[], mtime: number): Promise<void> {
   await writeFile(file, cpioNewc(entries, mtime));
 }
+
+/** An entry as read back from an archive: the raw mode (type and permissions), device and data. */
+export interface CpioRecord {
+  path: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+  rdev: [number, number];
+  data: Buffer;
+}
+
+/** Reads a newc archive (up to its trailer); throws on anything that is not one. */
+export function readNewc(buf: Buffer): CpioRecord[] {
+  const out: CpioRecord[] = [];
+  const align = (n: number): number => (n + 3) & ~3;
+  let off = 0;
+  for (;;) {
+    if (off + 110 > buf.length || buf.toString('ascii', off, off + 6) !== '070701') throw new Error(`not a newc cpio archive at byte ${off}`);
+    const f = (i: number): number => parseInt(buf.toString('ascii', off + 6 + i * 8, off + 14 + i * 8), 16);
+    const [mode, uid, gid, mtime, size, rmaj, rmin, namesize] = [f(1), f(2), f(3), f(5), f(6), f(9), f(10), f(11)];
+    const name = buf.toString('utf8', off + 110, off + 110 + namesize - 1);
+    const dataAt = align(off + 110 + namesize);
+    off = align(dataAt + size);
+    if (name === 'TRAILER!!!') return out;
+    out.push({ path: name, mode, uid, gid, mtime, rdev: [rmaj, rmin], data: buf.subarray(dataAt, dataAt + size) });
+  }
+}
+
+/** The first entry in which two archives differ, in path order, said in words; undefined if none. */
+export function firstCpioDifference(a: Buffer, b: Buffer): { inner: string; detail: string } | undefined {
+  const ea = new Map(readNewc(a).map((e) => [e.path, e]));
+  const eb = new Map(readNewc(b).map((e) => [e.path, e]));
+  for (const p of [...new Set([...ea.keys(), ...eb.keys()])].sort()) {
+    const x = ea.get(p);
+    const y = eb.get(p);
+    if (!x || !y) return { inner: p, detail: x ? 'only in the published archive' : 'only in the rebuilt archive' };
+    const what = [
+      x.mode !== y.mode && `mode ${x.mode.toString(8)} vs ${y.mode.toString(8)}`,
+      (x.uid !== y.uid || x.gid !== y.gid) && `owner ${x.uid}:${x.gid} vs ${y.uid}:${y.gid}`,
+      x.mtime !== y.mtime && `mtime ${x.mtime} vs ${y.mtime}`,
+      !x.data.equals(y.data) && `contents (${x.data.length} vs ${y.data.length} bytes)`,
+    ].filter(Boolean);
+    if (what.length) return { inner: p, detail: what.join(', ') };
+  }
+  return undefined;
+}
