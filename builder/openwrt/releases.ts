@@ -1,0 +1,59 @@
+import semver from 'semver';
+import { UsageError } from '../errors.js';
+
+/** downloads.openwrt.org/.versions.json */
+export interface VersionsJson {
+  stable_version: string;
+  oldstable_version: string;
+  upcoming_version?: string;
+  versions_list: string[];
+}
+
+export type ResolvedRelease =
+  | { kind: 'release'; version: string; /** folder under the mirror root */ path: string }
+  | { kind: 'snapshot'; version: 'snapshot'; path: 'snapshots' };
+
+/** OpenWrt writes 23.05.5 and 24.10.0-rc1; semver has no leading zeros, so compare on 23.5.5. */
+const toSemver = (v: string): string | null => {
+  const m = /^(\d+)\.(\d+)\.(\d+)(-rc(\d+))?$/.exec(v);
+  return m ? `${Number(m[1])}.${Number(m[2])}.${Number(m[3])}${m[4] ? `-rc.${Number(m[5])}` : ''}` : null;
+};
+const normaliseRange = (r: string): string => r.replace(/\d+/g, (n) => String(Number(n))).replace(/-rc(\d+)/g, '-rc.$1');
+
+/**
+ * Which release a `release` setting means: `stable`, `oldstable`, `snapshot`, a series
+ * (`24.10`: its newest release), a semver range (`^24.10.0`) or an exact version (`23.05.6`).
+ * Release candidates count only when the setting names one (`24.10.0-rc7`, `>=24.10.0-rc1`).
+ */
+export function resolveRelease(versions: VersionsJson, spec: string): ResolvedRelease {
+  const s = spec.trim();
+  const release = (version: string): ResolvedRelease => ({ kind: 'release', version, path: `releases/${version}` });
+  if (s === 'snapshot' || s === 'snapshots') return { kind: 'snapshot', version: 'snapshot', path: 'snapshots' };
+  if (s === 'stable') return release(versions.stable_version);
+  if (s === 'oldstable') return release(versions.oldstable_version);
+  const known = versions.versions_list.filter((v) => toSemver(v) !== null);
+  if (known.includes(s)) return release(s);
+  const series = /^(\d+)\.(\d+)$/.exec(s);
+  const range = series ? `~${Number(series[1])}.${Number(series[2])}.0` : normaliseRange(s);
+  if (!semver.validRange(range)) {
+    throw new UsageError(
+      `release "${spec}" is neither stable, oldstable, snapshot, a version, a series like 24.10 nor a semver range`,
+      `known releases: ${newest(known, 8).join(', ')}`,
+    );
+  }
+  const wantsPre = /-rc/.test(s);
+  const match = known
+    .filter((v) => semver.satisfies(toSemver(v)!, range, { includePrerelease: wantsPre }))
+    .sort((a, b) => semver.rcompare(toSemver(a)!, toSemver(b)!))[0];
+  if (!match) {
+    throw new UsageError(`no OpenWrt release matches "${spec}"`, `the newest releases: ${newest(known, 6).join(', ')} (or "snapshot")`);
+  }
+  return release(match);
+}
+
+function newest(list: string[], n: number): string[] {
+  return list
+    .filter((v) => !v.includes('-rc'))
+    .sort((a, b) => semver.rcompare(toSemver(a)!, toSemver(b)!))
+    .slice(0, n);
+}
