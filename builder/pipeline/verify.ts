@@ -5,6 +5,7 @@ import type { ResolvedConfig } from '../config/config.js';
 import { UsageError } from '../errors.js';
 import { firstCpioDifference } from '../util/cpio.js';
 import { sha256File } from '../util/hash.js';
+import { parseSums } from '../util/sums.js';
 import { targetSlug } from '../util/paths.js';
 import { build, type BuildOptions } from './build.js';
 import type { Manifest } from './manifest.js';
@@ -28,19 +29,6 @@ async function archiveDifference(published: string, rebuilt: string): Promise<{ 
     return { inner: '(archive)', detail: `cannot be read as newc cpio: ${(e as Error).message}` };
   }
 }
-
-/** `<hex> *<file>` lines, as OpenWrt writes them. */
-const parseSums = (text: string): Map<string, string> =>
-  new Map(
-    text
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => {
-        const [hex, file] = l.split(' *') as [string, string];
-        return [file, hex];
-      }),
-  );
 
 /**
  * Rebuilds a target from an empty step cache in a folder of its own, with the
