@@ -7,6 +7,7 @@ import { FwbuildError, InterruptedError, UsageError } from './errors.js';
 import { build } from './pipeline/build.js';
 import { verify } from './pipeline/verify.js';
 import { testRouter, type RouterTestReport } from './lab/router-test.js';
+import { fetchOpenWrt } from './openwrt/fetch.js';
 import { didYouMean } from './util/suggest.js';
 import { fwbuildVersion } from './version.js';
 
@@ -43,6 +44,18 @@ const commands = {
     summary: 'boot a virtual router in QEMU, send known traffic through it and check what the runner saw',
     usage: 'usage: fwbuild test --target NAME [--boot-timeout SECONDS] [--frozen] [--json]   (virtual routers: qemu-*; needs root)',
     options: { ...common, target: { type: 'string', short: 't', multiple: true }, 'boot-timeout': { type: 'string' }, frozen: { type: 'boolean' } },
+  },
+  fetch: {
+    summary: 'download and verify the OpenWrt SDK, ImageBuilder and profiles of a device (for --offline later)',
+    usage: 'usage: fwbuild fetch --target NAME --profile DEVICE [--release R] [--mirror URL…] [--offline] [--json]',
+    options: {
+      ...common,
+      target: { type: 'string', short: 't', multiple: true },
+      profile: { type: 'string', short: 'p' },
+      release: { type: 'string' },
+      mirror: { type: 'string', multiple: true },
+      offline: { type: 'boolean' },
+    },
   },
   targets: {
     summary: 'list the target catalog',
@@ -188,6 +201,11 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         outDir: values['out-dir'] as string | undefined,
         cacheDir: values['cache-dir'] as string | undefined,
         profile: values.profile as string | undefined,
+        openwrt: {
+          ...(values.release !== undefined ? { release: values.release as string } : {}),
+          ...(values.mirror !== undefined ? { mirrors: values.mirror as string[] } : {}),
+          ...(values.offline ? { offline: true } : {}),
+        },
       },
     });
     const catalog = await loadCatalog();
@@ -228,6 +246,25 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
           );
         }
         return report.ok ? 0 : 1;
+      }
+      case 'fetch': {
+        const names = (values.target as string[] | undefined)?.flatMap((t) => t.split(',')).filter(Boolean) ?? [];
+        const name = names[0] ?? config.target;
+        if (!name || names.length > 1) throw new UsageError('fetch takes one target: fwbuild fetch --target NAME --profile DEVICE');
+        const report = await fetchOpenWrt(config, catalog, {
+          target: name,
+          ...(config.profile ? { profile: config.profile } : {}),
+          signal: controller.signal,
+          say: json ? () => {} : (s) => io.err(`${s}\n`),
+        });
+        if (json) io.out(`${JSON.stringify(report, null, 2)}\n`);
+        else {
+          io.out(
+            `${report.target} ${report.release.version}, profile ${report.profile.id}: sha256sums signed by usign key ${report.signedBy}\n` +
+              [report.sdk, report.imageBuilder, report.profiles].map((f) => `  ${f.name}\n    sha256 ${f.sha256}\n    ${f.file}\n`).join(''),
+          );
+        }
+        return 0;
       }
       case 'test': {
         const names = (values.target as string[] | undefined)?.flatMap((t) => t.split(',')).filter(Boolean) ?? [];

@@ -29,7 +29,7 @@ test('--help works on every command and exits 0', async (t) => {
 test('bad usage exits 2 with a suggestion', async (t) => {
   const cmd = await runCli(['tragets']);
   t.is(cmd.code, 2);
-  t.regex(cmd.stderr, /unknown command "tragets" \(did you mean "targets"\?\); accepted: build, verify, test, targets, doctor, help/);
+  t.regex(cmd.stderr, /unknown command "tragets" \(did you mean "targets"\?\); accepted: build, verify, test, fetch, targets, doctor, help/);
   const opt = await runCli(['--target', 'qemu-mips', '--proflie', 'x']);
   t.is(opt.code, 2);
   t.regex(opt.stderr, /Unknown option '--proflie' \(did you mean "--profile"\?\)/);

@@ -5,93 +5,14 @@
  * OpenWrt's layout, with sha256sums signed by a usign key made here.
  */
 import test, { type ExecutionContext } from 'ava';
-import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BuildError, UsageError } from '../builder/errors.js';
 import { OpenWrtMirror } from '../builder/openwrt/mirror.js';
 import { resolveRelease } from '../builder/openwrt/releases.js';
-import { parseUsignKey, type UsignKey } from '../builder/openwrt/usign.js';
-import { projectPath } from '../builder/util/paths.js';
-
-const DIR = 'releases/24.10.8/targets/ath79/generic';
-const SDK = 'openwrt-sdk-24.10.8-ath79-generic_gcc-13.3.0_musl.Linux-x86_64.tar.zst';
-
-function usignPair(keyIdHex: string) {
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-  const id = Buffer.from(keyIdHex, 'hex');
-  const pub = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url');
-  return {
-    key: parseUsignKey(`untrusted comment: test\n${Buffer.concat([Buffer.from('Ed'), id, pub]).toString('base64')}\n`),
-    sign: (data: Buffer) => `untrusted comment: test\n${Buffer.concat([Buffer.from('Ed'), id, sign(null, data, privateKey)]).toString('base64')}\n`,
-  };
-}
-
-interface Mirror {
-  url: string;
-  root: string;
-  requests: { path: string; range?: string }[];
-  /** serve this file cut in half, once, then drop the connection */
-  truncateOnce?: string;
-  /** serve altered bytes for this file */
-  tamper?: string;
-  /** accept and never answer */
-  hang?: boolean;
-  server: Server;
-}
-
-async function mirror(t: ExecutionContext, signer = usignPair('0123456789abcdef')): Promise<Mirror & { sdk: Buffer; key: UsignKey }> {
-  const root = await mkdtemp(path.join(tmpdir(), 'fwbuild-owrt-'));
-  t.teardown(() => rm(root, { recursive: true, force: true }));
-  const dir = path.join(root, DIR);
-  await mkdir(dir, { recursive: true });
-  await writeFile(path.join(root, '.versions.json'), await readFile(projectPath('test', 'fixtures', 'openwrt', 'nix_versions.json')));
-  const profiles = await readFile(projectPath('test', 'fixtures', 'openwrt', 'profiles_24.10.8_ath79_generic.json'));
-  const sdk = randomBytes(300_000); // test double of the SDK tarball: only its bytes and name matter here
-  await writeFile(path.join(dir, 'profiles.json'), profiles);
-  await writeFile(path.join(dir, SDK), sdk);
-  const hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-  const sums = Buffer.from(`${hex(profiles)} *profiles.json\n${hex(sdk)} *${SDK}\n`);
-  await writeFile(path.join(dir, 'sha256sums'), sums);
-  await writeFile(path.join(dir, 'sha256sums.sig'), signer.sign(sums));
-  const m = { root, requests: [] } as unknown as Mirror & { sdk: Buffer; key: UsignKey };
-  m.sdk = sdk;
-  m.key = signer.key;
-  m.server = createServer((req, res) => {
-    const rel = decodeURIComponent(req.url!.split('?')[0]!).replace(/^\/+/, '');
-    m.requests.push({ path: rel, ...(req.headers.range ? { range: req.headers.range } : {}) });
-    if (m.hang) return; // never answers
-    readFile(path.join(root, rel)).then(
-      (body) => {
-        if (m.tamper && rel.endsWith(m.tamper)) body = Buffer.concat([body.subarray(0, 100), Buffer.from('tampered'), body.subarray(108)]);
-        const r = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-        if (r) {
-          const from = Number(r[1]);
-          res.writeHead(206, { 'content-length': body.length - from, 'content-range': `bytes ${from}-${body.length - 1}/${body.length}` });
-          return res.end(body.subarray(from));
-        }
-        res.writeHead(200, { 'content-length': body.length });
-        if (m.truncateOnce && rel.endsWith(m.truncateOnce)) {
-          m.truncateOnce = undefined;
-          res.write(body.subarray(0, body.length >> 1), () => res.destroy());
-          return;
-        }
-        res.end(body);
-      },
-      () => {
-        res.writeHead(404);
-        res.end('not found');
-      },
-    );
-  });
-  await new Promise<void>((r) => m.server.listen(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => (m.server.closeAllConnections(), m.server.close(() => r()))));
-  m.url = `http://127.0.0.1:${(m.server.address() as AddressInfo).port}`;
-  return m;
-}
+import type { UsignKey } from '../builder/openwrt/usign.js';
+import { DIR, IMAGEBUILDER, mirror, SDK, usignPair } from './helpers/openwrt-mirror.js';
 
 const client = async (t: ExecutionContext, urls: string[], keyring: UsignKey[], offline = false, downloadDir?: string) => {
   const dir = downloadDir ?? (await mkdtemp(path.join(tmpdir(), 'fwbuild-dl-')));
@@ -104,7 +25,7 @@ test('happy path: release resolved, sha256sums signature checked, SDK fetched in
   const { dir, mirror: c } = await client(t, [m.url], [m.key]);
   t.deepEqual(resolveRelease(await c.versions(), 'oldstable'), { kind: 'release', version: '24.10.8', path: 'releases/24.10.8' });
   const sums = await c.signedSums(DIR);
-  t.deepEqual([...sums.keys()].sort(), [SDK, 'profiles.json'].sort());
+  t.deepEqual([...sums.keys()].sort(), [IMAGEBUILDER, SDK, 'profiles.json'].sort());
   const file = await c.file(DIR, SDK, sums);
   t.is(file, path.join(dir, 'sha256', sums.get(SDK)!));
   t.true((await readFile(file)).equals(m.sdk));
@@ -171,5 +92,5 @@ test('a server that never answers fails with the timeout; the next mirror in the
   t.regex(e.message, /cannot download releases\/24\.10\.8\/targets\/ath79\/generic\/sha256sums:\n  http:\/\/127\.0\.0\.1:\d+: Timeout awaiting '(socket|response)' for 1000ms/);
   t.is(dead.requests.length, 2, 'two attempts, then it gives up');
   const both = await client(t, [dead.url, good.url], [good.key]);
-  t.is((await both.mirror.signedSums(DIR)).size, 2);
+  t.is((await both.mirror.signedSums(DIR)).size, 3);
 });

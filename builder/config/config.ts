@@ -12,6 +12,22 @@ export interface UserConfig {
   model?: string;
   debian?: { suite?: string; mirror?: string };
   docker?: { socketPath?: string; namespace?: string };
+  openwrt?: OpenWrtUserConfig;
+}
+
+export interface OpenWrtUserConfig {
+  /** stable | oldstable | snapshot | a series (24.10) | a semver range | a version */
+  release?: string;
+  /** The OpenWrt download server or mirrors of it, tried in order (no default: set one). */
+  mirrors?: string[];
+  /** Verified downloads, by sha256 (default: <cacheDir>/openwrt). */
+  downloadDir?: string;
+  /** Use only the download folder. */
+  offline?: boolean;
+  /** Seconds to wait for a connection or for data before trying again, then the next mirror. */
+  timeout?: number;
+  /** Extra trusted usign public keys (base64 lines), besides targets/openwrt-keys/usign.json. */
+  keys?: string[];
 }
 
 /** The config the library works with: defaults applied, paths absolute. */
@@ -30,6 +46,7 @@ export interface ResolvedConfig {
   configFile?: string;
   /** fwbuild.lock, next to the config file (or in the working folder without one) */
   lockFile: string;
+  openwrt: { release: string; mirrors: string[]; downloadDir: string; offline: boolean; timeout: number; keys: string[] };
 }
 
 /** The defaults, in one place. Paths are relative to the config file's folder (or the working folder). */
@@ -41,6 +58,7 @@ export const defaults = {
   logDir: 'build/logs',
   debian: { suite: 'bookworm' },
   docker: { namespace: 'fwbuild' },
+  openwrt: { release: 'stable', downloadDir: 'openwrt', offline: false, timeout: 15 },
 } as const;
 
 /** Debian suites whose cross toolchains the toolchain image knows how to install. */
@@ -79,6 +97,18 @@ export const configSchema: Schema = {
         pattern: /^[a-z0-9]+([._-][a-z0-9]+)*$/,
         patternHint: 'a Docker repository name: lower-case letters, digits and . _ -',
       },
+    },
+  },
+  openwrt: {
+    kind: 'object',
+    optional: true,
+    fields: {
+      release: { kind: 'string', optional: true },
+      mirrors: { kind: 'strings', optional: true },
+      downloadDir: { kind: 'string', optional: true },
+      offline: { kind: 'boolean', optional: true },
+      timeout: { kind: 'integer', optional: true, min: 1, max: 600 },
+      keys: { kind: 'strings', optional: true },
     },
   },
 };

@@ -70,5 +70,16 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
     docker: { ...(socketPath ? { socketPath } : {}), namespace: user.docker?.namespace ?? defaults.docker.namespace },
     ...(found ? { configFile: found.filepath } : {}),
     lockFile: path.join(base, LOCK_FILE),
+    openwrt: {
+      release: o.openwrt?.release ?? user.openwrt?.release ?? defaults.openwrt.release,
+      mirrors: o.openwrt?.mirrors ?? user.openwrt?.mirrors ?? [],
+      // relative to the cache folder unless given: downloads are a cache too
+      downloadDir: user.openwrt?.downloadDir
+        ? path.resolve(base, user.openwrt.downloadDir)
+        : path.join(dir(o.cacheDir, env.FWBUILD_CACHE_DIR, user.cacheDir, defaults.cacheDir), defaults.openwrt.downloadDir),
+      offline: o.openwrt?.offline ?? user.openwrt?.offline ?? defaults.openwrt.offline,
+      timeout: user.openwrt?.timeout ?? defaults.openwrt.timeout,
+      keys: user.openwrt?.keys ?? [],
+    },
   };
 }

@@ -33,6 +33,8 @@ export interface MirrorOptions {
 export class OpenWrtMirror {
   private readonly timeout: number;
   private readonly attempts: number;
+  /** key id of the usign key that signed the last checksum list */
+  lastSigner: string | undefined;
 
   constructor(private readonly o: MirrorOptions) {
     if (!o.offline && o.mirrors.length === 0) throw new UsageError('no OpenWrt mirror configured', 'set openwrt.mirrors or pass --mirror URL');
@@ -65,7 +67,7 @@ export class OpenWrtMirror {
       sums = await this.fetchSmall(`${dir}/sha256sums`);
       sig = (await this.fetchSmall(`${dir}/sha256sums.sig`)).toString('utf8');
     }
-    verifyUsign(sums, sig, this.o.keyring, `${dir}/sha256sums`);
+    this.lastSigner = verifyUsign(sums, sig, this.o.keyring, `${dir}/sha256sums`).keyId;
     if (!this.o.offline) {
       await atomicWrite(path.join(local, 'sha256sums'), sums);
       await atomicWrite(path.join(local, 'sha256sums.sig'), Buffer.from(sig));

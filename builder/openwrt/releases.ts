@@ -13,6 +13,9 @@ export type ResolvedRelease =
   | { kind: 'release'; version: string; /** folder under the mirror root */ path: string }
   | { kind: 'snapshot'; version: 'snapshot'; path: 'snapshots' };
 
+export const SNAPSHOT: ResolvedRelease = { kind: 'snapshot', version: 'snapshot', path: 'snapshots' };
+const isSnapshot = (s: string): boolean => s === 'snapshot' || s === 'snapshots';
+
 /** OpenWrt writes 23.05.5 and 24.10.0-rc1; semver has no leading zeros, so compare on 23.5.5. */
 const toSemver = (v: string): string | null => {
   const m = /^(\d+)\.(\d+)\.(\d+)(-rc(\d+))?$/.exec(v);
@@ -25,10 +28,13 @@ const normaliseRange = (r: string): string => r.replace(/\d+/g, (n) => String(Nu
  * (`24.10`: its newest release), a semver range (`^24.10.0`) or an exact version (`23.05.6`).
  * Release candidates count only when the setting names one (`24.10.0-rc7`, `>=24.10.0-rc1`).
  */
+/** Snapshots need no .versions.json: this avoids fetching it. */
+export const needsVersions = (spec: string): boolean => !isSnapshot(spec.trim());
+
 export function resolveRelease(versions: VersionsJson, spec: string): ResolvedRelease {
   const s = spec.trim();
   const release = (version: string): ResolvedRelease => ({ kind: 'release', version, path: `releases/${version}` });
-  if (s === 'snapshot' || s === 'snapshots') return { kind: 'snapshot', version: 'snapshot', path: 'snapshots' };
+  if (isSnapshot(s)) return SNAPSHOT;
   if (s === 'stable') return release(versions.stable_version);
   if (s === 'oldstable') return release(versions.oldstable_version);
   const known = versions.versions_list.filter((v) => toSemver(v) !== null);

@@ -85,7 +85,8 @@ export function planBuild(catalog: Catalog, req: BuildRequest): Planned[] {
     const target = catalog.resolve(name);
     if (target.provider !== 'debian') {
       throw new BuildError(
-        `target ${target.name} uses the openwrt provider (SDK + ImageBuilder), which this version of fwbuild does not build yet` +
+        `target ${target.name} uses the openwrt provider (SDK + ImageBuilder), which this version of fwbuild does not build yet ` +
+          `(fwbuild fetch --target ${target.name} --profile DEVICE downloads and verifies them)` +
           (target.twin ? `; its QEMU twin builds now: fwbuild --target ${target.twin}` : ''),
       );
     }

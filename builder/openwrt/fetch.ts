@@ -1,0 +1,103 @@
+import { readFile } from 'node:fs/promises';
+import type { Catalog } from '../catalog/load.js';
+import type { Target } from '../catalog/target.js';
+import type { ResolvedConfig } from '../config/config.js';
+import { UsageError } from '../errors.js';
+import { projectPath } from '../util/paths.js';
+import { OpenWrtMirror } from './mirror.js';
+import { findProfile, type ProfilesJson } from './profiles.js';
+import { needsVersions, resolveRelease, SNAPSHOT, type ResolvedRelease } from './releases.js';
+import { parseUsignKey, type UsignKey } from './usign.js';
+
+export interface FetchedFile {
+  name: string;
+  sha256: string;
+  /** in the content-addressed download folder */
+  file: string;
+}
+
+export interface FetchReport {
+  ok: true;
+  target: string;
+  release: ResolvedRelease;
+  /** the target's folder on the server */
+  dir: string;
+  profile: { id: string; devicePackages: string[] };
+  /** the usign key that signed sha256sums */
+  signedBy: string;
+  sdk: FetchedFile;
+  imageBuilder: FetchedFile;
+  profiles: FetchedFile;
+  offline: boolean;
+}
+
+/** OpenWrt's release keys kept in the repository, plus any the config adds. */
+export async function openwrtKeyring(extra: readonly string[]): Promise<UsignKey[]> {
+  const doc = JSON.parse(await readFile(projectPath('targets', 'openwrt-keys', 'usign.json'), 'utf8')) as { usign: { key: string }[] };
+  return [...doc.usign.map((k) => k.key), ...extra].map((k) => parseUsignKey(k));
+}
+
+/**
+ * Resolves the release of an OpenWrt target, checks the signed checksum list of its folder,
+ * checks the profile against profiles.json, and downloads the SDK and the ImageBuilder into the
+ * download folder, each verified against the signed list. With `offline`, only that folder.
+ */
+export async function fetchOpenWrt(
+  config: ResolvedConfig,
+  catalog: Catalog,
+  o: { target: string; profile?: string; signal?: AbortSignal; say?: (s: string) => void },
+): Promise<FetchReport> {
+  const target = catalog.resolve(o.target);
+  const ow = openwrtOf(target);
+  const c = config.openwrt;
+  if (!c.offline && c.mirrors.length === 0) {
+    throw new UsageError(
+      'no OpenWrt mirror configured',
+      'set "openwrt.mirrors" in the config to the OpenWrt download server (or a mirror of it), or pass --mirror URL; --offline uses the download folder only',
+    );
+  }
+  if (!o.profile) throw new UsageError(`an OpenWrt target needs --profile (the device); fwbuild fetch --target ${target.name} --profile NAME`);
+  const mirror = new OpenWrtMirror({
+    mirrors: c.mirrors,
+    offline: c.offline,
+    downloadDir: c.downloadDir,
+    keyring: await openwrtKeyring(c.keys),
+    timeoutMs: c.timeout * 1000,
+    ...(o.signal ? { signal: o.signal } : {}),
+    ...(o.say ? { say: o.say } : {}),
+  });
+  if (ow.snapshotsOnly && needsVersions(c.release)) {
+    throw new UsageError(`${target.name} exists only in snapshots; set openwrt.release to "snapshot" (it is "${c.release}")`);
+  }
+  const resolved = needsVersions(c.release) ? resolveRelease(await mirror.versions(), c.release) : SNAPSHOT;
+  const dir = `${resolved.path}/targets/${ow.target}/${ow.subtarget}`;
+  o.say?.(`OpenWrt ${resolved.version}: ${dir}`);
+  const sums = await mirror.signedSums(dir);
+  const pick = (prefix: string): string => {
+    const name = [...sums.keys()].find((f) => f.startsWith(prefix) && /\.Linux-x86_64\.tar\.(xz|zst)$/.test(f));
+    if (!name) throw new UsageError(`${dir}/sha256sums lists no ${prefix}…Linux-x86_64.tar.{xz,zst}: this release has none for ${target.name}`);
+    return name;
+  };
+  const fetched = async (name: string): Promise<FetchedFile> => ({ name, sha256: sums.get(name)!, file: await mirror.file(dir, name, sums) });
+  const profiles = await fetched('profiles.json');
+  const profile = findProfile(JSON.parse(await readFile(profiles.file, 'utf8')) as ProfilesJson, o.profile);
+  return {
+    ok: true,
+    target: target.name,
+    release: resolved,
+    dir,
+    profile,
+    signedBy: mirror.lastSigner ?? '',
+    sdk: await fetched(pick('openwrt-sdk-')),
+    imageBuilder: await fetched(pick('openwrt-imagebuilder-')),
+    profiles,
+    offline: c.offline,
+  };
+}
+
+function openwrtOf(t: Target): NonNullable<Target['openwrt']> {
+  if (t.provider !== 'openwrt' || !t.openwrt) {
+    throw new UsageError(`${t.name} is a virtual router built from Debian packages; fwbuild fetch is for OpenWrt targets (fwbuild targets lists them)`);
+  }
+  return t.openwrt;
+}
