@@ -47,7 +47,7 @@ const commands = {
   },
   fetch: {
     summary: 'download and verify the OpenWrt SDK, ImageBuilder and profiles of a device (for --offline later)',
-    usage: 'usage: fwbuild fetch --target NAME --profile DEVICE [--release R] [--mirror URL…] [--offline] [--json]',
+    usage: 'usage: fwbuild fetch --target NAME --profile DEVICE [--release R] [--mirror URL…] [--offline] [--frozen] [--json]',
     options: {
       ...common,
       target: { type: 'string', short: 't', multiple: true },
@@ -55,6 +55,7 @@ const commands = {
       release: { type: 'string' },
       mirror: { type: 'string', multiple: true },
       offline: { type: 'boolean' },
+      frozen: { type: 'boolean' },
     },
   },
   targets: {
@@ -255,13 +256,15 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
           target: name,
           ...(config.profile ? { profile: config.profile } : {}),
           signal: controller.signal,
+          frozen: !!values.frozen,
           say: json ? () => {} : (s) => io.err(`${s}\n`),
         });
         if (json) io.out(`${JSON.stringify(report, null, 2)}\n`);
         else {
           io.out(
             `${report.target} ${report.release.version}, profile ${report.profile.id}: sha256sums signed by usign key ${report.signedBy}\n` +
-              [report.sdk, report.imageBuilder, report.profiles].map((f) => `  ${f.name}\n    sha256 ${f.sha256}\n    ${f.file}\n`).join(''),
+              [report.sdk, report.imageBuilder, report.profiles].map((f) => `  ${f.name}\n    sha256 ${f.sha256}\n    ${f.file}\n`).join('') +
+              (report.lock.written ? `${report.lock.file} updated:\n${report.lock.changes.map((l) => `  ${l}\n`).join('')}` : ''),
           );
         }
         return 0;

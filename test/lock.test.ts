@@ -25,11 +25,11 @@ test('the image package list becomes name:arch -> version, and the downloaded fi
 test('diffLock names each changed, added and removed value; equal locks give nothing', (t) => {
   t.deepEqual(diffLock(lock(), lock()), []);
   const after = lock();
-  after.packages['libc6:amd64'] = '2.36-9+deb12u10';
-  after.packages['zstd:amd64'] = '1.5.4';
-  delete after.packages['gcc-mips-linux-gnu:amd64'];
+  after.packages!['libc6:amd64'] = '2.36-9+deb12u10';
+  after.packages!['zstd:amd64'] = '1.5.4';
+  delete after.packages!['gcc-mips-linux-gnu:amd64'];
   after.downloads = ['busybox_1.35.0-4+deb12u2.dsc', 'linux-image-armmp_6.1.176-1_armhf.deb'];
-  after.images.toolchain.id = 'sha256:cc';
+  after.images!.toolchain.id = 'sha256:cc';
   t.deepEqual(diffLock(lock(), after), [
     'removed downloads[busybox_1.35.0-4+deb12u1.dsc]',
     'added downloads[busybox_1.35.0-4+deb12u2.dsc]',

@@ -45,6 +45,20 @@ test('fetch resolves the release, checks the signed list and the profile, and do
   const off = await runCli(['fetch', '--target', 'ath79', '--profile', 'tplink_archer-c7-v2', '--release', '24.10', '--offline'], { cwd: dir });
   t.is(off.code, 0, off.stderr);
   t.regex(off.stdout, /ath79\/generic 24\.10\.8, profile tplink_archer-c7-v2: sha256sums signed by usign key 0123456789abcdef/);
+
+  // the resolved release and every file's sha256 are in the lock; --frozen holds the fetch to them
+  const lockFile = path.join(dir, 'fwbuild.lock');
+  const lock = JSON.parse(await readFile(lockFile, 'utf8')) as { openwrt: Record<string, { release: string; signedBy: string; files: Record<string, string> }> };
+  t.like(lock.openwrt['ath79/generic'], { release: '24.10.8', signedBy: '0123456789abcdef' });
+  t.deepEqual(Object.keys(lock.openwrt['ath79/generic']!.files).sort(), [IMAGEBUILDER, SDK, 'profiles.json'].sort());
+  t.is(lock.openwrt['ath79/generic']!.files[SDK], j.sdk.sha256);
+  const frozen = ['fetch', '--target', 'ath79', '--profile', 'tplink_archer-c7-v2', '--release', '24.10', '--offline', '--frozen'];
+  t.is((await runCli(frozen, { cwd: dir })).code, 0);
+  lock.openwrt['ath79/generic']!.files[SDK] = '0'.repeat(64);
+  await writeFile(lockFile, JSON.stringify(lock));
+  const stale = await runCli(frozen, { cwd: dir });
+  t.is(stale.code, 1);
+  t.regex(stale.stderr, new RegExp(`--frozen: ath79/generic differs from .*fwbuild\\.lock:\\n  openwrt\\.ath79/generic\\.files\\.${SDK.replace(/\./g, '\\.')}: 0{64} -> ${j.sdk.sha256}`));
 });
 
 test('fetch refuses, before any download: an unknown profile (nearest listed), a release that matches nothing, no mirror, a virtual router', async (t) => {

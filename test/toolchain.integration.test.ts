@@ -462,13 +462,13 @@ test.serial('fwbuild.lock: the first build writes it; --frozen passes unchanged 
   t.true(first.lock.written);
   t.deepEqual(first.lock.changes, ['(new lock file)']);
   const lock = JSON.parse(await readFile(config.lockFile, 'utf8')) as LockData;
-  t.is(lock.images.toolchain.id, first.images.toolchain.id);
-  t.is(lock.images.base.id, first.images.base.id);
-  t.regex(lock.packages['linux-source-6.1:all'] ?? '', /^6\.1\./, 'the kernel source version');
-  t.regex(lock.packages['gcc-mips-linux-gnu:amd64'] ?? '', /^\d/, 'the cross compilers');
-  t.true(lock.downloads.some((d) => /^busybox_.*\.dsc$/.test(d)), 'the busybox source package');
-  t.true(lock.downloads.some((d) => /^linux-image-.*armmp.*_armhf\.deb$/.test(d)), 'the armmp kernel package');
-  t.regex(lock.sources.quickjs.integrity, /^sha512-/);
+  t.is(lock.images!.toolchain.id, first.images.toolchain.id);
+  t.is(lock.images!.base.id, first.images.base.id);
+  t.regex(lock.packages!['linux-source-6.1:all'] ?? '', /^6\.1\./, 'the kernel source version');
+  t.regex(lock.packages!['gcc-mips-linux-gnu:amd64'] ?? '', /^\d/, 'the cross compilers');
+  t.true(lock.downloads!.some((d) => /^busybox_.*\.dsc$/.test(d)), 'the busybox source package');
+  t.true(lock.downloads!.some((d) => /^linux-image-.*armmp.*_armhf\.deb$/.test(d)), 'the armmp kernel package');
+  t.regex(lock.sources!.quickjs.integrity, /^sha512-/);
 
   const again = await build(config, catalog, { targets: ['qemu-armv7'] }, { renderer: 'silent', frozen: true });
   t.deepEqual(again.lock.changes, [], 'nothing changed: --frozen passes');
@@ -476,7 +476,7 @@ test.serial('fwbuild.lock: the first build writes it; --frozen passes unchanged 
 
   // The lock says another compiler version was used: under --frozen that stops the build
   // before any step, names the package, and leaves the lock as it was.
-  lock.packages['gcc-mips-linux-gnu:amd64'] = '0.0-locked';
+  lock.packages!['gcc-mips-linux-gnu:amd64'] = '0.0-locked';
   await writeFile(config.lockFile, JSON.stringify(lock));
   const runId = `frozen-${randomBytes(4).toString('hex')}`;
   const err = await t.throwsAsync(build(config, catalog, { targets: ['qemu-armv7'] }, { renderer: 'silent', frozen: true, runId }), {
@@ -485,7 +485,7 @@ test.serial('fwbuild.lock: the first build writes it; --frozen passes unchanged 
   t.regex(err.message, /--frozen: the inputs differ from .*fwbuild\.lock:\n  packages\.gcc-mips-linux-gnu:amd64: 0\.0-locked -> \d/);
   t.is(err.exitCode, 1);
   t.deepEqual(await containersOf(runId), []);
-  t.is((JSON.parse(await readFile(config.lockFile, 'utf8')) as LockData).packages['gcc-mips-linux-gnu:amd64'], '0.0-locked');
+  t.is((JSON.parse(await readFile(config.lockFile, 'utf8')) as LockData).packages!['gcc-mips-linux-gnu:amd64'], '0.0-locked');
   // Without --frozen the build goes on, says what changed, and updates the lock.
   const updated = await build(config, catalog, { targets: ['qemu-armv7'] }, { renderer: 'silent' });
   t.true(updated.lock.written);

@@ -8,14 +8,28 @@ import { BuildError } from '../errors.js';
  */
 export interface LockData {
   lockfileVersion: 1;
-  debian: { suite: string; mirror: string | null };
-  images: { base: { ref: string; id: string }; toolchain: { ref: string; id: string } };
+  /** Written by builds (the Debian toolchain side); absent in a lock only `fwbuild fetch` wrote. */
+  debian?: { suite: string; mirror: string | null };
+  images?: { base: { ref: string; id: string }; toolchain: { ref: string; id: string } };
   /** Every Debian package in the toolchain image (which holds the base image's too): name:arch -> version */
-  packages: Record<string, string>;
+  packages?: Record<string, string>;
   /** Files the toolchain image downloaded as they are: kernel and busybox .debs, busybox's .dsc */
-  downloads: string[];
-  sources: { quickjs: { npm: string; integrity: string } };
+  downloads?: string[];
+  sources?: { quickjs: { npm: string; integrity: string } };
+  /** Per OpenWrt target: the resolved release and every file downloaded for it, by sha256. */
+  openwrt?: Record<string, OpenWrtLock>;
 }
+
+export interface OpenWrtLock {
+  release: string;
+  dir: string;
+  /** key id of the usign key that signed sha256sums */
+  signedBy: string;
+  files: Record<string, string>;
+}
+
+/** The part of a lock a build resolves; the OpenWrt part is kept as `fetch` left it. */
+export const DEBIAN_KEYS = ['debian', 'images', 'packages', 'downloads', 'sources'] as const;
 
 export const LOCK_FILE = 'fwbuild.lock';
 

@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import type { Catalog } from '../catalog/load.js';
 import type { Target } from '../catalog/target.js';
 import type { ResolvedConfig } from '../config/config.js';
-import { UsageError } from '../errors.js';
+import { BuildError, UsageError } from '../errors.js';
+import { diffLock, readLock, writeLock, type LockData, type OpenWrtLock } from '../lock/lockfile.js';
 import { projectPath } from '../util/paths.js';
 import { OpenWrtMirror } from './mirror.js';
 import { findProfile, type ProfilesJson } from './profiles.js';
@@ -29,6 +30,8 @@ export interface FetchReport {
   imageBuilder: FetchedFile;
   profiles: FetchedFile;
   offline: boolean;
+  /** fwbuild.lock: this target's release and files are recorded there */
+  lock: { file: string; changes: string[]; written: boolean };
 }
 
 /** OpenWrt's release keys kept in the repository, plus any the config adds. */
@@ -45,7 +48,7 @@ export async function openwrtKeyring(extra: readonly string[]): Promise<UsignKey
 export async function fetchOpenWrt(
   config: ResolvedConfig,
   catalog: Catalog,
-  o: { target: string; profile?: string; signal?: AbortSignal; say?: (s: string) => void },
+  o: { target: string; profile?: string; signal?: AbortSignal; say?: (s: string) => void; frozen?: boolean },
 ): Promise<FetchReport> {
   const target = catalog.resolve(o.target);
   const ow = openwrtOf(target);
@@ -81,18 +84,43 @@ export async function fetchOpenWrt(
   const fetched = async (name: string): Promise<FetchedFile> => ({ name, sha256: sums.get(name)!, file: await mirror.file(dir, name, sums) });
   const profiles = await fetched('profiles.json');
   const profile = findProfile(JSON.parse(await readFile(profiles.file, 'utf8')) as ProfilesJson, o.profile);
+  const signedBy = mirror.lastSigner ?? '';
+  const sdk = await fetched(pick('openwrt-sdk-'));
+  const imageBuilder = await fetched(pick('openwrt-imagebuilder-'));
+  const entry: OpenWrtLock = {
+    release: resolved.version,
+    dir,
+    signedBy,
+    files: Object.fromEntries([profiles, sdk, imageBuilder].map((f) => [f.name, f.sha256])),
+  };
   return {
     ok: true,
     target: target.name,
     release: resolved,
     dir,
     profile,
-    signedBy: mirror.lastSigner ?? '',
-    sdk: await fetched(pick('openwrt-sdk-')),
-    imageBuilder: await fetched(pick('openwrt-imagebuilder-')),
+    signedBy,
+    sdk,
+    imageBuilder,
     profiles,
     offline: c.offline,
+    lock: await lockOpenWrt(config.lockFile, target.name, entry, !!o.frozen),
   };
+}
+
+/** Records a target's release and files in fwbuild.lock; under --frozen, requires them unchanged. */
+async function lockOpenWrt(file: string, target: string, entry: OpenWrtLock, frozen: boolean): Promise<FetchReport['lock']> {
+  const old = await readLock(file);
+  const next: LockData = { ...(old ?? { lockfileVersion: 1 }), openwrt: { ...old?.openwrt, [target]: entry } };
+  const changes = old ? diffLock(old, next) : ['(new lock file)'];
+  if (frozen && changes.length > 0) {
+    throw new BuildError(
+      `--frozen: ${target} differs from ${file}:\n  ${changes.slice(0, 20).join('\n  ')}`,
+      'fetch without --frozen to update the lock, review the change, and commit it',
+    );
+  }
+  if (changes.length > 0) await writeLock(file, next);
+  return { file, changes, written: changes.length > 0 };
 }
 
 function openwrtOf(t: Target): NonNullable<Target['openwrt']> {

@@ -191,8 +191,9 @@ export async function build(
     {
       title: `Lock file ${path.relative(process.cwd(), config.lockFile) || config.lockFile}`,
       task: async (c, task) => {
-        c.lock = await resolveLock(c.docker!, config, c.base!, c.toolchain!, await quickjsSource());
         const old = await readLock(config.lockFile);
+        // a build resolves the Debian side; what fwbuild fetch locked for OpenWrt stays
+        c.lock = { ...(await resolveLock(c.docker!, config, c.base!, c.toolchain!, await quickjsSource())), ...(old?.openwrt ? { openwrt: old.openwrt } : {}) };
         c.lockChanges = old ? diffLock(old, c.lock) : ['(new lock file)'];
         if (options.frozen) {
           if (!old) {
