@@ -1,3 +1,4 @@
+import { access, constants } from 'node:fs/promises';
 import { mkdir, statfs } from 'node:fs/promises';
 import semver from 'semver';
 import type { Catalog } from './catalog/load.js';
@@ -60,6 +61,17 @@ export async function doctor(config: ResolvedConfig, catalog: Catalog): Promise<
     const pkg = s.startsWith('qemu-system-mips') ? 'qemu-system-mips' : 'qemu-system-arm';
     await tool(`qemu-system ${s}`, s, `apt-get install -y ${pkg}`);
   }
+  // fwbuild test: network namespaces and tap devices for the LAN client and WAN server
+  await tool('ip (iproute2)', 'ip', 'apt-get install -y iproute2');
+  const tun = await access('/dev/net/tun', constants.R_OK | constants.W_OK).then(
+    () => true,
+    () => false,
+  );
+  checks.push(
+    tun
+      ? { name: 'tun device', ok: true, detail: '/dev/net/tun (fwbuild test makes tap devices)' }
+      : { name: 'tun device', ok: false, detail: '/dev/net/tun is missing or not writable', fix: 'modprobe tun, and run fwbuild test as root' },
+  );
 
   try {
     await mkdir(config.cacheDir, { recursive: true });
