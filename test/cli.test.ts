@@ -41,7 +41,7 @@ test('bad usage exits 2 with a suggestion', async (t) => {
 test('an OpenWrt target says plainly that its provider is not built yet and names the twin', async (t) => {
   const r = await runCli(['--target', 'ath79', '--json']);
   t.is(r.code, 1);
-  t.regex(JSON.parse(r.stdout).error.message, /ath79\/generic uses the openwrt provider .* does not build yet; .*fwbuild --target qemu-mips/);
+  t.regex(JSON.parse(r.stdout).error.message, /ath79\/generic uses the openwrt provider .* does not build yet \(fwbuild fetch --target ath79\/generic --profile DEVICE downloads and verifies them\); .*fwbuild --target qemu-mips/);
 });
 
 test('test refuses an OpenWrt device target (naming its QEMU twin), two targets and a bad --boot-timeout, before any work', async (t) => {
