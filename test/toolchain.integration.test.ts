@@ -7,7 +7,7 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Catalog, loadCatalog } from '../builder/catalog/load.js';
 import type { Target } from '../builder/catalog/target.js';
@@ -18,6 +18,7 @@ import { chownTree } from '../builder/util/publish.js';
 import { StepLog } from '../builder/util/steplog.js';
 import { build, type BuildReport } from '../builder/pipeline/build.js';
 import { verify } from '../builder/pipeline/verify.js';
+import { listFiles } from '../builder/util/hash.js';
 import { arm32JitBlockers, EM, machineForFamily, readElfHeader } from '../builder/util/elf.js';
 import { projectPath, targetSlug } from '../builder/util/paths.js';
 import { runCli, spawnCli } from './helpers/cli.js';
@@ -140,6 +141,19 @@ test.serial('dist holds sha256sums in OpenWrt format and a manifest naming every
     t.is(manifest.inputs.quickjs.patches.length, 1);
     t.regex(manifest.inputs.sources.bpf!, /^[0-9a-f]{64}$/);
     t.deepEqual((await readdir(out)).filter((f) => f.startsWith('.')), [], 'no staging folders left');
+  }
+});
+
+test.serial('no artifact embeds a build path (the containers\' work folders, the checkout) or this host\'s name', async (t) => {
+  const needles = ['/tmp/work', '/src/runner', '/src/bpf', '/deps/quickjs', '/tmp/linux-source', '/tmp/bb/', '/tmp/k/', '/home/build', projectPath()];
+  // a short host name would match by chance inside binary data
+  if (hostname().length >= 6) needles.push(hostname());
+  for (const target of debianTargets) {
+    const dir = path.join(out, targetSlug(target.name));
+    for (const rel of await listFiles(dir)) {
+      const data = await readFile(path.join(dir, rel));
+      for (const n of needles) t.false(data.includes(n), `${target.name}/${rel} contains ${n}`);
+    }
   }
 });
 
