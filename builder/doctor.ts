@@ -1,4 +1,5 @@
 import { access, constants } from 'node:fs/promises';
+import { qemuSystemPackage } from './lab/qemu-command.js';
 import { mkdir, statfs } from 'node:fs/promises';
 import semver from 'semver';
 import type { Catalog } from './catalog/load.js';
@@ -58,8 +59,7 @@ export async function doctor(config: ResolvedConfig, catalog: Catalog): Promise<
   }
   const systems = [...new Set(debianTargets.map((t) => t.qemu!.system))];
   for (const s of systems) {
-    const pkg = s.startsWith('qemu-system-mips') ? 'qemu-system-mips' : 'qemu-system-arm';
-    await tool(`qemu-system ${s}`, s, `apt-get install -y ${pkg}`);
+    await tool(`qemu-system ${s}`, s, `apt-get install -y ${qemuSystemPackage(s)}`);
   }
   // fwbuild test: network namespaces and tap devices for the LAN client and WAN server
   await tool('ip (iproute2)', 'ip', 'apt-get install -y iproute2');

@@ -6,6 +6,9 @@ export interface QemuFiles {
   initramfs: string;
 }
 
+/** The Debian package that holds a qemu-system binary. */
+export const qemuSystemPackage = (bin: string): string => (bin.startsWith('qemu-system-mips') ? 'qemu-system-mips' : 'qemu-system-arm');
+
 /** Placeholders in the recorded command line; `fwbuild test` fills them with its tap devices. */
 export const TAP = { lan: '{lanTap}', wan: '{wanTap}' } as const;
 

@@ -7,9 +7,10 @@ import { BuildError, InterruptedError, UsageError } from '../errors.js';
 import { build, type BuildOptions } from '../pipeline/build.js';
 import type { Manifest } from '../pipeline/manifest.js';
 import { targetSlug } from '../util/paths.js';
+import { which } from '../util/which.js';
 import { Netns } from './netns.js';
 import { QemuRouter } from './qemu-router.js';
-import { TAP } from './qemu-command.js';
+import { qemuSystemPackage, TAP } from './qemu-command.js';
 import { referenceModel } from './reference-model.js';
 import { readRouterConf, type Port, type RouterPorts } from './router-conf.js';
 import { traffic, withListener } from './traffic.js';
@@ -102,6 +103,12 @@ export async function testRouter(config: ResolvedConfig, catalog: Catalog, name:
     throw new UsageError(
       `fwbuild test boots virtual routers; ${target.name} is an OpenWrt device target` + (target.twin ? ` (its QEMU twin is ${target.twin})` : ''),
     );
+  }
+  if (process.getuid?.() !== 0) {
+    throw new UsageError('fwbuild test needs root: it creates network namespaces and tap devices', 'run it with sudo, or as root');
+  }
+  if (!(await which(target.qemu.system))) {
+    throw new UsageError(`${target.qemu.system} is not installed`, `apt-get install -y ${qemuSystemPackage(target.qemu.system)}`);
   }
   const say = o.say ?? (() => {});
   const signal = o.signal ?? new AbortController().signal;
