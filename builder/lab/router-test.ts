@@ -139,8 +139,9 @@ export async function testRouter(config: ResolvedConfig, catalog: Catalog, name:
     router = await QemuRouter.start(argv, { netns: hostNs.name, consoleLog });
     // QEMU opens its tap devices before the guest runs: first console output means they are held
     await router.waitForLine(() => true, `${target.name}: QEMU started`, 30_000, signal);
-    await plugTap(hostNs, lanNs, taps.lan, ports.lan, ports.lan.ipv4.address, ports.lan.ipv6.address, 'default');
-    await plugTap(hostNs, wanNs, taps.wan, ports.wan, ports.wan.ipv4.address, ports.wan.ipv6.address, 'lan', ports);
+    // the client reaches everything through the router; the server only needs the LAN back
+    await plugTap(hostNs, lanNs, taps.lan, ports.lan, { ipv4: 'default', ipv6: 'default' });
+    await plugTap(hostNs, wanNs, taps.wan, ports.wan, ports.lan.subnet);
 
     const lines: RunnerLine[] = [];
     let firstPrediction: number | null = null;
@@ -236,30 +237,15 @@ export async function testRouter(config: ResolvedConfig, catalog: Catalog, name:
   }
 }
 
-/** Moves a tap QEMU holds into the peer's namespace and gives the peer its address and route. */
-async function plugTap(
-  from: Netns,
-  to: Netns,
-  tap: string,
-  port: Port,
-  gw4: string,
-  gw6: string,
-  route: 'default' | 'lan',
-  ports?: RouterPorts,
-): Promise<void> {
+/** Moves a tap QEMU holds into `to`, gives it the peer address, and routes `dest` through the router's port. */
+async function plugTap(from: Netns, to: Netns, tap: string, port: Port, dest: { ipv4: string; ipv6: string }): Promise<void> {
   await from.ip('link', 'set', 'dev', tap, 'netns', to.name);
   await to.exec('sysctl', ['-qw', `net.ipv6.conf.${tap}.accept_ra=0`]);
   await to.ip('link', 'set', 'dev', tap, 'up');
   await to.ip('addr', 'add', `${port.peer.ipv4}/${port.ipv4.prefix}`, 'dev', tap);
   await to.ip('-6', 'addr', 'add', `${port.peer.ipv6}/${port.ipv6.prefix}`, 'dev', tap, 'nodad');
-  if (route === 'default') {
-    await to.ip('route', 'add', 'default', 'via', gw4);
-    await to.ip('-6', 'route', 'add', 'default', 'via', gw6);
-  } else {
-    const lan = ports!.lan;
-    await to.ip('route', 'add', `${lan.ipv4.address.replace(/\.\d+$/, '.0')}/${lan.ipv4.prefix}`, 'via', gw4);
-    await to.ip('-6', 'route', 'add', `${lan.ipv6.address.replace(/::[0-9a-f]*$/i, '::')}/${lan.ipv6.prefix}`, 'via', gw6);
-  }
+  await to.ip('route', 'add', dest.ipv4, 'via', port.ipv4.address);
+  await to.ip('-6', 'route', 'add', dest.ipv6, 'via', port.ipv6.address);
 }
 
 type Expected = Omit<FlowCheck, 'seen' | 'ok'>;
