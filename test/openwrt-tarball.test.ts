@@ -1,0 +1,83 @@
+/**
+ * checkTarball on tarballs made here with Debian's tar, zstd and xz: test doubles in the
+ * layout of OpenWrt's ImageBuilder (one top folder, relative symlinks inside it), and archives
+ * built to escape their folder.
+ */
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { BuildError } from '../builder/errors.js';
+import { checkTarball } from '../builder/openwrt/tarball.js';
+import { tempDir } from './helpers/tmp.js';
+
+const sh = promisify(execFile);
+const TOP = 'openwrt-imagebuilder-24.10.8-ath79-generic.Linux-x86_64';
+
+/** Packs `dir`'s `members` with GNU tar (names as given, so `../x` and `/x` stay) and compresses. */
+async function pack(dir: string, out: string, members: string[], extra: string[] = []): Promise<string> {
+  const tarFile = `${out}.tar`;
+  await sh('tar', ['-C', dir, '-cf', tarFile, '--owner=0', '--group=0', ...extra, ...members]);
+  if (out.endsWith('.zst')) await sh('zstd', ['-q', '-f', '--rm', tarFile, '-o', out]);
+  else await sh('xz', ['-f', '-T1', tarFile]).then(() => sh('mv', [`${tarFile}.xz`, out]));
+  return out;
+}
+
+async function imageBuilderLayout(root: string): Promise<void> {
+  const top = path.join(root, TOP);
+  await mkdir(path.join(top, 'staging_dir', 'host', 'bin'), { recursive: true });
+  await mkdir(path.join(top, 'scripts'), { recursive: true });
+  await writeFile(path.join(top, 'Makefile'), '# test double of the ImageBuilder Makefile\ninfo:\n\t@echo \'Current Target: "ath79/generic"\'\n');
+  await writeFile(path.join(top, 'repositories.conf'), 'src/gz openwrt_core file:packages\n');
+  await writeFile(path.join(top, 'scripts', 'ipkg-build'), '#!/bin/sh\n');
+  await symlink('../../../scripts/ipkg-build', path.join(top, 'staging_dir', 'host', 'bin', 'ipkg-build'));
+  await symlink('/usr/bin/python3', path.join(top, 'staging_dir', 'host', 'bin', 'python3'));
+}
+
+test('an ImageBuilder-shaped tarball passes, as .tar.zst and as .tar.xz: one top folder, links inside it', async (t) => {
+  const dir = await tempDir(t);
+  await imageBuilderLayout(dir);
+  for (const ext of ['tar.zst', 'tar.xz']) {
+    const file = await pack(dir, path.join(dir, `ib.${ext}`), [TOP]);
+    const r = await checkTarball(file);
+    t.is(r.top, TOP);
+    t.is(r.entries, 10, ext);
+  }
+});
+
+test('entries that would land outside the folder are refused, naming them', async (t) => {
+  const dir = await tempDir(t);
+  await imageBuilderLayout(dir);
+  const outside = path.join(dir, 'outside');
+  await mkdir(outside);
+  await writeFile(path.join(outside, 'evil'), 'x');
+  // "../outside/evil" kept as written (-P), an absolute name, a symlink climbing out, and a file written through a symlink
+  const climb = await pack(path.join(dir, TOP), path.join(dir, 'climb.tar.zst'), ['Makefile', '../outside/evil'], ['-P']);
+  await t.throwsAsync(checkTarball(climb), { instanceOf: BuildError, message: /refusing climb\.tar\.zst: .*\.\.\/outside\/evil \("\.\." in the path\)/ });
+  const abs = await pack(dir, path.join(dir, 'abs.tar.zst'), [path.join(outside, 'evil')], ['-P']);
+  await t.throwsAsync(checkTarball(abs), { message: /\(absolute path\)/ });
+
+  await symlink('../../../..', path.join(dir, TOP, 'escape'));
+  const link = await pack(dir, path.join(dir, 'link.tar.xz'), [TOP]);
+  await t.throwsAsync(checkTarball(link), { message: new RegExp(`${TOP}/escape \\(symlink to \\.\\./\\.\\./\\.\\./\\.\\., outside the archive\\)`) });
+
+  // a symlink to a folder, then a file "inside" it: tar would write through the link
+  const two = path.join(dir, 'two');
+  await mkdir(path.join(two, TOP), { recursive: true });
+  await symlink('/etc', path.join(two, TOP, 'etc-link'));
+  const plain = path.join(dir, 'through.tar');
+  await sh('tar', ['-C', two, '-cf', plain, TOP]);
+  await mkdir(path.join(dir, 'three', TOP, 'etc-link'), { recursive: true });
+  await writeFile(path.join(dir, 'three', TOP, 'etc-link', 'passwd'), 'root::0:0::/:/bin/sh\n');
+  await sh('tar', ['-C', path.join(dir, 'three'), '-rf', plain, `${TOP}/etc-link/passwd`]);
+  await sh('zstd', ['-q', '-f', plain, '-o', path.join(dir, 'through.tar.zst')]);
+  await t.throwsAsync(checkTarball(path.join(dir, 'through.tar.zst')), { message: new RegExp(`${TOP}/etc-link/passwd \\(inside a symlink\\)`) });
+});
+
+test('a file that is not a tarball, or of another format, is refused with the reason', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(path.join(dir, 'junk.tar.zst'), 'not zstd');
+  await t.throwsAsync(checkTarball(path.join(dir, 'junk.tar.zst')), { message: /junk\.tar\.zst: zstd failed \(exit 1\)/ });
+  await t.throwsAsync(checkTarball(path.join(dir, 'x.zip')), { message: /expected a \.tar\.zst or \.tar\.xz OpenWrt tarball/ });
+});
