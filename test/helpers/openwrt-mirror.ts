@@ -80,7 +80,8 @@ export async function mirror(t: ExecutionContext, signer = usignPair('0123456789
         res.writeHead(200, { 'content-length': body.length });
         if (m.truncateOnce && rel.endsWith(m.truncateOnce)) {
           m.truncateOnce = undefined;
-          res.write(body.subarray(0, body.length >> 1), () => res.destroy());
+          // half, then the connection drops (after a pause, so the half reaches the client)
+          res.write(body.subarray(0, body.length >> 1), () => setTimeout(() => res.destroy(), 300));
           return;
         }
         res.end(body);
