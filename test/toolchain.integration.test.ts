@@ -5,8 +5,8 @@
  * built for every debian target, and the binaries are run on emulated CPUs.
  */
 import test from 'ava';
-import { randomBytes } from 'node:crypto';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Catalog, loadCatalog } from '../builder/catalog/load.js';
@@ -24,6 +24,8 @@ import { projectPath, targetSlug } from '../builder/util/paths.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { LAB_PREFIX, testRouter, type RouterTestReport } from '../builder/lab/router-test.js';
 import { Netns } from '../builder/lab/netns.js';
+import { ensureOpenWrtImage } from '../builder/openwrt/images.js';
+import { imageBuilderLayout, pack, TOP } from './helpers/openwrt-tarballs.js';
 import { cpioNewc, readNewc, type CpioEntry } from '../builder/util/cpio.js';
 import type { LockData } from '../builder/lock/lockfile.js';
 import { containersOf, docker, removeImages } from './helpers/docker.js';
@@ -505,6 +507,39 @@ test.serial('fwbuild.lock: the first build writes it; --frozen passes unchanged 
   t.true(updated.lock.written);
   t.is(updated.lock.changes.length, 1);
   t.regex(updated.lock.changes[0]!, /^packages\.gcc-mips-linux-gnu:amd64: 0\.0-locked -> \d/);
+});
+
+test.serial('the ImageBuilder image: the base image, Debian host tools and a checked test-double tarball; make info runs in it; reused; an escaping tarball builds nothing', async (t) => {
+  const dir = await tempDir(t);
+  // a test double of the ImageBuilder tarball: the real top folder and layout, a Makefile with `info`
+  await imageBuilderLayout(dir);
+  const name = `${TOP}.tar.zst`;
+  const file = await pack(dir, path.join(dir, name), [TOP]);
+  const tarball = { file, name, sha256: createHash('sha256').update(await readFile(file)).digest('hex') };
+  const log = await StepLog.open(path.join(dir, 'logs'), 'openwrt', 'imagebuilder');
+  const work = { log, signal: new AbortController().signal, say: () => {}, sourceDateEpoch: first.sourceDateEpoch.value, namespace, tmpDir: dir };
+  const img = await ensureOpenWrtImage(docker, first.images.base, 'imagebuilder', tarball, work);
+  t.true(img.built);
+  t.is(img.top, TOP);
+  t.regex(img.ref, new RegExp(`^${namespace}/openwrt-imagebuilder:[0-9a-f]{12}$`));
+  // the ImageBuilder runs in it as the build user, with no network
+  const runLog = await StepLog.open(path.join(dir, 'logs'), 'openwrt', 'make-info');
+  await new StepContainer(docker, `ib-${randomBytes(4).toString('hex')}`, new AbortController().signal).run(
+    { step: 'make-info', scope: 'openwrt', image: img.ref, cmd: ['make', 'info'], mounts: [], workdir: '/opt/openwrt' },
+    runLog,
+  );
+  t.regex(await readFile(runLog.file, 'utf8'), /Current Target: "ath79\/generic"/);
+  const again = await ensureOpenWrtImage(docker, first.images.base, 'imagebuilder', tarball, work);
+  t.false(again.built);
+  t.is(again.id, img.id);
+
+  await symlink('../../..', path.join(dir, TOP, 'escape'));
+  const evil = await pack(dir, path.join(dir, 'evil.tar.zst'), [TOP]);
+  const evilTarball = { file: evil, name: 'evil.tar.zst', sha256: createHash('sha256').update(await readFile(evil)).digest('hex') };
+  const e = await t.throwsAsync(ensureOpenWrtImage(docker, first.images.base, 'imagebuilder', evilTarball, work), { instanceOf: BuildError });
+  t.regex(e.message, /refusing evil\.tar\.zst: extracting it could write outside its folder: .*escape \(symlink to \.\.\/\.\.\/\.\., outside the archive\)/);
+  const images = (await docker.listImages()).flatMap((i) => i.RepoTags ?? []).filter((r) => r.startsWith(`${namespace}/openwrt-imagebuilder:`));
+  t.deepEqual(images, [img.ref], 'no image from the refused tarball');
 });
 
 test.serial('a tampered step-cache entry is detected and the step runs again', async (t) => {
