@@ -1,5 +1,5 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../util/atomic.js';
 import { BuildError } from '../errors.js';
 
 /**
@@ -63,10 +63,7 @@ export async function readLock(file: string): Promise<LockData | undefined> {
 
 /** Written next to the old file and renamed over it: a crash never leaves half a lock. */
 export async function writeLock(file: string, data: LockData): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, `${JSON.stringify(data, null, 2)}\n`);
-  await rename(tmp, file);
+  await writeFileAtomic(file, `${JSON.stringify(data, null, 2)}\n`);
 }
 
 /** What changed from `before` to `after`, one line per value, in a stable order. */

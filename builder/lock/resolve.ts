@@ -1,10 +1,11 @@
 import type Docker from 'dockerode';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ResolvedConfig } from '../config/config.js';
 import type { ImageResult } from '../docker/base-image.js';
 import { readImageFile } from '../docker/image-file.js';
 import type { NpmSource } from '../sources/npm-source.js';
+import { writeFileAtomic } from '../util/atomic.js';
 import { parseDpkgLock, type LockData } from './lockfile.js';
 
 /** The package list the toolchain image recorded when it was built. */
@@ -25,9 +26,7 @@ export async function resolveLock(
   let list = await readFile(cached, 'utf8').catch(() => undefined);
   if (list === undefined) {
     list = (await readImageFile(docker, toolchain.ref, IMAGE_PACKAGE_LIST)).toString('utf8');
-    await mkdir(path.dirname(cached), { recursive: true });
-    await writeFile(`${cached}.tmp-${process.pid}`, list);
-    await rename(`${cached}.tmp-${process.pid}`, cached);
+    await writeFileAtomic(cached, list);
   }
   return {
     lockfileVersion: 1,

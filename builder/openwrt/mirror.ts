@@ -1,10 +1,11 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import got, { type Progress } from 'got';
 import { BuildError, InterruptedError, UsageError } from '../errors.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { sha256File } from '../util/hash.js';
 import { parseSums } from '../util/sums.js';
 import type { VersionsJson } from './releases.js';
 import { verifyUsign, type UsignKey } from './usign.js';
@@ -48,7 +49,7 @@ export class OpenWrtMirror {
     if (this.o.offline) return JSON.parse(await this.offlineRead(saved, '.versions.json')) as VersionsJson;
     const body = await this.fetchSmall('.versions.json');
     const v = JSON.parse(body.toString('utf8')) as VersionsJson;
-    await atomicWrite(saved, body);
+    await writeFileAtomic(saved, body);
     return v;
   }
 
@@ -69,8 +70,8 @@ export class OpenWrtMirror {
     }
     this.lastSigner = verifyUsign(sums, sig, this.o.keyring, `${dir}/sha256sums`).keyId;
     if (!this.o.offline) {
-      await atomicWrite(path.join(local, 'sha256sums'), sums);
-      await atomicWrite(path.join(local, 'sha256sums.sig'), Buffer.from(sig));
+      await writeFileAtomic(path.join(local, 'sha256sums'), sums);
+      await writeFileAtomic(path.join(local, 'sha256sums.sig'), Buffer.from(sig));
     }
     return parseSums(sums.toString('utf8'));
   }
@@ -81,7 +82,7 @@ export class OpenWrtMirror {
     if (!want) throw new BuildError(`${dir}/sha256sums does not list ${name}: it is not part of this release`);
     const dest = path.join(this.o.downloadDir, 'sha256', want);
     if (await stat(dest).then(() => true, () => false)) {
-      if ((await hashFile(dest)) === want) return dest;
+      if ((await sha256File(dest)) === want) return dest;
       await rm(dest, { force: true }); // damaged in the cache: fetch again
     }
     if (this.o.offline) {
@@ -98,7 +99,7 @@ export class OpenWrtMirror {
         this.checkAbort();
         try {
           await this.download(`${trimSlash(base)}/${dir}/${name}`, part, name);
-          const got = await hashFile(part);
+          const got = await sha256File(part);
           if (got !== want) {
             await rm(part, { force: true });
             throw new BuildError(`${dir}/${name} from ${base}: sha256 ${got} does not match the signed list (${want}); the file was deleted`);
@@ -176,18 +177,6 @@ export class OpenWrtMirror {
 
 const trimSlash = (s: string): string => s.replace(/\/+$/, '');
 
-async function hashFile(file: string): Promise<string> {
-  const h = createHash('sha256');
-  await pipeline(createReadStream(file), h);
-  return h.digest('hex');
-}
-
-async function atomicWrite(file: string, data: Buffer): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, data);
-  await rename(tmp, file);
-}
 
 /** A write stream opened on the first chunk, appending or truncating as `append()` then says. */
 function lazyWriter(file: string, append: () => boolean) {
