@@ -24,12 +24,22 @@ const common = {
   'out-dir': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
+/** Where OpenWrt's files come from: fetch, and builds of OpenWrt targets. */
+const openwrtSource = {
+  release: { type: 'string' },
+  mirror: { type: 'string', multiple: true },
+  offline: { type: 'boolean' },
+} as const satisfies ParseArgsConfig['options'];
+
 const commands = {
   build: {
-    summary: 'cross-compile the toolkit for targets and write dist/<target>/',
-    usage: 'usage: fwbuild build --target NAME [--target NAME…] [--profile P] [--frozen] [--json]   (`build` may be left out)',
+    summary: 'cross-compile the toolkit for targets and write dist/<target>/ (OpenWrt devices: the package and flashable images)',
+    usage:
+      'usage: fwbuild build --target NAME [--target NAME…] [--profile P] [--frozen] [--json]   (`build` may be left out)\n' +
+      '       OpenWrt targets: --profile DEVICE is required; [--release R] [--mirror URL…] [--offline]',
     options: {
       ...common,
+      ...openwrtSource,
       target: { type: 'string', short: 't', multiple: true },
       profile: { type: 'string', short: 'p' },
       frozen: { type: 'boolean' },
@@ -52,9 +62,7 @@ const commands = {
       ...common,
       target: { type: 'string', short: 't', multiple: true },
       profile: { type: 'string', short: 'p' },
-      release: { type: 'string' },
-      mirror: { type: 'string', multiple: true },
-      offline: { type: 'boolean' },
+      ...openwrtSource,
       frozen: { type: 'boolean' },
     },
   },
@@ -264,7 +272,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
           io.out(
             `${report.target} ${report.release.version}, profile ${report.profile.id}: sha256sums signed by usign key ${report.signedBy}\n` +
               [report.sdk, report.imageBuilder, report.profiles].map((f) => `  ${f.name}\n    sha256 ${f.sha256}\n    ${f.file}\n`).join('') +
-              (report.lock.written ? `${report.lock.file} updated:\n${report.lock.changes.map((l) => `  ${l}\n`).join('')}` : ''),
+              (report.lock?.written ? `${report.lock.file} updated:\n${report.lock.changes.map((l) => `  ${l}\n`).join('')}` : ''),
           );
         }
         return 0;

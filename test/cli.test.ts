@@ -1,4 +1,5 @@
 import test from 'ava';
+import { tempDir } from './helpers/tmp.js';
 import { runCli } from './helpers/cli.js';
 
 test('targets --json prints the whole catalog as one JSON document', async (t) => {
@@ -38,10 +39,18 @@ test('bad usage exits 2 with a suggestion', async (t) => {
   t.regex(none.stderr, /no target given/);
 });
 
-test('an OpenWrt target says plainly that its provider is not built yet and names the twin', async (t) => {
+test('an OpenWrt target needs --profile, and a mirror unless --offline; an offline build names the file it lacks and where to put it', async (t) => {
   const r = await runCli(['--target', 'ath79', '--json']);
-  t.is(r.code, 1);
-  t.regex(JSON.parse(r.stdout).error.message, /ath79\/generic uses the openwrt provider .* does not build yet \(fwbuild fetch --target ath79\/generic --profile DEVICE downloads and verifies them\); .*fwbuild --target qemu-mips/);
+  t.is(r.code, 2);
+  t.regex(JSON.parse(r.stdout).error.message, /an OpenWrt target needs --profile \(the device\): fwbuild --target ath79\/generic --profile NAME/);
+  const cache = await tempDir(t);
+  const noMirror = await runCli(['--target', 'ath79', '--profile', 'tplink_archer-c7-v2', '--cache-dir', cache, '--json']);
+  t.is(noMirror.code, 2, noMirror.stderr);
+  t.regex(JSON.parse(noMirror.stdout).error.message, /no OpenWrt mirror configured/);
+  const offline = await runCli(['--target', 'ath79', '--profile', 'tplink_archer-c7-v2', '--release', '24.10.8', '--offline', '--cache-dir', cache]);
+  t.is(offline.code, 2, offline.stderr);
+  t.regex(offline.stderr, /--offline: \.versions\.json is not in the download folder\n.*hint: run once without --offline to fill .*\/openwrt\/meta/);
+  t.false(offline.stderr.includes('at Object'), 'one message, no stack trace');
 });
 
 test('test refuses an OpenWrt device target (naming its QEMU twin), two targets and a bad --boot-timeout, before any work', async (t) => {

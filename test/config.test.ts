@@ -59,6 +59,8 @@ test('config errors name the file, the key, the value and what is accepted', asy
     [{ debian: { mirror: 'ftp.example' } }, /key "debian\.mirror" has string "ftp\.example", expected an http:\/\/, https:\/\/ or file:\/\/ URL/],
     [{ docker: 'unix:///x' }, /key "docker" must be an object, got string/],
     [[1, 2], /key "\(root\)" must be an object, got array/],
+    [{ openwrt: { packages: ['luci', 'Bad Name'] } }, /key "openwrt\.packages\[1\]" has "Bad Name", expected an OpenWrt package name, or -name to leave a default package out/],
+    [{ openwrt: { packages: 'luci' } }, /key "openwrt\.packages" has string "luci", expected an array of strings/],
   ];
   for (const [content, re] of cases) {
     const dir = await tempDir(t);

@@ -6,13 +6,15 @@
  */
 import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { Catalog, loadCatalog } from '../builder/catalog/load.js';
 import type { Target } from '../builder/catalog/target.js';
 import { loadConfig } from '../builder/config/load.js';
-import { BuildError } from '../builder/errors.js';
+import { BuildError, UsageError } from '../builder/errors.js';
 import { BUILD_UID, StepContainer } from '../builder/docker/step-container.js';
 import { chownTree } from '../builder/util/publish.js';
 import { StepLog } from '../builder/util/steplog.js';
@@ -25,7 +27,8 @@ import { runCli, spawnCli } from './helpers/cli.js';
 import { LAB_PREFIX, testRouter, type RouterTestReport } from '../builder/lab/router-test.js';
 import { Netns } from '../builder/lab/netns.js';
 import { ensureOpenWrtImage } from '../builder/openwrt/images.js';
-import { imageBuilderLayout, pack, TOP } from './helpers/openwrt-tarballs.js';
+import { imageBuilderLayout, pack, sdkLayout, SDK_TOP, TOP } from './helpers/openwrt-tarballs.js';
+import { IMAGEBUILDER, mirror, SDK } from './helpers/openwrt-mirror.js';
 import { cpioNewc, readNewc, type CpioEntry } from '../builder/util/cpio.js';
 import type { LockData } from '../builder/lock/lockfile.js';
 import { containersOf, docker, removeImages } from './helpers/docker.js';
@@ -35,7 +38,10 @@ import { tempDir } from './helpers/tmp.js';
 
 
 let first: BuildReport;
+/** the SDK and ImageBuilder test doubles, made by the first OpenWrt test */
+let owrtTarballs: { sdk: Buffer; imageBuilder: Buffer } | undefined;
 let catalog: Catalog;
+const sh = promisify(execFile);
 let debianTargets: Target[];
 let shared: string;
 let out: string;
@@ -540,6 +546,128 @@ test.serial('the ImageBuilder image: the base image, Debian host tools and a che
   t.regex(e.message, /refusing evil\.tar\.zst: extracting it could write outside its folder: .*escape \(symlink to \.\.\/\.\.\/\.\., outside the archive\)/);
   const images = (await docker.listImages()).flatMap((i) => i.RepoTags ?? []).filter((r) => r.startsWith(`${namespace}/openwrt-imagebuilder:`));
   t.deepEqual(images, [img.ref], 'no image from the refused tarball');
+});
+
+/**
+ * OpenWrt's servers cannot be reached here: this runs `fwbuild build` for an OpenWrt device
+ * against TEST DOUBLES (test/helpers/openwrt-mirror.ts, openwrt-tarballs.ts). The download server
+ * is a local HTTP server; the SDK's toolchain is Debian's mips-linux-gnu gcc relocated under the
+ * SDK's name; the ImageBuilder's `make image` is a script that writes a plain tar under the image
+ * names. No OpenWrt SDK, ImageBuilder or image is involved.
+ */
+test.serial('OpenWrt build (test-double SDK, ImageBuilder and server): package, images, manifest and lock; cached; a MIPS runner that runs', async (t) => {
+  const dir = await tempDir(t);
+  const cwd = path.join(dir, 'project');
+  await mkdir(cwd);
+  // the SDK double's toolchain comes out of fwbuild's own toolchain image
+  await sdkLayout(dir, async (script) => {
+    if (process.getuid?.() === 0) await chownTree(dir, BUILD_UID, BUILD_UID);
+    const log = await StepLog.open(path.join(dir, 'logs'), 'openwrt', 'sdk-double');
+    await new StepContainer(docker, `sdkd-${randomBytes(4).toString('hex')}`, new AbortController().signal).run(
+      { step: 'sdk-double', scope: 'openwrt', image: first.images.toolchain.ref, cmd: ['sh', '-c', script], mounts: [{ host: dir, container: '/x', readOnly: false }] },
+      log,
+    );
+  });
+  await imageBuilderLayout(dir);
+  const sdkTar = await readFile(await pack(dir, path.join(dir, SDK), [SDK_TOP]));
+  const ibTar = await readFile(await pack(dir, path.join(dir, IMAGEBUILDER), [TOP]));
+  owrtTarballs = { sdk: sdkTar, imageBuilder: ibTar };
+  const m = await mirror(t, undefined, owrtTarballs);
+  const configure = async (packages: string[]) => {
+    await writeFile(
+      path.join(cwd, 'fwbuild.config.json'),
+      JSON.stringify({ sourceDateEpoch: first.sourceDateEpoch.value, openwrt: { release: '24.10.8', mirrors: [m.url], keys: [m.keyLine], packages } }),
+    );
+    return testConfig(cwd, { outDir: path.join(cwd, 'dist'), cacheDir: cache, logDir: path.join(cwd, 'logs') });
+  };
+  const config = await configure(['tcpdump-mini', '-dropbear']);
+  const r = await build(config, catalog, { targets: ['ath79'], profile: 'tplink_archer-c7-v2' }, { renderer: 'silent', runId: `owrt-${randomBytes(3).toString('hex')}` });
+  const steps = Object.fromEntries(r.targets[0]!.steps.map((s) => [s.name, s.status]));
+  // BPF objects and bytecode are the qemu-mips twin's, from the cache; the rest is new
+  t.deepEqual(steps, { bpf: 'cached', runner: 'cached', model: 'cached', 'sdk-runner': 'ran', package: 'ran', image: 'ran' });
+
+  const dist = path.join(cwd, 'dist', 'ath79-generic');
+  const name = 'openwrt-24.10.8-fwbuild-ath79-generic-tplink_archer-c7-v2';
+  const ipkRel = 'package/fwbuild-toolkit_0.1.0-r1_mips_24kc.ipk';
+  t.deepEqual((await listFiles(dist)).filter((f) => !f.startsWith('overlay/')), [
+    `image/${name}-squashfs-factory.bin`,
+    `image/${name}-squashfs-sysupgrade.bin`,
+    `image/${name}.manifest`,
+    'manifest.json',
+    ipkRel,
+    'sha256sums',
+  ]);
+  // ImageBuilder's package list: the toolkit, the config's additions, without what it removed
+  const pkgs = (await readFile(path.join(dist, 'image', `${name}.manifest`), 'utf8')).trim().split('\n');
+  t.true(pkgs.includes('fwbuild-toolkit - 0.1.0-r1'));
+  t.true(pkgs.includes('tcpdump-mini - 1.0-r1'));
+  t.false(pkgs.some((l) => l.startsWith('dropbear ')));
+  t.regex(await readFile(path.join(cwd, 'logs', 'ath79-generic', 'image.log'), 'utf8'), new RegExp(`src/gz openwrt_core ${m.url}/releases/24\\.10\\.8/targets/ath79/generic/packages`), 'the feeds point at the configured mirror');
+
+  // the .ipk as OpenWrt's ipkg-build lays it out, read by GNU tar
+  const ipk = path.join(dist, ipkRel);
+  t.deepEqual((await sh('tar', ['-tzf', ipk])).stdout.trim().split('\n'), ['./debian-binary', './data.tar.gz', './control.tar.gz']);
+  const control = (await sh('sh', ['-c', `tar -xzOf "${ipk}" ./control.tar.gz | tar -xzO ./control`])).stdout;
+  t.regex(control, /^Package: fwbuild-toolkit\nVersion: 0\.1\.0-r1\nDepends: kmod-sched-core, kmod-sched-bpf\n/);
+  t.regex(control, /\nArchitecture: mips_24kc\n/);
+  t.regex((await sh('sh', ['-c', `tar -xzOf "${ipk}" ./data.tar.gz | tar -tvzf -`])).stdout, /-rwxr-xr-x 0\/0 .* \.\/usr\/bin\/fwrunner\n/);
+
+  // the image double's rootfs: the package's files and the overlay, with the init script enabled
+  const rootfs = path.join(dir, 'rootfs');
+  await mkdir(rootfs);
+  await sh('tar', ['-xf', path.join(dist, 'image', `${name}-squashfs-sysupgrade.bin`), '-C', rootfs]);
+  const twin = catalog.resolve('qemu-mips');
+  const runner = path.join(rootfs, 'usr', 'bin', 'fwrunner');
+  const elf = await readElfHeader(runner);
+  t.is(elf.machine, EM.MIPS);
+  t.is(elf.byteOrder, 'big');
+  const info = await runUnderQemu(twin, [runner, 'info']);
+  t.is(info.code, 0, info.stderr);
+  t.is((JSON.parse(info.stdout) as { byteOrder: string }).byteOrder, 'big');
+  // the bytecode written by the twin's runner loads in the SDK-built one
+  const qbc = path.join(rootfs, 'usr', 'share', 'fwrunner', 'model.qbc');
+  const run = await runUnderQemu(twin, [runner, 'run', qbc]);
+  t.is(run.code, 0, run.stderr);
+  t.deepEqual(await readFile(path.join(rootfs, 'usr', 'lib', 'fwrunner', 'fw_flows.bpf.o')), await readFile(path.join(out, 'qemu-mips', 'bpf', 'fw_flows.bpf.o')));
+  t.deepEqual(await readFile(qbc), await readFile(path.join(out, 'qemu-mips', 'model', 'model.qbc')));
+  t.is(await readlink(path.join(rootfs, 'etc', 'rc.d', 'S95fwrunner')), '../init.d/fwrunner');
+  t.regex(await readFile(path.join(rootfs, 'etc', 'config', 'fwrunner'), 'utf8'), /option model '\/usr\/share\/fwrunner\/model\.qbc'/);
+
+  const manifest = JSON.parse(await readFile(path.join(dist, 'manifest.json'), 'utf8')) as { inputs: { openwrt: { release: string; sdk: { name: string; sha256: string }; signedBy: string } } };
+  t.is(manifest.inputs.openwrt.release, '24.10.8');
+  t.is(manifest.inputs.openwrt.sdk.name, SDK);
+  t.is(manifest.inputs.openwrt.sdk.sha256, createHash('sha256').update(sdkTar).digest('hex'));
+  const lock = JSON.parse(await readFile(path.join(cwd, 'fwbuild.lock'), 'utf8')) as LockData;
+  t.is(lock.openwrt?.['ath79/generic']?.release, '24.10.8');
+  t.is(lock.openwrt?.['ath79/generic']?.files[SDK], manifest.inputs.openwrt.sdk.sha256);
+
+  // again: every step from the cache, the same bytes
+  const ipkSha = createHash('sha256').update(await readFile(ipk)).digest('hex');
+  const again = await build(config, catalog, { targets: ['ath79'], profile: 'tplink_archer-c7-v2' }, { renderer: 'silent' });
+  t.deepEqual(again.targets[0]!.steps.map((s) => s.status), ['cached', 'cached', 'cached', 'cached', 'cached', 'cached']);
+  t.is(createHash('sha256').update(await readFile(ipk)).digest('hex'), ipkSha);
+  t.false(again.lock.written);
+});
+
+test.serial('OpenWrt build (test doubles): too big for the flash and an impossible package each get one clear message, and change nothing', async (t) => {
+  const cwd = path.join(shared, 'owrt-errors');
+  await mkdir(cwd, { recursive: true });
+  // the test-double tarballs of the test above, served again; their images exist already
+  const prev = await mirror(t, undefined, owrtTarballs!);
+  const configure = async (packages: string[]) => {
+    await writeFile(path.join(cwd, 'fwbuild.config.json'), JSON.stringify({ openwrt: { release: '24.10.8', mirrors: [prev.url], keys: [prev.keyLine], packages } }));
+    return testConfig(cwd, { outDir: path.join(cwd, 'dist'), cacheDir: cache, logDir: path.join(cwd, 'logs') });
+  };
+  const runId = `owrt-${randomBytes(3).toString('hex')}`;
+  const big = await t.throwsAsync(build(await configure([]), catalog, { targets: ['ath79'], profile: 'tplink_tl-wr841hp-v2' }, { renderer: 'silent', runId }), { instanceOf: BuildError });
+  t.regex(big.message, /openwrt-24\.10\.8-fwbuild-ath79-generic-tplink_tl-wr841hp-v2-squashfs-sysupgrade\.bin is [\d,]+ bytes \(\d+ KiB\) too big for the device's flash \([\d,]+ bytes .* > 400,000 bytes/);
+  const nopkg = await t.throwsAsync(build(await configure(['no-such-pkg']), catalog, { targets: ['ath79'], profile: 'tplink_archer-c7-v2' }, { renderer: 'silent', runId }), { instanceOf: BuildError });
+  t.regex(nopkg.message, /package no-such-pkg is not in this release's package feeds/);
+  const unknown = await t.throwsAsync(build(await configure([]), catalog, { targets: ['ath79'], profile: 'tplink_archer-c7-v9' }, { renderer: 'silent', runId }), { instanceOf: UsageError });
+  t.regex(unknown.message, /unknown profile "tplink_archer-c7-v9" for ath79\/generic 24\.10\.8/);
+  t.regex(unknown.hint ?? '', /nearest: .*tplink_archer-c7-v[0-9]/);
+  t.deepEqual(await readdir(cwd), ['fwbuild.config.json', 'logs'], 'no dist, no staging folder, no lock');
+  t.deepEqual(await containersOf(runId), []);
 });
 
 test.serial('a tampered step-cache entry is detected and the step runs again', async (t) => {

@@ -28,6 +28,8 @@ export interface OpenWrtUserConfig {
   timeout?: number;
   /** Extra trusted usign public keys (base64 lines), besides targets/openwrt-keys/usign.json. */
   keys?: string[];
+  /** Packages added to the image besides the toolkit (`-name` removes a default one), as ImageBuilder's PACKAGES. */
+  packages?: string[];
 }
 
 /** The config the library works with: defaults applied, paths absolute. */
@@ -46,7 +48,7 @@ export interface ResolvedConfig {
   configFile?: string;
   /** fwbuild.lock, next to the config file (or in the working folder without one) */
   lockFile: string;
-  openwrt: { release: string; mirrors: string[]; downloadDir: string; offline: boolean; timeout: number; keys: string[] };
+  openwrt: { release: string; mirrors: string[]; downloadDir: string; offline: boolean; timeout: number; keys: string[]; packages: string[] };
 }
 
 /** The defaults, in one place. Paths are relative to the config file's folder (or the working folder). */
@@ -109,6 +111,7 @@ export const configSchema: Schema = {
       offline: { kind: 'boolean', optional: true },
       timeout: { kind: 'integer', optional: true, min: 1, max: 600 },
       keys: { kind: 'strings', optional: true },
+      packages: { kind: 'strings', optional: true, pattern: /^-?[a-z0-9][a-z0-9+._-]*$/, patternHint: 'an OpenWrt package name, or -name to leave a default package out' },
     },
   },
 };

@@ -80,6 +80,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
       offline: o.openwrt?.offline ?? user.openwrt?.offline ?? defaults.openwrt.offline,
       timeout: user.openwrt?.timeout ?? defaults.openwrt.timeout,
       keys: user.openwrt?.keys ?? [],
+      packages: user.openwrt?.packages ?? [],
     },
   };
 }

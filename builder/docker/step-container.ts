@@ -19,6 +19,8 @@ export interface StepSpec {
   mounts: Mount[];
   env?: Record<string, string>;
   workdir?: string;
+  /** The host's network, for ImageBuilder's package downloads only; every other step has none. */
+  network?: boolean;
 }
 
 /** The uid:gid build containers run as: never root. Root callers get the image's `build` user. */
@@ -51,9 +53,10 @@ export class StepContainer {
       WorkingDir: spec.workdir ?? '/tmp',
       Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
       Labels: { [RUN_LABEL]: this.runId, 'fwbuild.step': spec.step, 'fwbuild.scope': spec.scope },
-      NetworkDisabled: true,
+      NetworkDisabled: !spec.network,
       HostConfig: {
-        NetworkMode: 'none',
+        // host, not a bridge: a mirror on the build machine's localhost is reachable too
+        NetworkMode: spec.network ? 'host' : 'none',
         Binds: spec.mounts.map((m) => `${m.host}:${m.container}:${m.readOnly ? 'ro' : 'rw'}`),
         // a kernel tree and its objects need room; tmpfs only takes what is used
         Tmpfs: { '/tmp': 'rw,exec,size=6g' },

@@ -30,8 +30,9 @@ export interface FetchReport {
   imageBuilder: FetchedFile;
   profiles: FetchedFile;
   offline: boolean;
-  /** fwbuild.lock: this target's release and files are recorded there */
-  lock: { file: string; changes: string[]; written: boolean };
+  /** fwbuild.lock: this target's release and files are recorded there (absent: the caller records `entry`) */
+  lock?: { file: string; changes: string[]; written: boolean };
+  entry: OpenWrtLock;
 }
 
 /** OpenWrt's release keys kept in the repository, plus any the config adds. */
@@ -48,7 +49,7 @@ export async function openwrtKeyring(extra: readonly string[]): Promise<UsignKey
 export async function fetchOpenWrt(
   config: ResolvedConfig,
   catalog: Catalog,
-  o: { target: string; profile?: string; signal?: AbortSignal; say?: (s: string) => void; frozen?: boolean },
+  o: { target: string; profile?: string; signal?: AbortSignal; say?: (s: string) => void; frozen?: boolean; record?: boolean },
 ): Promise<FetchReport> {
   const target = catalog.resolve(o.target);
   const ow = openwrtOf(target);
@@ -104,23 +105,32 @@ export async function fetchOpenWrt(
     imageBuilder,
     profiles,
     offline: c.offline,
-    lock: await lockOpenWrt(config.lockFile, target.name, entry, !!o.frozen),
+    entry,
+    ...(o.record === false ? {} : { lock: await lockOpenWrt(config.lockFile, target.name, entry, !!o.frozen) }),
   };
 }
 
 /** Records a target's release and files in fwbuild.lock; under --frozen, requires them unchanged. */
-async function lockOpenWrt(file: string, target: string, entry: OpenWrtLock, frozen: boolean): Promise<FetchReport['lock']> {
+async function lockOpenWrt(file: string, target: string, entry: OpenWrtLock, frozen: boolean): Promise<NonNullable<FetchReport['lock']>> {
   const old = await readLock(file);
-  const next: LockData = { ...(old ?? { lockfileVersion: 1 }), openwrt: { ...old?.openwrt, [target]: entry } };
-  const changes = old ? diffLock(old, next) : ['(new lock file)'];
-  if (frozen && changes.length > 0) {
-    throw new BuildError(
-      `--frozen: ${target} differs from ${file}:\n  ${changes.slice(0, 20).join('\n  ')}`,
-      'fetch without --frozen to update the lock, review the change, and commit it',
-    );
-  }
+  const { next, changes } = withOpenWrtEntry(old, target, entry);
+  if (frozen) checkFrozenOpenWrt(file, target, changes, 'fetch');
   if (changes.length > 0) await writeLock(file, next);
   return { file, changes, written: changes.length > 0 };
+}
+
+/** The lock with one target's OpenWrt entry replaced, and what that changes. */
+export function withOpenWrtEntry(old: LockData | undefined, target: string, entry: OpenWrtLock): { next: LockData; changes: string[] } {
+  const next: LockData = { ...(old ?? { lockfileVersion: 1 }), openwrt: { ...old?.openwrt, [target]: entry } };
+  return { next, changes: old ? diffLock(old, next) : ['(new lock file)'] };
+}
+
+export function checkFrozenOpenWrt(file: string, target: string, changes: string[], command: 'fetch' | 'build'): void {
+  if (changes.length === 0) return;
+  throw new BuildError(
+    `--frozen: ${target} differs from ${file}:\n  ${changes.slice(0, 20).join('\n  ')}`,
+    `${command} without --frozen to update the lock, review the change, and commit it`,
+  );
 }
 
 function openwrtOf(t: Target): NonNullable<Target['openwrt']> {

@@ -1,7 +1,7 @@
 /**
  * The ImageBuilder's failures as users meet them, turned into one clear line each. The
  * patterns are the messages of OpenWrt's opkg (23.05, 24.10), apk (25.12, snapshots) and the
- * check-size image command; `make image` is not wired into builds yet (issue 6).
+ * check-size image command; the build runs them over the log of `make image` (openwrt-steps.ts).
  */
 export type ImageBuilderProblem =
   | { kind: 'no-such-package'; package: string; message: string }

@@ -28,7 +28,7 @@ export async function ensureOpenWrtImage(
   const key = sha256(`${base.id}\n${kit}\n${tarball.sha256}\n${await hashTree(context)}`);
   const ref = `${work.namespace}/openwrt-${kit}:${key.slice(0, 12)}`;
   // every header is read first, also for an image that exists: it names what it was made from
-  const { top } = await checkTarball(tarball.file);
+  const { top } = await checkTarball(tarball.file, tarball.name);
   const existing = await imageId(docker, ref);
   if (existing) return { ref, id: existing, built: false, top };
 

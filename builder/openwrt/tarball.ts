@@ -10,10 +10,10 @@ export interface TarballCheck {
 }
 
 /** The decompressor for an OpenWrt tarball: Debian's zstd or xz, streaming (Node has neither). */
-function decompressor(file: string): [string, string[]] {
-  if (file.endsWith('.tar.zst')) return ['zstd', ['-dc', '--', file]];
-  if (file.endsWith('.tar.xz')) return ['xz', ['-dc', '--', file]];
-  throw new BuildError(`${path.basename(file)}: expected a .tar.zst or .tar.xz OpenWrt tarball`);
+function decompressor(file: string, name: string): [string, string[]] {
+  if (name.endsWith('.tar.zst')) return ['zstd', ['-dc', '--', file]];
+  if (name.endsWith('.tar.xz')) return ['xz', ['-dc', '--', file]];
+  throw new BuildError(`${name}: expected a .tar.zst or .tar.xz OpenWrt tarball`);
 }
 
 /**
@@ -23,8 +23,9 @@ function decompressor(file: string): [string, string[]] {
  * hard link that points above the top folder, or a device node. Absolute symlinks are kept:
  * they point into the image's own filesystem, and extraction never follows them.
  */
-export async function checkTarball(file: string): Promise<TarballCheck> {
-  const [cmd, args] = decompressor(file);
+export async function checkTarball(file: string, name = path.basename(file)): Promise<TarballCheck> {
+  // the download folder names files by their sha256: the format comes from the published name
+  const [cmd, args] = decompressor(file, name);
   const refused: string[] = [];
   const links = new Set<string>();
   let top: string | undefined;
@@ -59,20 +60,20 @@ export async function checkTarball(file: string): Promise<TarballCheck> {
   });
   const parsed = new Promise<void>((resolve, reject) => {
     parser.on('end', () => resolve());
-    parser.on('error', (e: Error) => reject(new BuildError(`${path.basename(file)} is not a readable tar archive: ${e.message}`)));
+    parser.on('error', (e: Error) => reject(new BuildError(`${name} is not a readable tar archive: ${e.message}`)));
   });
   const exited = new Promise<void>((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', (e) => reject(new BuildError(`cannot run ${cmd} to read ${path.basename(file)}: ${e.message}`, `apt-get install -y ${cmd === 'xz' ? 'xz-utils' : 'zstd'}`)));
+    child.on('error', (e) => reject(new BuildError(`cannot run ${cmd} to read ${name}: ${e.message}`, `apt-get install -y ${cmd === 'xz' ? 'xz-utils' : 'zstd'}`)));
     child.stdout.pipe(parser);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new BuildError(`${path.basename(file)}: ${cmd} failed (exit ${code}): ${err.trim()}`))));
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new BuildError(`${name}: ${cmd} failed (exit ${code}): ${err.trim()}`))));
   });
   await Promise.all([exited, parsed]);
   if (refused.length > 0) {
-    throw new BuildError(`refusing ${path.basename(file)}: extracting it could write outside its folder: ${refused.join(', ')}`);
+    throw new BuildError(`refusing ${name}: extracting it could write outside its folder: ${refused.join(', ')}`);
   }
-  if (!top || entries === 0) throw new BuildError(`${path.basename(file)} is empty`);
+  if (!top || entries === 0) throw new BuildError(`${name} is empty`);
   return { top, entries };
 }

@@ -24,7 +24,11 @@ import { diffLock, readLock, writeLock, type LockData } from '../lock/lockfile.j
 import { resolveLock } from '../lock/resolve.js';
 import { qemuCommand, TAP } from '../lab/qemu-command.js';
 import { readRouterConf } from '../lab/router-conf.js';
-import { sourceMounts, toolkitSteps, type SourceName } from './toolkit-steps.js';
+import { sourceMounts, toolkitSteps, type CompileStep, type SourceName } from './toolkit-steps.js';
+import { openwrtSteps } from './openwrt-steps.js';
+import { fetchOpenWrt, withOpenWrtEntry, type FetchReport } from '../openwrt/fetch.js';
+import { ensureOpenWrtImage } from '../openwrt/images.js';
+import { packageFormat } from '../openwrt/package.js';
 
 export interface BuildRequest {
   /** Catalog names or aliases; resolved and checked before anything runs. */
@@ -74,6 +78,8 @@ export interface BuildReport {
 interface Planned {
   target: Target;
   profile: string;
+  /** OpenWrt targets: the debian target of the same CPU, whose toolchain writes the BPF objects and bytecode */
+  twin?: Target;
 }
 
 /** Checks the whole request against the catalog before any work starts: bad input costs nothing. */
@@ -83,12 +89,11 @@ export function planBuild(catalog: Catalog, req: BuildRequest): Planned[] {
   }
   return req.targets.map((name) => {
     const target = catalog.resolve(name);
-    if (target.provider !== 'debian') {
-      throw new BuildError(
-        `target ${target.name} uses the openwrt provider (SDK + ImageBuilder), which this version of fwbuild does not build yet ` +
-          `(fwbuild fetch --target ${target.name} --profile DEVICE downloads and verifies them)` +
-          (target.twin ? `; its QEMU twin builds now: fwbuild --target ${target.twin}` : ''),
-      );
+    if (target.provider === 'openwrt') {
+      // the profile is checked against the release's profiles.json once that is fetched
+      if (!req.profile) throw new UsageError(`an OpenWrt target needs --profile (the device): fwbuild --target ${target.name} --profile NAME`);
+      if (!target.twin) throw new BuildError(`target ${target.name} names no twin in its catalog entry: the debian target of its CPU`);
+      return { target, profile: req.profile, twin: catalog.resolve(target.twin) };
     }
     const profiles = target.profiles ?? [];
     const profile = req.profile ?? profiles[0]!;
@@ -109,7 +114,10 @@ interface Ctx {
   /** Step keys per target, so later steps can depend on earlier ones. */
   keys: Map<string, string>;
   lock?: LockData;
+  oldLock?: LockData;
   lockChanges?: string[];
+  /** per OpenWrt target: what was fetched and the SDK and ImageBuilder images made from it */
+  openwrt: Map<string, { fetch: FetchReport; sdk?: ImageResult; imagebuilder?: ImageResult }>;
   reports: TargetReport[];
 }
 
@@ -138,7 +146,7 @@ export async function build(
   const epoch = resolveEpoch(config.sourceDateEpoch);
   const workRoot = path.join(config.cacheDir, 'work', runId);
   const runner = (docker: Docker): StepContainer => new StepContainer(docker, runId, signal);
-  const ctx: Ctx = { reports: [], keys: new Map() };
+  const ctx: Ctx = { reports: [], keys: new Map(), openwrt: new Map() };
   const cache = new StepCache(config.cacheDir);
 
   const imageTasks: ListrTask<Ctx>[] = [
@@ -150,6 +158,26 @@ export async function build(
         task.title = `Docker engine ${v.Version} (API ${v.ApiVersion})`;
       },
     },
+    // OpenWrt downloads come early: an unknown profile or an unreachable server costs no image build
+    ...planned
+      .filter((p) => p.target.provider === 'openwrt')
+      .map(
+        (p): ListrTask<Ctx> => ({
+          title: `OpenWrt ${config.openwrt.release} for ${p.target.name} (${p.profile}): signed sums, profile, SDK, ImageBuilder`,
+          task: async (c, task) => {
+            const fetched = await fetchOpenWrt(config, catalog, { target: p.target.name, profile: p.profile, signal, say: (s) => (task.output = s), record: false });
+            if (packageFormat(fetched.release) === 'apk') {
+              throw new UsageError(
+                `OpenWrt ${fetched.release.version} installs .apk packages, which fwbuild cannot make yet`,
+                'set openwrt.release to a release that uses opkg (24.10 or older)',
+              );
+            }
+            c.openwrt.set(targetSlug(p.target.name), { fetch: fetched });
+            task.title = `OpenWrt ${fetched.release.version} ${fetched.dir} for ${fetched.profile.id} (sha256sums signed by ${fetched.signedBy})`;
+          },
+          rendererOptions: { persistentOutput: true },
+        }),
+      ),
     {
       title: `Base image (Debian ${config.debian.suite})`,
       task: async (c, task) => {
@@ -192,8 +220,10 @@ export async function build(
       title: `Lock file ${path.relative(process.cwd(), config.lockFile) || config.lockFile}`,
       task: async (c, task) => {
         const old = await readLock(config.lockFile);
-        // a build resolves the Debian side; what fwbuild fetch locked for OpenWrt stays
+        c.oldLock = old;
+        // a build resolves the Debian side and the OpenWrt targets it builds; the rest of the lock stays
         c.lock = { ...(await resolveLock(c.docker!, config, c.base!, c.toolchain!, await quickjsSource())), ...(old?.openwrt ? { openwrt: old.openwrt } : {}) };
+        for (const [, o] of c.openwrt) c.lock = withOpenWrtEntry(c.lock, o.fetch.target, o.fetch.entry).next;
         c.lockChanges = old ? diffLock(old, c.lock) : ['(new lock file)'];
         if (options.frozen) {
           if (!old) {
@@ -215,24 +245,58 @@ export async function build(
     },
   ];
 
-  const targetTasks: ListrTask<Ctx>[] = planned.map(({ target, profile }) => ({
+  const stepsOf = (p: Planned): CompileStep[] =>
+    p.twin
+      ? openwrtSteps(p.target, p.twin, fwbuildVersion, {
+          profile: p.profile,
+          packages: config.openwrt.packages,
+          ...(config.openwrt.offline ? {} : { mirror: config.openwrt.mirrors[0]! }),
+        })
+      : toolkitSteps(p.target, fwbuildVersion);
+
+  /** The SDK and ImageBuilder images of an OpenWrt target, from its verified tarballs (reused by hash). */
+  const openwrtImageTasks = (target: Target): ListrTask<Ctx>[] =>
+    target.provider !== 'openwrt'
+      ? []
+      : (['sdk', 'imagebuilder'] as const).map((kit) => ({
+          title: `OpenWrt ${kit === 'sdk' ? 'SDK' : 'ImageBuilder'} image`,
+          task: async (c, sub) => {
+            const slug = targetSlug(target.name);
+            const o = c.openwrt.get(slug)!;
+            const tarball = kit === 'sdk' ? o.fetch.sdk : o.fetch.imageBuilder;
+            const image = await ensureOpenWrtImage(c.docker!, c.base!, kit, tarball, {
+              log: await StepLog.open(config.logDir, slug, `${kit}-image`),
+              signal,
+              say: (s) => (sub.output = s),
+              sourceDateEpoch: epoch.value,
+              namespace: config.docker.namespace,
+              tmpDir: config.cacheDir,
+            });
+            o[kit] = image;
+            sub.title = `OpenWrt ${kit === 'sdk' ? 'SDK' : 'ImageBuilder'} image ${image.ref} (${image.built ? 'built' : 'reused'}) from ${tarball.name}`;
+          },
+        }));
+
+  const targetTasks: ListrTask<Ctx>[] = planned.map(({ target, profile, twin }) => ({
     title: `${target.name} (${profile})`,
     task: (_c, task) =>
       task.newListr(
         [
-          ...toolkitSteps(target, fwbuildVersion).map(
+          ...openwrtImageTasks(target),
+          ...stepsOf({ target, profile, ...(twin ? { twin } : {}) }).map(
             (step): ListrTask<Ctx> => ({
               title: step.title,
               task: async (c, sub) => {
                 const slug = targetSlug(target.name);
                 const out = path.join(workRoot, slug, step.name);
                 const t0 = Date.now();
+                const image = imageOf(c, slug, step);
                 const key = sha256(
                   JSON.stringify({
                     fwbuild: fwbuildVersion,
                     step: step.name,
                     cmd: step.cmd,
-                    image: c.toolchain!.id,
+                    image: image.id,
                     epoch: epoch.value,
                     // every target value a step uses is in its command line (triple, cflags,
                     // kernel package…), so catalog edits that do not change it rebuild nothing
@@ -257,12 +321,13 @@ export async function build(
                 }
                 if (process.getuid?.() === 0) await chownTree(out, BUILD_UID, BUILD_UID);
                 const log = await StepLog.open(config.logDir, slug, step.name);
-                await runner(c.docker!).run(
+                const run = runner(c.docker!).run(
                   {
                     step: step.name,
                     scope: slug,
-                    image: c.toolchain!.ref,
+                    image: image.ref,
                     cmd: step.cmd,
+                    network: !!step.network,
                     mounts: [
                       ...sourceMounts(
                         {
@@ -283,6 +348,7 @@ export async function build(
                   log,
                   (line) => (sub.output = line),
                 );
+                await explained(step, log, run);
                 await cache.store(key, out);
                 report.steps.push({ name: step.name, status: 'ran', seconds: (Date.now() - t0) / 1000, key, log: log.file });
               },
@@ -292,7 +358,7 @@ export async function build(
             title: `publish ${path.relative(process.cwd(), path.join(config.outDir, targetSlug(target.name))) || '.'}`,
             task: async (c) => {
               const report = targetReport(c, target.name, profile, config);
-              report.artifacts = await publishTarget(target, profile, c, workRoot, config, epoch);
+              report.artifacts = await publishTarget(target, profile, stepsOf({ target, profile, ...(twin ? { twin } : {}) }), c, workRoot, config, epoch);
             },
           },
         ],
@@ -385,6 +451,7 @@ const stagingDir = (config: ResolvedConfig, target: Target, runId: string): stri
 async function publishTarget(
   target: Target,
   profile: string,
+  steps: CompileStep[],
   c: Ctx,
   workRoot: string,
   config: ResolvedConfig,
@@ -395,7 +462,7 @@ async function publishTarget(
   await rm(staged, { recursive: true, force: true });
   await mkdir(staged, { recursive: true });
   const artifacts: Artifact[] = [];
-  for (const step of toolkitSteps(target, fwbuildVersion)) {
+  for (const step of steps.filter((s) => s.publish !== false)) {
     const from = path.join(workRoot, slug, step.name, step.outputs.dir);
     const files = await listFiles(from).catch(() => []);
     if (files.length === 0) throw new BuildError(`step ${slug}/${step.name} produced nothing in ${step.outputs.dir}/`);
@@ -436,6 +503,18 @@ async function publishTarget(
       },
     },
   };
+  const ow = c.openwrt.get(slug);
+  if (ow) {
+    const kit = (f: { name: string; sha256: string }, image: ImageResult | undefined) => ({ name: f.name, sha256: f.sha256, image: { ref: image!.ref, id: image!.id } });
+    manifest.inputs.openwrt = {
+      release: ow.fetch.release.version,
+      dir: ow.fetch.dir,
+      signedBy: ow.fetch.signedBy,
+      packages: config.openwrt.packages,
+      sdk: kit(ow.fetch.sdk, ow.sdk),
+      imageBuilder: kit(ow.fetch.imageBuilder, ow.imagebuilder),
+    };
+  }
   const kernel = artifacts.find((a) => a.kind === 'kernel' && /^kernel\/vmlinu/.test(a.path));
   const initramfs = artifacts.find((a) => a.kind === 'initramfs');
   if (target.qemu && kernel && initramfs) {
@@ -449,4 +528,29 @@ async function publishTarget(
   await writeSha256sums(staged);
   await publishDir(staged, path.join(config.outDir, slug));
   return artifacts;
+}
+
+/** The image a step runs in: the toolchain, or the target's OpenWrt SDK or ImageBuilder. */
+function imageOf(c: Ctx, slug: string, step: CompileStep): ImageResult {
+  if (!step.image || step.image === 'toolchain') return c.toolchain!;
+  const image = c.openwrt.get(slug)?.[step.image];
+  if (!image) throw new BuildError(`step ${slug}/${step.name} needs the ${step.image} image, which was not made`);
+  return image;
+}
+
+/**
+ * A step's known failures in plain words: ImageBuilder's "is too big" is only a warning with
+ * exit 0, and an impossible package selection is buried in opkg's output.
+ */
+async function explained(step: CompileStep, log: StepLog, run: Promise<void>): Promise<void> {
+  const failure = await run.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (failure instanceof InterruptedError) throw failure;
+  const problems = step.explain ? step.explain(await readFile(log.file, 'utf8').catch(() => '')) : [];
+  if (problems.length > 0) {
+    throw new BuildError(`step ${step.name}: ${problems.join('\n  ')}`, undefined, log.file);
+  }
+  if (failure) throw failure;
 }

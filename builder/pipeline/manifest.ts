@@ -24,6 +24,15 @@ export interface ManifestInputs {
   /** Overlay layers applied, in order, with a hash of each. */
   overlays: Record<string, string>;
   sources: Record<string, string>;
+  /** OpenWrt targets: the release, the verified downloads and the images made from them */
+  openwrt?: {
+    release: string;
+    dir: string;
+    signedBy: string;
+    packages: string[];
+    sdk: { name: string; sha256: string; image: { ref: string; id: string } };
+    imageBuilder: { name: string; sha256: string; image: { ref: string; id: string } };
+  };
 }
 
 export interface Manifest {

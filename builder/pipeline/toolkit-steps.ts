@@ -6,7 +6,7 @@ import type { Target } from '../catalog/target.js';
 import { BuildError } from '../errors.js';
 import type { Mount } from '../docker/step-container.js';
 
-export type ArtifactKind = 'bpf-object' | 'runner' | 'model' | 'kernel' | 'userland' | 'initramfs';
+export type ArtifactKind = 'bpf-object' | 'runner' | 'model' | 'kernel' | 'userland' | 'initramfs' | 'package' | 'firmware';
 
 /** One compile step of the toolkit, as data: what runs in the toolchain container and what it leaves. */
 export interface CompileStep {
@@ -21,6 +21,14 @@ export interface CompileStep {
   after?: string[];
   /** A step that runs in fwbuild itself instead of a container (it only assembles files). */
   host?: (io: HostStepIO) => Promise<void>;
+  /** The image it runs in: fwbuild's Debian toolchain (default) or the target's OpenWrt SDK or ImageBuilder. */
+  image?: 'toolchain' | 'sdk' | 'imagebuilder';
+  /** Host networking: only ImageBuilder's `make image`, which fetches the release's packages. Compile steps never. */
+  network?: boolean;
+  /** false: an intermediate the published folder does not carry */
+  publish?: boolean;
+  /** Turns the step's log into clear problems; any problem fails the step, even on exit 0. */
+  explain?: (log: string) => string[];
 }
 
 export interface HostStepIO {

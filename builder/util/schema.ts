@@ -10,7 +10,7 @@ export type Field =
   | { kind: 'integer'; optional?: boolean; min?: number; max?: number }
   | { kind: 'boolean'; optional?: boolean }
   | { kind: 'enum'; optional?: boolean; values: readonly string[] }
-  | { kind: 'strings'; optional?: boolean }
+  | { kind: 'strings'; optional?: boolean; pattern?: RegExp; patternHint?: string }
   | { kind: 'object'; optional?: boolean; fields: Schema };
 
 export type Schema = Readonly<Record<string, Field>>;
@@ -75,8 +75,13 @@ function checkField(v: unknown, field: Field, key: string): SchemaIssue[] {
           message: `has ${show(v)}${typeof v === 'string' ? didYouMean(v, field.values) : ''}; accepted: ${field.values.join(', ')}`,
         },
       ];
-    case 'strings':
-      return Array.isArray(v) && v.every((s) => typeof s === 'string') ? [] : bad('an array of strings');
+    case 'strings': {
+      if (!(Array.isArray(v) && v.every((s) => typeof s === 'string'))) return bad('an array of strings');
+      const pattern = field.pattern;
+      if (!pattern) return [];
+      // the offending element by index, so a long list still gets one precise line
+      return v.flatMap((s: string, i) => (pattern.test(s) ? [] : [{ key: `${key}[${i}]`, message: `has ${show(s)}, expected ${field.patternHint ?? `a string matching ${pattern}`}` }]));
+    }
     case 'object':
       return check(v, field.fields, `${key}.`);
   }

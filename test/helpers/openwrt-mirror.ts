@@ -44,15 +44,23 @@ export interface Mirror {
   server: Server;
 }
 
-export async function mirror(t: ExecutionContext, signer = usignPair('0123456789abcdef')): Promise<Mirror & { sdk: Buffer; key: UsignKey; keyLine: string }> {
+/**
+ * `tarballs`: the SDK and ImageBuilder test doubles to serve (openwrt-tarballs.ts); random bytes
+ * under the real names otherwise, for tests where only bytes and names matter.
+ */
+export async function mirror(
+  t: ExecutionContext,
+  signer = usignPair('0123456789abcdef'),
+  tarballs?: { sdk: Buffer; imageBuilder: Buffer },
+): Promise<Mirror & { sdk: Buffer; key: UsignKey; keyLine: string }> {
   const root = await mkdtemp(path.join(tmpdir(), 'fwbuild-owrt-'));
   t.teardown(() => rm(root, { recursive: true, force: true }));
   const dir = path.join(root, DIR);
   await mkdir(dir, { recursive: true });
   await writeFile(path.join(root, '.versions.json'), await readFile(projectPath('test', 'fixtures', 'openwrt', 'nix_versions.json')));
   const profiles = await readFile(projectPath('test', 'fixtures', 'openwrt', 'profiles_24.10.8_ath79_generic.json'));
-  const sdk = randomBytes(300_000); // test doubles of the SDK and ImageBuilder tarballs: only bytes and names matter here
-  const ib = randomBytes(200_000);
+  const sdk = tarballs?.sdk ?? randomBytes(300_000);
+  const ib = tarballs?.imageBuilder ?? randomBytes(200_000);
   await writeFile(path.join(dir, 'profiles.json'), profiles);
   await writeFile(path.join(dir, SDK), sdk);
   await writeFile(path.join(dir, IMAGEBUILDER), ib);

@@ -1,14 +1,24 @@
 /**
- * Test doubles of OpenWrt's ImageBuilder tarball: the real top folder name and layout (a
- * Makefile with an `info` target, repositories.conf, scripts/, staging_dir/host/bin links),
- * none of the real contents. Packed with Debian's tar, zstd and xz.
+ * Test doubles of OpenWrt's SDK and ImageBuilder tarballs (OpenWrt's servers cannot be reached
+ * here). They have the real top folder names and layout and none of OpenWrt's contents:
+ * - the ImageBuilder's Makefile answers `make info` and emulates `make image` with a shell
+ *   script (below): it checks the package selection against a small feed list and the local
+ *   packages/, unpacks the .ipk files into a root tree with FILES, and writes a plain tar under
+ *   the sysupgrade and factory names, with opkg's and check-size's real messages on failure;
+ * - the SDK's toolchain is Debian's mips-linux-gnu cross gcc (glibc, not musl), relocated
+ *   under the SDK's toolchain folder and compiler name: a real cross compiler, a stand-in for
+ *   OpenWrt's.
+ * Packed with Debian's tar, zstd and xz.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const sh = promisify(execFile);
+/** Shell scripts of the doubles */
+const DOUBLES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'openwrt-doubles');
 export const TOP = 'openwrt-imagebuilder-24.10.8-ath79-generic.Linux-x86_64';
 
 /** Packs `dir`'s `members` with GNU tar (names as given, so `../x` and `/x` stay) and compresses. */
@@ -20,14 +30,54 @@ export async function pack(dir: string, out: string, members: string[], extra: s
   return out;
 }
 
+/** The double's devices and flash limits in bytes (its own numbers, not OpenWrt's IMAGE_SIZE). */
+export const DOUBLE_PROFILES = { 'tplink_archer-c7-v2': 15_990_784, 'tplink_tl-wr841hp-v2': 400_000 } as const;
+/** The double's feed: what `make image` can install besides the packages in packages/. */
+export const DOUBLE_FEED = ['base-files', 'busybox', 'dropbear', 'kmod-sched-core', 'kmod-sched-bpf', 'tcpdump-mini'];
+
+
 export async function imageBuilderLayout(root: string): Promise<void> {
   const top = path.join(root, TOP);
   await mkdir(path.join(top, 'staging_dir', 'host', 'bin'), { recursive: true });
   await mkdir(path.join(top, 'scripts'), { recursive: true });
-  await writeFile(path.join(top, 'Makefile'), '# test double of the ImageBuilder Makefile\ninfo:\n\t@echo \'Current Target: "ath79/generic"\'\n');
-  await writeFile(path.join(top, 'repositories.conf'), 'src/gz openwrt_core file:packages\n');
+  await mkdir(path.join(top, 'packages'), { recursive: true });
+  await writeFile(
+    path.join(top, 'Makefile'),
+    '# test double of the ImageBuilder Makefile\ninfo:\n\t@echo \'Current Target: "ath79/generic"\'\n' +
+      'image:\n\t@sh scripts/image-double.sh "$(PROFILE)" "$(PACKAGES)" "$(FILES)" "$(BIN_DIR)" "$(EXTRA_IMAGE_NAME)"\n',
+  );
+  await copyFile(path.join(DOUBLES, 'image-double.sh'), path.join(top, 'scripts', 'image-double.sh'));
+  await writeFile(path.join(top, 'profiles.txt'), Object.entries(DOUBLE_PROFILES).map(([p, l]) => `${p} ${l}\n`).join(''));
+  await writeFile(path.join(top, 'feed.txt'), DOUBLE_FEED.map((p) => `${p}\n`).join(''));
+  await writeFile(path.join(top, 'default-packages.txt'), 'base-files busybox dropbear\n');
+  // the real file points at the download server; .invalid (RFC 2606) never resolves
+  await writeFile(
+    path.join(top, 'repositories.conf'),
+    'src/gz openwrt_core https://openwrt-mirror.invalid/releases/24.10.8/targets/ath79/generic/packages\n' +
+      'src/gz openwrt_base https://openwrt-mirror.invalid/releases/24.10.8/packages/mips_24kc/base\nsrc imagebuilder file:packages\n',
+  );
   await writeFile(path.join(top, 'scripts', 'ipkg-build'), '#!/bin/sh\n');
   await symlink('../../../scripts/ipkg-build', path.join(top, 'staging_dir', 'host', 'bin', 'ipkg-build'));
   await symlink('/usr/bin/python3', path.join(top, 'staging_dir', 'host', 'bin', 'python3'));
 }
 
+
+export const SDK_TOP = 'openwrt-sdk-24.10.8-ath79-generic_gcc-13.3.0_musl.Linux-x86_64';
+export const SDK_TOOLCHAIN = 'toolchain-mips_24kc_gcc-13.3.0_musl';
+
+
+/**
+ * The SDK test double's tree under `root`: OpenWrt's top folder and layout, with the relocated
+ * Debian cross gcc as its toolchain. `runInToolchain` runs a shell script in fwbuild's toolchain
+ * image with `root` mounted read-write at /x.
+ */
+export async function sdkLayout(root: string, runInToolchain: (script: string) => Promise<void>): Promise<void> {
+  const top = path.join(root, SDK_TOP);
+  for (const d of ['include', 'package', 'scripts', 'staging_dir/host/bin', 'staging_dir/target-mips_24kc_musl']) {
+    await mkdir(path.join(top, d), { recursive: true });
+  }
+  await writeFile(path.join(top, 'Makefile'), '# test double of the SDK Makefile\ninfo:\n\t@echo \'OpenWrt SDK (test double) for ath79/generic\'\n');
+  await writeFile(path.join(top, 'rules.mk'), '# test double\n');
+  await writeFile(path.join(top, 'feeds.conf.default'), 'src-link local ../package\n');
+  await runInToolchain(`set -- /x/${SDK_TOP}/staging_dir/${SDK_TOOLCHAIN}\n${await readFile(path.join(DOUBLES, 'relocate-gcc.sh'), 'utf8')}`);
+}

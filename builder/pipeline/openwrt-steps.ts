@@ -1,0 +1,111 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Target } from '../catalog/target.js';
+import { BuildError } from '../errors.js';
+import { explainImageBuilderLog } from '../openwrt/imagebuilder-errors.js';
+import { packageCodeHash, TOOLKIT_PACKAGE, writeIpk } from '../openwrt/package.js';
+import { targetSlug } from '../util/paths.js';
+import { SRC, toolkitSteps, type CompileStep } from './toolkit-steps.js';
+
+export interface OpenWrtBuildSpec {
+  profile: string;
+  /** config openwrt.packages: added to (or, as -name, removed from) the device's defaults */
+  packages: string[];
+  /** the mirror the ImageBuilder fetches the release's packages from; none offline */
+  mirror?: string;
+}
+
+/** Where the SDK and ImageBuilder images keep the release (docker/openwrt/Dockerfile). */
+const OPENWRT_ROOT = '/opt/openwrt';
+
+/**
+ * The steps that turn the toolkit into flashable images for an OpenWrt device:
+ * - the BPF objects and the model bytecode come from the Debian toolchain, exactly as for the
+ *   target's QEMU twin (same CPU family and byte order, so the same cache entries): BPF is
+ *   compiled by clang with bpf.mk's byte order, and QuickJS bytecode is written by a runner of
+ *   that byte order under qemu-user, which the SDK image has not;
+ * - the runner is compiled with the SDK's musl toolchain;
+ * - the package is packed by fwbuild (writeIpk), so its bytes depend only on its contents;
+ * - the ImageBuilder makes the images with the package, the overlay as FILES and the config's packages.
+ */
+export function openwrtSteps(target: Target, twin: Target, fwVersion: string, spec: OpenWrtBuildSpec): CompileStep[] {
+  const ow = target.openwrt;
+  const triple = target.gcc.openwrt;
+  if (!ow || !triple) throw new BuildError(`target ${target.name} needs openwrt and gcc.openwrt in its catalog entry`);
+  if (twin.bpf !== target.bpf || twin.cpu.endian !== target.cpu.endian || twin.cpu.family !== target.cpu.family) {
+    throw new BuildError(`target ${target.name}: its twin ${twin.name} must have the same CPU family, byte order and BPF target`);
+  }
+  const fromTwin = toolkitSteps(twin, fwVersion)
+    .filter((s) => ['bpf', 'runner', 'model'].includes(s.name))
+    .map((s): CompileStep => ({ ...s, publish: false, ...(s.name === 'runner' ? { title: `${s.title}: writes the model bytecode` } : {}) }));
+  const slug = targetSlug(target.name);
+  return [
+    ...fromTwin,
+    {
+      name: 'sdk-runner',
+      title: `runner (OpenWrt SDK ${triple}-gcc, static)`,
+      image: 'sdk',
+      publish: false,
+      cmd: [
+        'sh',
+        '-c',
+        [
+          'set -e',
+          // the SDK's compiler wrappers want STAGING_DIR, and warn (or fail) without it
+          `export STAGING_DIR=${OPENWRT_ROOT}/staging_dir`,
+          `set -- $STAGING_DIR/toolchain-${ow.arch}_gcc-*`,
+          `[ $# -eq 1 ] && [ -x "$1/bin/${triple}-gcc" ] || { echo "the SDK has no toolchain-${ow.arch}_gcc-*/bin/${triple}-gcc (found: $*)"; exit 1; }`,
+          `make -j$(nproc) -C ${SRC.runner} CROSS="$1/bin/${triple}-" QUICKJS_SRC=${SRC.quickjs} OUT=${SRC.out}/bin WORK=/tmp/work ` +
+            `FW_VERSION=${fwVersion} TARGET_CFLAGS="${target.cpu.cflags.join(' ')}"`,
+        ].join('\n'),
+      ],
+      outputs: { dir: 'bin', kind: 'runner' },
+      reads: ['runner', 'bpf', 'quickjs'],
+    },
+    {
+      name: 'package',
+      title: `package ${TOOLKIT_PACKAGE.name} (.ipk)`,
+      cmd: ['fwbuild-host', 'ipk', packageCodeHash, fwVersion],
+      outputs: { dir: 'package', kind: 'package' },
+      reads: [],
+      after: ['bpf', 'sdk-runner', 'model'],
+      host: async (io) => {
+        const dir = path.join(io.out, 'package');
+        await mkdir(dir, { recursive: true });
+        await writeIpk({ target, version: fwVersion, steps: io.after, sourceDateEpoch: io.sourceDateEpoch }, dir);
+      },
+    },
+    {
+      name: 'image',
+      title: `ImageBuilder make image PROFILE=${spec.profile}`,
+      image: 'imagebuilder',
+      network: spec.mirror !== undefined,
+      cmd: [
+        'sh',
+        '-c',
+        [
+          'set -e',
+          `cd ${OPENWRT_ROOT}`,
+          // the ImageBuilder's own local feed: packages/ is indexed by make image
+          'mkdir -p packages && cp /in/package/package/*.ipk packages/',
+          // the release's feeds from the configured mirror: only the part before /releases/ or /snapshots/ changes
+          `[ -z "$0" ] || sed -i -E "s#^(src/gz [^ ]+ )[^ ]*(/(releases|snapshots)/)#\\1\${0%/}\\2#" repositories.conf`,
+          'mkdir -p /tmp/files',
+          ...['common', target.provider, slug].map((l) => `[ ! -d ${SRC.overlays}/${l} ] || cp -R ${SRC.overlays}/${l}/. /tmp/files/`),
+          // an init script in FILES has no postinst to enable it: link it as `/etc/init.d/NAME enable` would
+          'for s in /tmp/files/etc/init.d/*; do [ -f "$s" ] || continue; n=$(sed -n "s/^START=//p" "$s"); ' +
+            '[ -z "$n" ] || { mkdir -p /tmp/files/etc/rc.d && ln -sf "../init.d/${s##*/}" "/tmp/files/etc/rc.d/S$n${s##*/}"; }; done',
+          `make image PROFILE="$1" PACKAGES="$2" FILES=/tmp/files BIN_DIR=${SRC.out}/image EXTRA_IMAGE_NAME=fwbuild`,
+          `ls ${SRC.out}/image | grep -qE -- '-(sysupgrade|factory)\\.' || { echo "make image made no sysupgrade or factory image for $1"; exit 1; }`,
+        ].join('\n'),
+        spec.mirror ?? '',
+        spec.profile,
+        [TOOLKIT_PACKAGE.name, ...spec.packages].join(' '),
+      ],
+      outputs: { dir: 'image', kind: 'firmware' },
+      reads: ['overlays'],
+      after: ['package'],
+      explain: (log) => explainImageBuilderLog(log).map((p) => p.message),
+    },
+  ];
+}
