@@ -51,7 +51,7 @@ export async function buildBpfTools(bpfTarget: 'bpfel' | 'bpfeb' = 'bpfel'): Pro
       cmd: [
         'sh',
         '-c',
-        `make -C /src/bpf OUT=/out BPF_TARGET=${bpfTarget} all harness && ` +
+        `make -C /src/bpf OUT=/out BPF_TARGET=${bpfTarget} all harness lab && ` +
           'make -j2 -C /src/runner QUICKJS_SRC=/deps/quickjs OUT=/out WORK=/tmp/work',
       ],
       mounts: [

@@ -1,0 +1,1 @@
+export declare const LADDER: { name: string; kbps: number }[];
