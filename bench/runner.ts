@@ -68,7 +68,7 @@ async function main(): Promise<void> {
       };
     }
     // The host: callgrind counts, peak RSS and model load time.
-    const hostModel = projectPath('models', 'throughput-rule.js');
+    const hostModel = projectPath('models', 'video-quality.js');
     const hostBase = await callgrindInsns([host.runner, 'bench-window', '--flows', '0', '--model', hostModel]);
     const hostPer: Record<string, number> = {};
     for (const n of [10, 100, 1000]) hostPer[n] = (await callgrindInsns([host.runner, 'bench-window', '--flows', String(n), '--model', hostModel])) - hostBase;

@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { projectPath } from '../builder/util/paths.js';
@@ -234,7 +234,7 @@ test.serial('the plain init script starts the runner from the shipped config and
   };
   await put('usr/bin/fwrunner', tools.runner, 0o755);
   await put('usr/lib/fwrunner/fw_flows.bpf.o', tools.object);
-  await sh(tools.runner, ['compile', projectPath('models', 'throughput-rule.js'), path.join(root, 'model.qbc')]);
+  await sh(tools.runner, ['compile', projectPath('models', 'video-quality.js'), path.join(root, 'model.qbc')]);
   await put('usr/share/fwrunner/model.qbc', path.join(root, 'model.qbc'));
   await put('etc/config/fwrunner', projectPath('overlays', 'common', 'etc', 'config', 'fwrunner'));
   await put('etc/init.d/fwrunner', projectPath('overlays', 'debian', 'etc', 'init.d', 'fwrunner'), 0o755);
@@ -298,4 +298,26 @@ test('a bad setting gets one clear line and exit 2', async (t) => {
   const missing = await run(['watch', '--lan', 'x', '--model', '/nonexistent.qbc']);
   t.is(missing.code, 2);
   t.regex(missing.stderr, /model \/nonexistent\.qbc: cannot read it/);
+});
+
+test('the shipped model (models/video-quality.js): as QuickJS bytecode it answers exactly as the trained forest on every held-out input', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'fwbuild-model-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const qbc = path.join(dir, 'model.qbc');
+  await sh(tools.runner, ['compile', projectPath('models', 'video-quality.js'), qbc]);
+  // written by models/train.py: held-out features and what scikit-learn's forest answered
+  const checks = (await readFile(projectPath('models', 'video-quality.check.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { features: Record<string, unknown>; resolution: string; startupMs?: number });
+  t.true(checks.length >= 50, `${checks.length} held-out inputs`);
+  t.true(checks.some((c) => c.startupMs !== undefined), 'startup delays are checked too');
+  const input = path.join(dir, 'features.jsonl');
+  await writeFile(input, checks.map((c) => JSON.stringify(c.features)).join('\n') + '\n');
+  const out = await sh('sh', ['-c', `"$0" predict --time-limit 60000 --model "$1" < "$2"`, tools.runner, qbc, input]);
+  const answers = out.trim().split('\n').map((l) => JSON.parse(l) as { model: string; resolution: string; startupMs?: number });
+  t.is(answers.length, checks.length);
+  const wrong = checks.filter((c, i) => answers[i]!.resolution !== c.resolution || (c.startupMs !== undefined && answers[i]!.startupMs !== c.startupMs));
+  t.deepEqual(wrong.slice(0, 3), [], `${wrong.length} of ${checks.length} answers differ from the trained model's`);
+  t.is(answers[0]!.model, 'video-rf');
 });

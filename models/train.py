@@ -1,0 +1,260 @@
+#!/usr/bin/python3
+"""Trains the video-quality models on the lab's windows and exports them to JavaScript.
+
+    /usr/bin/python3 models/train.py [--data models/data] [--out models/build]
+
+Debian's python3-sklearn (1.2) and numpy. Two models, both random forests on the features the
+runner computes for a flow in a 10 s window (fwrunner --record in the lab):
+- resolution: the class of the resolution played in the window (240p ... 1080p), on windows
+  with at least 5 s of playback;
+- startup delay (seconds) of a session, from the video flow's first window.
+Sessions are split into training and held-out sets (GroupShuffleSplit on the session id),
+never windows. Every (trees x depth) point of the grid is exported to JavaScript: one function
+per tree, inputs quantised to integers, so every threshold is an integer and the exported
+model decides exactly as the trained one. Writes <out>/grid.json and one .js and one
+.check.jsonl (held-out features and the trained model's answers) per grid point.
+"""
+import argparse
+import json
+import math
+import os
+
+import numpy as np
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.metrics import confusion_matrix
+from sklearn.model_selection import GroupShuffleSplit
+
+CLASSES = ["240p", "360p", "480p", "720p", "1080p"]
+HIST_LEN = 8
+HISTS = ["upSizeHist", "upIatHist", "downSizeHist", "downIatHist"]
+SCALARS = [
+    "upPackets", "upBytes", "upPayload", "upMbps", "upMeanSize", "upRetrans", "upGaps",
+    "downPackets", "downBytes", "downPayload", "downMbps", "downMeanSize", "downRetrans", "downGaps",
+    "segStarted", "segMeanDown", "segMeanMs", "segLastDown", "segLastMs", "parallelFlows", "ageS",
+    "upRetransBytes", "downRetransBytes", "upStreamBytes", "downStreamBytes",
+]
+# Integer inputs: x = floor(value * scale). Byte counts in units of 16 bytes keep every value
+# exact in float32 (sklearn's trees compare float32) for links up to about 100 Mbit/s.
+SCALE = {"upMbps": 1000, "downMbps": 1000, "ageS": 10}
+for _f in ["upBytes", "upPayload", "downBytes", "downPayload", "segMeanDown", "segLastDown",
+           "upRetransBytes", "downRetransBytes", "upStreamBytes", "downStreamBytes"]:
+    SCALE[_f] = 1 / 16
+# Ratios a forest cannot form from single-feature splits, computed the same way in Python and
+# in the exported JS (the same IEEE operations in the same order), then floored:
+# (Python, JavaScript) per name.
+DERIVED = {
+    # throughput while segments download (kbit/s): the link's capacity
+    "segKbps": (lambda f: f["segMeanDown"] * 8 / max(f["segMeanMs"], 1), "f.segMeanDown * 8 / Math.max(f.segMeanMs, 1)"),
+    "segLastKbps": (lambda f: f["segLastDown"] * 8 / max(f["segLastMs"], 1), "f.segLastDown * 8 / Math.max(f.segLastMs, 1)"),
+    # the application's average rate over the window (kbit/s): the bitrate once the buffer is full
+    "streamKbps": (lambda f: f["downStreamBytes"] * 8 / f["window"] / 1000, "f.downStreamBytes * 8 / f.window / 1000"),
+    # bytes per segment that started in the window, in units of 16
+    "bytesPerSeg": (lambda f: f["downStreamBytes"] / max(f["segStarted"], 1) / 16, "f.downStreamBytes / Math.max(f.segStarted, 1) / 16"),
+}
+FEATURES = SCALARS + [f"{h}{i}" for h in HISTS for i in range(HIST_LEN)] + list(DERIVED)
+GRID_TREES = [int(x) for x in os.environ.get("GRID_TREES", "5,10,20,40").split(",")]
+GRID_DEPTH = [int(x) for x in os.environ.get("GRID_DEPTH", "4,6,8,12").split(",")]
+MIN_PLAYING_S = 5
+TOP_K = int(os.environ.get("TOP_K", "10"))
+LABEL = os.environ.get("LABEL", "played")
+
+
+def value(feats, name):
+    for h in HISTS:
+        if name.startswith(h) and name[len(h):].isdigit():
+            return feats[h][int(name[len(h):])]
+    return feats[name]
+
+
+def quantise(feats):
+    # float multiplication then floor: the same IEEE operations as Math.floor(v * s) in JS
+    return [math.floor(DERIVED[n][0](feats)) if n in DERIVED else math.floor(value(feats, n) * SCALE.get(n, 1)) for n in FEATURES]
+
+
+def load(data):
+    with open(os.path.join(data, "lab-sessions.jsonl")) as f:
+        sessions = {s["id"]: s for s in map(json.loads, f)}
+    with open(os.path.join(data, "lab-windows.jsonl")) as f:
+        windows = [json.loads(l) for l in f]
+    return sessions, windows
+
+
+def export_tree(est, name, kind, remap):
+    """One JS function: nested ifs over the integer inputs; a classifier leaf adds its class
+    probabilities to p (only the non-zero ones: adding 0 changes nothing), a regressor leaf
+    returns its value. No allocation per call: this runs for every flow every window."""
+    t = est.tree_
+    lines = [f"function {name}(x{', p' if kind == 'cls' else ''}) {{"]
+
+    def leaf(node, pad):
+        v = t.value[node][0]
+        if kind == "cls":
+            s = v.sum()
+            prob = v / (s if s != 0 else 1.0)  # sklearn's predict_proba normalisation, in float64
+            adds = [f"p[{j}] += {float(a)!r};" for j, a in enumerate(prob) if a != 0]
+            lines.append(pad + " ".join(adds + ["return;"]))
+        else:
+            lines.append(f"{pad}return {float(v[0])!r};")
+
+    def walk(node, depth):
+        pad = "  " * depth
+        if t.children_left[node] == -1:
+            leaf(node, pad)
+            return
+        # inputs are integers: x <= 12.5 is x <= 12
+        lines.append(f"{pad}if (x[{remap[t.feature[node]]}] <= {math.floor(t.threshold[node])}) {{")
+        walk(t.children_left[node], depth + 1)
+        lines.append(f"{pad}}}")
+        walk(t.children_right[node], depth)
+
+    walk(0, 1)
+    lines.append("}")
+    return "\n".join(lines)
+
+
+# Features the runner computes as whole numbers (differences of counters): no rounding needed.
+INTEGRAL = {"upPackets", "downPackets", "upRetrans", "downRetrans", "upGaps", "downGaps", "segStarted", "parallelFlows"} | {
+    f"{h}{i}" for h in HISTS for i in range(HIST_LEN)
+}
+
+
+def js_input(n):
+    """The JS for one integer input. Every feature is >= 0 and the inputs stay below 2^31, so
+    `v | 0` (truncation, one bytecode op) equals Python's math.floor, at a fraction of the cost
+    of a Math.floor call."""
+    if n in DERIVED:
+        return f"({DERIVED[n][1]}) | 0"
+    if n in INTEGRAL:
+        return f"f.{n[:-1]}[{n[-1]}]" if n[:-1] in HISTS else f"f.{n}"
+    return f"(f.{n} * {SCALE[n]!r}) | 0" if n in SCALE else f"f.{n} | 0"
+
+
+def export_js(cls, reg, meta, sel):
+    """`sel`: the FEATURES index of each column the forests were trained on."""
+    # only the inputs some tree tests are computed, packed in a dense array
+    used = sorted({int(i) for e in list(cls.estimators_) + list(reg.estimators_) for i in e.tree_.feature if i >= 0})
+    remap = {f: k for k, f in enumerate(used)}
+    classes = [CLASSES[int(c)] for c in cls.classes_]
+    out = [
+        "/*",
+        " * GENERATED by models/train.py: do not edit. A random forest trained on the traffic lab's",
+        f" * windows ({meta}); see models/report.md.",
+        " * predict(features) -> { resolution, confidencePct, startupMs (a flow's first window only) }",
+        " */",
+        f"var CLASSES = {json.dumps(classes)};",
+        "function inputs(f) {",
+        "  return [\n    " + ",\n    ".join(f"{js_input(FEATURES[sel[i]])} /* {FEATURES[sel[i]]} */" for i in used) + "\n  ];",
+        "}",
+    ]
+    names = []
+    for i, est in enumerate(cls.estimators_):
+        out.append(export_tree(est, f"r{i}", "cls", remap))
+        names.append(f"r{i}")
+    out.append(f"var RES = [{', '.join(names)}];")
+    names = []
+    for i, est in enumerate(reg.estimators_):
+        out.append(export_tree(est, f"s{i}", "reg", remap))
+        names.append(f"s{i}")
+    out.append(f"var START = [{', '.join(names)}];")
+    zeros = ", ".join(["0"] * len(classes))
+    out.append(
+        """function predict(f) {
+  var x = inputs(f), p = [ZEROS], i, best = 0, s = 0;
+  // tree by tree, as scikit-learn sums: the floating-point results are the same
+  for (i = 0; i < RES.length; i++) RES[i](x, p);
+  for (i = 0; i < p.length; i++) p[i] /= RES.length;
+  for (i = 1; i < p.length; i++) if (p[i] > p[best]) best = i;
+  // whole numbers: printing a double costs a prediction's worth of instructions on MIPS
+  var out = { model: 'video-rf', resolution: CLASSES[best], confidencePct: Math.floor(p[best] * 100 + 0.5) };
+  if (f.ageS <= f.window) {
+    for (i = 0; i < START.length; i++) s += START[i](x);
+    out.startupMs = Math.floor((s / START.length) * 1000 + 0.5);
+  }
+  return out;
+}""".replace("ZEROS", zeros)
+    )
+    return "\n".join(out) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default="models/data")
+    ap.add_argument("--out", default="models/build")
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    sessions, windows = load(a.data)
+    ids = np.array(sorted(sessions))
+    split = GroupShuffleSplit(n_splits=1, test_size=0.25, random_state=0)
+    train_idx, test_idx = next(split.split(ids, groups=ids))
+    test_sessions = set(int(i) for i in ids[test_idx])
+
+    res = [w for w in windows if w["label"][LABEL] is not None and w["label"]["playingS"] >= MIN_PLAYING_S]
+    X = np.array([quantise(w["features"]) for w in res], dtype=np.float64)
+    # exact in float32 (sklearn's trees) and in JS's `| 0` (non-negative, below 2^31)
+    assert X.min() >= 0 and X.max() < 2**24, "an input is negative or does not fit float32 exactly"
+    y = np.array([w["label"][LABEL] for w in res])
+    is_test = np.array([w["session"] in test_sessions for w in res])
+    first = [w for w in windows if w["first"] and sessions[w["session"]]["startupS"] is not None]
+    XS = np.array([quantise(w["features"]) for w in first], dtype=np.float64)
+    yS = np.array([sessions[w["session"]]["startupS"] for w in first])
+    s_test = np.array([w["session"] in test_sessions for w in first])
+
+    # Feature selection on the training sessions only: every input costs about a thousand MIPS
+    # instructions per prediction, so the forests get the TOP_K most important ones of each task.
+    probe = RandomForestClassifier(n_estimators=100, max_depth=8, random_state=0, n_jobs=1).fit(X[~is_test], y[~is_test])
+    probe_s = RandomForestRegressor(n_estimators=100, max_depth=8, random_state=0, n_jobs=1).fit(XS[~s_test], yS[~s_test])
+    top = lambda m: [int(i) for i in np.argsort(-m.feature_importances_, kind="stable")[:TOP_K]]
+    sel = sorted(set(top(probe)) | set(top(probe_s)))
+    X, XS = X[:, sel], XS[:, sel]
+    print("inputs:", ", ".join(FEATURES[i] for i in sel))
+
+    grid = []
+    for trees in GRID_TREES:
+        for depth in GRID_DEPTH:
+            name = f"rf-{trees}x{depth}"
+            cls = RandomForestClassifier(n_estimators=trees, max_depth=depth, random_state=0, n_jobs=1)
+            cls.fit(X[~is_test], y[~is_test])
+            reg = RandomForestRegressor(n_estimators=trees, max_depth=depth, random_state=0, n_jobs=1)
+            reg.fit(XS[~s_test], yS[~s_test])
+            pred = cls.predict(X[is_test])
+            spred = reg.predict(XS[s_test])
+            meta = f"{name}: {len(sessions)} sessions, {trees} trees of depth <= {depth}"
+            with open(os.path.join(a.out, f"{name}.js"), "w") as f:
+                f.write(export_js(cls, reg, meta, sel))
+            # held-out windows and the trained model's answers: the exported one must match
+            with open(os.path.join(a.out, f"{name}.check.jsonl"), "w") as f:
+                test_res = [w for w, t in zip(res, is_test) if t]
+                for w, p in zip(test_res, pred):
+                    f.write(json.dumps({"features": w["features"], "resolution": CLASSES[int(p)]}) + "\n")
+                test_first = [w for w, t in zip(first, s_test) if t]
+                for w, p in zip(test_first, spred):
+                    # rounded as the JS rounds: floor(v * 1000 + 0.5), the same double operations
+                    f.write(json.dumps({"features": w["features"], "resolution": CLASSES[int(cls.predict([[quantise(w["features"])[i] for i in sel]])[0])], "startupMs": math.floor(float(p) * 1000 + 0.5)}) + "\n")
+            labels = list(range(len(CLASSES)))
+            grid.append({
+                "name": name,
+                "trees": trees,
+                "depth": depth,
+                "accuracy": float((pred == y[is_test]).mean()),
+                "confusion": confusion_matrix(y[is_test], pred, labels=labels).tolist(),
+                "startupMaeS": float(np.abs(spred - yS[s_test]).mean()),
+                "startupMaxErrS": float(np.abs(spred - yS[s_test]).max()),
+                "nodes": int(sum(e.tree_.node_count for e in cls.estimators_) + sum(e.tree_.node_count for e in reg.estimators_)),
+            })
+            print(f"{name}: accuracy {grid[-1]['accuracy']:.3f}, startup MAE {grid[-1]['startupMaeS']:.2f} s, {grid[-1]['nodes']} nodes")
+    summary = {
+        "classes": CLASSES,
+        "features": [FEATURES[i] for i in sel],
+        "sessions": {"train": len(ids) - len(test_sessions), "test": len(test_sessions)},
+        "windows": {"train": int((~is_test).sum()), "test": int(is_test.sum())},
+        "startupSessions": {"train": int((~s_test).sum()), "test": int(s_test.sum())},
+        "classCounts": {"train": np.bincount(y[~is_test], minlength=5).tolist(), "test": np.bincount(y[is_test], minlength=5).tolist()},
+        "baselineAccuracy": float((np.bincount(y[~is_test], minlength=5).argmax() == y[is_test]).mean()),
+        "grid": grid,
+    }
+    with open(os.path.join(a.out, "grid.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
