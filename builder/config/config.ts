@@ -30,6 +30,12 @@ export interface OpenWrtUserConfig {
   keys?: string[];
   /** Packages added to the image besides the toolkit (`-name` removes a default one), as ImageBuilder's PACKAGES. */
   packages?: string[];
+  /** `usign` (sha256sums.sig, default) or `gpg` (sha256sums.asc, checked with gpgv against gpgKeyring). */
+  signature?: 'usign' | 'gpg';
+  /** gpg: a keyring file with OpenWrt's public keys (`gpg --export … > FILE`). */
+  gpgKeyring?: string;
+  /** gpg: trusted fingerprints besides OpenWrt's in targets/openwrt-keys/gpg.json. */
+  gpgFingerprints?: string[];
 }
 
 /** The config the library works with: defaults applied, paths absolute. */
@@ -48,7 +54,18 @@ export interface ResolvedConfig {
   configFile?: string;
   /** fwbuild.lock, next to the config file (or in the working folder without one) */
   lockFile: string;
-  openwrt: { release: string; mirrors: string[]; downloadDir: string; offline: boolean; timeout: number; keys: string[]; packages: string[] };
+  openwrt: {
+    release: string;
+    mirrors: string[];
+    downloadDir: string;
+    offline: boolean;
+    timeout: number;
+    keys: string[];
+    packages: string[];
+    signature: 'usign' | 'gpg';
+    gpgKeyring?: string;
+    gpgFingerprints: string[];
+  };
 }
 
 /** The defaults, in one place. Paths are relative to the config file's folder (or the working folder). */
@@ -60,7 +77,7 @@ export const defaults = {
   logDir: 'build/logs',
   debian: { suite: 'bookworm' },
   docker: { namespace: 'fwbuild' },
-  openwrt: { release: 'stable', downloadDir: 'openwrt', offline: false, timeout: 15 },
+  openwrt: { release: 'stable', downloadDir: 'openwrt', offline: false, timeout: 15, signature: 'usign' },
 } as const;
 
 /** Debian suites whose cross toolchains the toolchain image knows how to install. */
@@ -112,6 +129,9 @@ export const configSchema: Schema = {
       timeout: { kind: 'integer', optional: true, min: 1, max: 600 },
       keys: { kind: 'strings', optional: true },
       packages: { kind: 'strings', optional: true, pattern: /^-?[a-z0-9][a-z0-9+._-]*$/, patternHint: 'an OpenWrt package name, or -name to leave a default package out' },
+      signature: { kind: 'enum', optional: true, values: ['usign', 'gpg'] },
+      gpgKeyring: { kind: 'string', optional: true },
+      gpgFingerprints: { kind: 'strings', optional: true, pattern: /^(0x)?[0-9A-Fa-f ]{40,50}$/, patternHint: 'a 40-digit gpg fingerprint' },
     },
   },
 };

@@ -81,6 +81,9 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
       timeout: user.openwrt?.timeout ?? defaults.openwrt.timeout,
       keys: user.openwrt?.keys ?? [],
       packages: user.openwrt?.packages ?? [],
+      signature: user.openwrt?.signature ?? defaults.openwrt.signature,
+      ...(user.openwrt?.gpgKeyring ? { gpgKeyring: path.resolve(base, user.openwrt.gpgKeyring) } : {}),
+      gpgFingerprints: user.openwrt?.gpgFingerprints ?? [],
     },
   };
 }

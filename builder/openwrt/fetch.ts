@@ -8,6 +8,7 @@ import { projectPath } from '../util/paths.js';
 import { OpenWrtMirror } from './mirror.js';
 import { findProfile, type ProfilesJson } from './profiles.js';
 import { needsVersions, resolveRelease, SNAPSHOT, type ResolvedRelease } from './releases.js';
+import type { GpgTrust } from './gpg.js';
 import { parseUsignKey, type UsignKey } from './usign.js';
 
 export interface FetchedFile {
@@ -24,7 +25,7 @@ export interface FetchReport {
   /** the target's folder on the server */
   dir: string;
   profile: { id: string; devicePackages: string[] };
-  /** the usign key that signed sha256sums */
+  /** the usign key id (or gpg fingerprint) that signed sha256sums */
   signedBy: string;
   sdk: FetchedFile;
   imageBuilder: FetchedFile;
@@ -39,6 +40,15 @@ export interface FetchReport {
 export async function openwrtKeyring(extra: readonly string[]): Promise<UsignKey[]> {
   const doc = JSON.parse(await readFile(projectPath('targets', 'openwrt-keys', 'usign.json'), 'utf8')) as { usign: { key: string }[] };
   return [...doc.usign.map((k) => k.key), ...extra].map((k) => parseUsignKey(k));
+}
+
+/** gpg: the keyring the config names, and OpenWrt's fingerprints plus the config's. */
+async function openwrtGpgTrust(c: ResolvedConfig['openwrt']): Promise<GpgTrust> {
+  if (!c.gpgKeyring) {
+    throw new UsageError('openwrt.signature is "gpg" but openwrt.gpgKeyring is not set', 'export OpenWrt\'s public keys to a file (gpg --export FINGERPRINT > openwrt.gpg) and name it in openwrt.gpgKeyring');
+  }
+  const doc = JSON.parse(await readFile(projectPath('targets', 'openwrt-keys', 'gpg.json'), 'utf8')) as { gpg: { fingerprint: string }[] };
+  return { keyring: c.gpgKeyring, fingerprints: [...doc.gpg.map((k) => k.fingerprint), ...c.gpgFingerprints] };
 }
 
 /**
@@ -66,6 +76,7 @@ export async function fetchOpenWrt(
     offline: c.offline,
     downloadDir: c.downloadDir,
     keyring: await openwrtKeyring(c.keys),
+    ...(c.signature === 'gpg' ? { gpg: await openwrtGpgTrust(c) } : {}),
     timeoutMs: c.timeout * 1000,
     ...(o.signal ? { signal: o.signal } : {}),
     ...(o.say ? { say: o.say } : {}),

@@ -8,6 +8,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { sha256File } from '../util/hash.js';
 import { parseSums } from '../util/sums.js';
 import type { VersionsJson } from './releases.js';
+import { verifyGpg, type GpgTrust } from './gpg.js';
 import { verifyUsign, type UsignKey } from './usign.js';
 
 export interface MirrorOptions {
@@ -18,6 +19,8 @@ export interface MirrorOptions {
   /** Content-addressed downloads: `<dir>/sha256/<hex>`, signed lists under `<dir>/meta/`. */
   downloadDir: string;
   keyring: readonly UsignKey[];
+  /** Check sha256sums.asc with gpg instead of sha256sums.sig with usign. */
+  gpg?: GpgTrust;
   signal?: AbortSignal;
   /** Per request: connecting and each wait for data (ms). A dead server fails within a few of these. */
   timeoutMs?: number;
@@ -34,7 +37,7 @@ export interface MirrorOptions {
 export class OpenWrtMirror {
   private readonly timeout: number;
   private readonly attempts: number;
-  /** key id of the usign key that signed the last checksum list */
+  /** the usign key id (or gpg fingerprint) that signed the last checksum list */
   lastSigner: string | undefined;
 
   constructor(private readonly o: MirrorOptions) {
@@ -59,19 +62,22 @@ export class OpenWrtMirror {
    */
   async signedSums(dir: string): Promise<Map<string, string>> {
     const local = path.join(this.o.downloadDir, 'meta', dir);
+    const sigName = this.o.gpg ? 'sha256sums.asc' : 'sha256sums.sig';
     let sums: Buffer;
     let sig: string;
     if (this.o.offline) {
       sums = Buffer.from(await this.offlineRead(path.join(local, 'sha256sums'), `${dir}/sha256sums`));
-      sig = await this.offlineRead(path.join(local, 'sha256sums.sig'), `${dir}/sha256sums.sig`);
+      sig = await this.offlineRead(path.join(local, sigName), `${dir}/${sigName}`);
     } else {
       sums = await this.fetchSmall(`${dir}/sha256sums`);
-      sig = (await this.fetchSmall(`${dir}/sha256sums.sig`)).toString('utf8');
+      sig = (await this.fetchSmall(`${dir}/${sigName}`)).toString('utf8');
     }
-    this.lastSigner = verifyUsign(sums, sig, this.o.keyring, `${dir}/sha256sums`).keyId;
+    this.lastSigner = this.o.gpg
+      ? await verifyGpg(sums, sig, this.o.gpg, `${dir}/sha256sums`)
+      : verifyUsign(sums, sig, this.o.keyring, `${dir}/sha256sums`).keyId;
     if (!this.o.offline) {
       await writeFileAtomic(path.join(local, 'sha256sums'), sums);
-      await writeFileAtomic(path.join(local, 'sha256sums.sig'), Buffer.from(sig));
+      await writeFileAtomic(path.join(local, sigName), Buffer.from(sig));
     }
     return parseSums(sums.toString('utf8'));
   }
