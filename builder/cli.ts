@@ -47,8 +47,8 @@ const commands = {
   },
   verify: {
     summary: 'rebuild a published target from an empty cache and compare every file',
-    usage: 'usage: fwbuild verify --target NAME [--json]',
-    options: { ...common, target: { type: 'string', short: 't', multiple: true } },
+    usage: 'usage: fwbuild verify --target NAME [--json]   (OpenWrt targets: [--mirror URL…] [--offline])',
+    options: { ...common, mirror: openwrtSource.mirror, offline: openwrtSource.offline, target: { type: 'string', short: 't', multiple: true } },
   },
   test: {
     summary: 'boot a virtual router in QEMU, send known traffic through it and check what the runner saw',

@@ -648,6 +648,11 @@ test.serial('OpenWrt build (test-double SDK, ImageBuilder and server): package, 
   t.deepEqual(again.targets[0]!.steps.map((s) => s.status), ['cached', 'cached', 'cached', 'cached', 'cached', 'cached']);
   t.is(createHash('sha256').update(await readFile(ipk)).digest('hex'), ipkSha);
   t.false(again.lock.written);
+
+  // a rebuild from an empty step cache (the SDK's runner, the package, make image) is bit for bit the same
+  const v = await verify(config, catalog, 'ath79', { renderer: 'silent' });
+  t.true(v.files.length >= 6);
+  t.deepEqual(v.files.filter((f) => !f.same).map((f) => f.path), []);
 });
 
 test.serial('OpenWrt build (test doubles): too big for the flash and an impossible package each get one clear message, and change nothing', async (t) => {

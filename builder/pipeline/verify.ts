@@ -64,6 +64,9 @@ export async function verify(
         // the rebuild's lock is its own: verifying never rewrites the project's fwbuild.lock
         lockFile: path.join(scratch, 'fwbuild.lock'),
         sourceDateEpoch: manifest.sourceDateEpoch,
+        // the OpenWrt release the published build used, even if "stable" has moved since;
+        // the download folder stays the project's, so nothing is fetched again
+        openwrt: { ...config.openwrt, release: manifest.inputs.openwrt?.release ?? config.openwrt.release },
       },
       catalog,
       { targets: [target.name], profile: manifest.profile },
