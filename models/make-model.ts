@@ -77,8 +77,13 @@ async function main(): Promise<void> {
   const nullModel = path.join(OUT, 'null.js');
   await writeFile(nullModel, "function predict(f) { return { resolution: '240p' }; }\n");
   const sample = (await readFile(path.join(OUT, `${grid.grid[0]!.name}.check.jsonl`), 'utf8')).split('\n').filter(Boolean);
-  const one = `${JSON.stringify((JSON.parse(sample[0]!) as { features: unknown }).features)}\n`;
-  const many = sample.slice(0, 21).map((l) => `${JSON.stringify((JSON.parse(l) as { features: unknown }).features)}\n`).join('');
+  // recorded lines ({flow, features}), as the runner feeds the model: one flow's windows in order
+  const asInput = (l: string): string => {
+    const c = JSON.parse(l) as { flow: unknown; features: unknown };
+    return `${JSON.stringify({ flow: c.flow, features: c.features })}\n`;
+  };
+  const one = asInput(sample[0]!);
+  const many = sample.slice(0, 21).map(asInput).join('');
   const k = many.split('\n').filter(Boolean).length - 1;
   const perLine = async (model: string) => ((await countInstructions(runner, model, many)) - (await countInstructions(runner, model, one))) / k;
   const runnerPerLine = await perLine(nullModel);
@@ -90,8 +95,9 @@ async function main(): Promise<void> {
     await q(['compile', js, qbc]);
     const bytecodeBytes = (await stat(qbc)).size;
     // the exported model, as bytecode on big-endian MIPS, against the trained model's answers
-    const checks = (await readFile(path.join(OUT, `${g.name}.check.jsonl`), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { features: unknown; resolution: string; startupMs?: number });
-    const answers = (await q(['predict', '--time-limit', '60000', '--model', qbc], checks.map((c) => `${JSON.stringify(c.features)}\n`).join(''))).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { resolution: string; startupMs?: number });
+    const lines = (await readFile(path.join(OUT, `${g.name}.check.jsonl`), 'utf8')).split('\n').filter(Boolean);
+    const checks = lines.map((l) => JSON.parse(l) as { resolution: string; startupMs?: number });
+    const answers = (await q(['predict', '--time-limit', '60000', '--model', qbc], lines.map(asInput).join(''))).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { resolution: string; startupMs?: number });
     let mismatches = 0;
     checks.forEach((c, i) => {
       const a = answers[i];

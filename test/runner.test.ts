@@ -103,7 +103,14 @@ test.serial('watch: real traffic through a veth is reported per flow with the ri
   t.is((f!.features!.downPayload as number) - (f!.features!.downRetransBytes as number), 2_000_000, 'payload minus retransmissions = bytes sent');
   t.is(f!.features!.upPayload, 'GET 2000000\n'.length);
   // the echo model returns what it was given: the prediction is computed from these very features
-  t.deepEqual(f!.prediction, { downPayload: f!.features!.downPayload, upPayload: 12, parallel: 1, rate: 'fast' });
+  // … and the second argument is the flow itself, so a model can keep state per flow
+  t.deepEqual(f!.prediction, {
+    downPayload: f!.features!.downPayload,
+    upPayload: 12,
+    parallel: 1,
+    rate: 'fast',
+    flow: `6 ${net.clientV4}:${got.local} ${net.serverV4}:8080`,
+  });
   // The same lines went to the output file.
   const { readFile } = await import('node:fs/promises');
   const file = (await readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Line);
@@ -180,6 +187,17 @@ test.serial('bad models are reported and the runner keeps going', async (t) => {
   const ok = await run('model-forest.js');
   t.is(ok.code, 0);
   t.is(ok.stdout, await referencePredictions(fixture('model-forest.js'), feats), 'the same answers as Node.js gives');
+
+  // predict passes a recorded line's flow as the second argument; a bare feature line has none
+  const echo = await new Promise<string>((resolve, reject) => {
+    const c = spawn(tools.runner, ['predict', '--model', fixture('model-echo.js')], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let stdout = '';
+    c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    c.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`exit ${code}`))));
+    const f = feats.trim().split('\n')[0]!;
+    c.stdin.end(`{"flow":{"proto":17,"client":"10.0.0.2","clientPort":5353,"server":"10.0.0.1","serverPort":53,"vlan":0},"features":${f}}\n${f}\n`);
+  });
+  t.deepEqual(echo.trim().split('\n').map((l) => (JSON.parse(l) as { flow: string | null }).flow), ['17 10.0.0.2:5353 10.0.0.1:53', null]);
 });
 
 test.serial('watch keeps running windows when the model throws', async (t) => {
@@ -300,7 +318,7 @@ test('a bad setting gets one clear line and exit 2', async (t) => {
   t.regex(missing.stderr, /model \/nonexistent\.qbc: cannot read it/);
 });
 
-test('the shipped model (models/video-quality.js): as QuickJS bytecode it answers exactly as the trained forest on every held-out input', async (t) => {
+test('the shipped model (models/video-quality.js): as QuickJS bytecode it answers exactly as the trained forest on every held-out window, in sequence', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'fwbuild-model-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const qbc = path.join(dir, 'model.qbc');
@@ -309,11 +327,12 @@ test('the shipped model (models/video-quality.js): as QuickJS bytecode it answer
   const checks = (await readFile(projectPath('models', 'video-quality.check.jsonl'), 'utf8'))
     .trim()
     .split('\n')
-    .map((l) => JSON.parse(l) as { features: Record<string, unknown>; resolution: string; startupMs?: number });
+    .map((l) => JSON.parse(l) as { flow: Record<string, unknown>; features: Record<string, unknown>; resolution: string; startupMs?: number });
   t.true(checks.length >= 50, `${checks.length} held-out inputs`);
   t.true(checks.some((c) => c.startupMs !== undefined), 'startup delays are checked too');
   const input = path.join(dir, 'features.jsonl');
-  await writeFile(input, checks.map((c) => JSON.stringify(c.features)).join('\n') + '\n');
+  // recorded lines, each flow's windows in order: the model remembers a flow's previous window
+  await writeFile(input, checks.map((c) => JSON.stringify({ flow: c.flow, features: c.features })).join('\n') + '\n');
   const out = await sh('sh', ['-c', `"$0" predict --time-limit 60000 --model "$1" < "$2"`, tools.runner, qbc, input]);
   const answers = out.trim().split('\n').map((l) => JSON.parse(l) as { model: string; resolution: string; startupMs?: number });
   t.is(answers.length, checks.length);

@@ -83,16 +83,18 @@ int model_load(struct model *m, const char *path, const struct jsvm_limits *limi
 	return 0;
 }
 
-char *model_predict(struct model *m, JSValueConst features, char *err, size_t errlen)
+char *model_predict(struct model *m, JSValueConst features, JSValueConst flow, char *err, size_t errlen)
 {
 	JSContext *ctx = m->vm.ctx;
+	JSValueConst args[2] = { features, flow };
 	JSValue r, s;
 	const char *txt;
 	char *out = NULL;
 
 	m->calls++;
 	jsvm_arm(&m->vm);
-	r = JS_Call(ctx, m->predict, JS_UNDEFINED, 1, &features);
+	/* predict(features, flow): the flow lets a model keep state per flow across windows */
+	r = JS_Call(ctx, m->predict, JS_UNDEFINED, 2, args);
 	if (!JS_IsException(r)) {
 		s = JS_JSONStringify(ctx, r, JS_UNDEFINED, JS_UNDEFINED);
 		JS_FreeValue(ctx, r);

@@ -21,7 +21,7 @@ int model_load(struct model *m, const char *path, const struct jsvm_limits *limi
  * Calls predict(features). Returns the result as JSON text in *out (free with js_free) or NULL
  * with the error message in err. Never leaves an exception pending.
  */
-char *model_predict(struct model *m, JSValueConst features, char *err, size_t errlen);
+char *model_predict(struct model *m, JSValueConst features, JSValueConst flow, char *err, size_t errlen);
 void model_free(struct model *m);
 
 #endif

@@ -247,9 +247,18 @@ static int emit_window(struct model *m, const struct runner_config *c, struct wi
 		}
 		if (!JS_IsUndefined(m->predict)) {
 			JSValue feats = features_to_js(ctx, &atoms, &x);
+			JSValue flow = JS_NewObject(ctx);
 
-			pred = model_predict(m, feats, err, sizeof(err));
+			/* the same fields, and names, as the output line's "flow" */
+			JS_SetPropertyStr(ctx, flow, "proto", JS_NewInt32(ctx, f->key.proto));
+			JS_SetPropertyStr(ctx, flow, "client", JS_NewString(ctx, client));
+			JS_SetPropertyStr(ctx, flow, "clientPort", JS_NewInt32(ctx, (int32_t)cport));
+			JS_SetPropertyStr(ctx, flow, "server", JS_NewString(ctx, server));
+			JS_SetPropertyStr(ctx, flow, "serverPort", JS_NewInt32(ctx, (int32_t)sport));
+			JS_SetPropertyStr(ctx, flow, "vlan", JS_NewInt32(ctx, f->key.vlan));
+			pred = model_predict(m, feats, flow, err, sizeof(err));
 			JS_FreeValue(ctx, feats);
+			JS_FreeValue(ctx, flow);
 			if (!pred)
 				fprintf(stderr, "fwrunner: model failed on a flow (window %u): %s\n", index, err);
 		}
@@ -416,15 +425,18 @@ int predict_lines(const struct runner_config *c)
 		}
 		/* a recorded line holds {flow, features}; a bare object is the features themselves */
 		JSValue inner = JS_GetPropertyStr(m.vm.ctx, feats, "features");
+		JSValue flow = JS_UNDEFINED;
 
 		if (JS_IsObject(inner)) {
+			flow = JS_GetPropertyStr(m.vm.ctx, feats, "flow");
 			JS_FreeValue(m.vm.ctx, feats);
 			feats = inner;
 		} else {
 			JS_FreeValue(m.vm.ctx, inner);
 		}
-		pred = model_predict(&m, feats, err, sizeof(err));
+		pred = model_predict(&m, feats, flow, err, sizeof(err));
 		JS_FreeValue(m.vm.ctx, feats);
+		JS_FreeValue(m.vm.ctx, flow);
 		if (pred) {
 			printf("%s\n", pred);
 			js_free(m.vm.ctx, pred);
