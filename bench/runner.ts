@@ -17,15 +17,9 @@ import { loadConfig } from '../builder/config/load.js';
 import { build } from '../builder/pipeline/build.js';
 import { projectPath, targetSlug } from '../builder/util/paths.js';
 import { buildBpfTools } from '../test/helpers/bpf.js';
+import { qemuInstructions } from '../test/helpers/qemu.js';
 
 const execFileP = promisify(execFile);
-
-/** Guest instructions of one qemu-user run: one `-d exec` line per instruction with -singlestep. */
-async function qemuInsns(qemu: string, args: string[]): Promise<number> {
-  // The log goes to stderr and straight into wc: billions of bytes need not pass through Node.
-  const { stdout } = await execFileP('sh', ['-c', '"$@" 2>&1 >/dev/null | wc -l', 'sh', qemu, '-singlestep', '-d', 'nochain,exec', ...args]);
-  return Number(stdout.trim());
-}
 
 async function callgrindInsns(args: string[]): Promise<number> {
   const out = path.join(tmpdir(), `cg-${process.pid}.out`);
@@ -52,12 +46,12 @@ async function main(): Promise<void> {
       const bin = path.join(d, 'bin', 'fwrunner');
       const model = path.join(d, 'model', 'model.qbc');
       const qemu = `${t.qemu!.user}-static`;
-      const base = await qemuInsns(qemu, [bin, 'bench-window', '--flows', '0', '--model', model]);
+      const base = await qemuInstructions(qemu, [bin, 'bench-window', '--flows', '0', '--model', model]);
       const perWindow: Record<string, number> = {};
-      for (const n of sizes) perWindow[n] = (await qemuInsns(qemu, [bin, 'bench-window', '--flows', String(n), '--model', model])) - base;
+      for (const n of sizes) perWindow[n] = (await qemuInstructions(qemu, [bin, 'bench-window', '--flows', String(n), '--model', model])) - base;
       const n = sizes.at(-1)!;
-      const noopBase = await qemuInsns(qemu, [bin, 'bench-window', '--flows', '0', '--model', noop]);
-      const noopN = (await qemuInsns(qemu, [bin, 'bench-window', '--flows', String(n), '--model', noop])) - noopBase;
+      const noopBase = await qemuInstructions(qemu, [bin, 'bench-window', '--flows', '0', '--model', noop]);
+      const noopN = (await qemuInstructions(qemu, [bin, 'bench-window', '--flows', String(n), '--model', noop])) - noopBase;
       const sizeOf = async (f: string) => (await readFile(f)).length;
       report[t.name] = {
         cpu: `${t.cpu.family} ${t.cpu.endian}-endian`,

@@ -13,14 +13,15 @@
  * 4. the best point within the budget becomes models/video-quality.js (+ its check file);
  * 5. models/report.py writes models/report.md and models/tradeoff.png.
  */
-import { execFile, spawn } from 'node:child_process';
-import { copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { copyFile, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { loadCatalog } from '../builder/catalog/load.js';
 import { loadConfig } from '../builder/config/load.js';
 import { build } from '../builder/pipeline/build.js';
 import { projectPath } from '../builder/util/paths.js';
+import { qemuInstructions, runUnderQemu } from '../test/helpers/qemu.js';
 
 const sh = promisify(execFile);
 const BUDGET = { bytecodeBytes: 100_000, instructions: 150_000 };
@@ -34,24 +35,6 @@ interface GridPoint {
   startupMaeS: number;
 }
 
-/** Guest instructions fwrunner executes for `lines` on stdin, counted by qemu-user. */
-async function countInstructions(runner: string, model: string, lines: string): Promise<number> {
-  const log = `/dev/shm/fwbuild-insn-${process.pid}.log`;
-  await new Promise<void>((resolve, reject) => {
-    const p = spawn('qemu-mips-static', ['-singlestep', '-d', 'nochain,exec', '-D', log, runner, 'predict', '--time-limit', '60000', '--model', model], { stdio: ['pipe', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`predict under qemu: exit ${code}: ${err}`))));
-    p.stdin.end(lines);
-  });
-  try {
-    const { stdout } = await sh('grep', ['-c', '^Trace', log], { maxBuffer: 1 << 20 });
-    return Number(stdout.trim());
-  } finally {
-    await rm(log, { force: true });
-  }
-}
-
 async function main(): Promise<void> {
   if (!process.argv.includes('--skip-train')) {
     await sh('/usr/bin/python3', [projectPath('models', 'train.py'), '--data', projectPath('models', 'data'), '--out', OUT], { maxBuffer: 64 << 20 }).then(
@@ -61,21 +44,23 @@ async function main(): Promise<void> {
   const grid = JSON.parse(await readFile(path.join(OUT, 'grid.json'), 'utf8')) as { grid: GridPoint[] };
 
   const config = await loadConfig({});
-  const report = await build(config, await loadCatalog(), { targets: ['qemu-mips'] }, { renderer: 'silent' });
+  const catalog = await loadCatalog();
+  const mips = catalog.resolve('qemu-mips');
+  const report = await build(config, catalog, { targets: [mips.name] }, { renderer: 'silent' });
   const runner = path.join(report.targets[0]!.outDir, 'bin', 'fwrunner');
-  const q = (args: string[], input?: string) =>
-    new Promise<string>((resolve, reject) => {
-      const p = spawn('qemu-mips-static', [runner, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`fwrunner ${args[0]}: exit ${code}: ${err}`))));
-      p.stdin.end(input ?? '');
-    });
+  const qemu = `${mips.qemu!.user}-static`;
+  const input = path.join(OUT, 'input.jsonl');
+  /** fwrunner on big-endian MIPS under qemu-user; `lines` on its stdin. */
+  const q = async (args: string[], lines = ''): Promise<string> => {
+    await writeFile(input, lines);
+    const r = await runUnderQemu(mips, [runner, ...args], input);
+    if (r.code !== 0) throw new Error(`fwrunner ${args[0]}: exit ${r.code}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const predict = (model: string) => ['predict', '--time-limit', '60000', '--model', model];
 
-  const nullModel = path.join(OUT, 'null.js');
-  await writeFile(nullModel, "function predict(f) { return { resolution: '240p' }; }\n");
+  // a model that returns at once: its cost per line is the runner's own (JSON in and out)
+  const nullModel = projectPath('bench', 'noop-model.js');
   const sample = (await readFile(path.join(OUT, `${grid.grid[0]!.name}.check.jsonl`), 'utf8')).split('\n').filter(Boolean);
   // recorded lines ({flow, features}), as the runner feeds the model: one flow's windows in order
   const asInput = (l: string): string => {
@@ -85,7 +70,8 @@ async function main(): Promise<void> {
   const one = asInput(sample[0]!);
   const many = sample.slice(0, 21).map(asInput).join('');
   const k = many.split('\n').filter(Boolean).length - 1;
-  const perLine = async (model: string) => ((await countInstructions(runner, model, many)) - (await countInstructions(runner, model, one))) / k;
+  const perLine = async (model: string) =>
+    ((await qemuInstructions(qemu, [runner, ...predict(model)], many)) - (await qemuInstructions(qemu, [runner, ...predict(model)], one))) / k;
   const runnerPerLine = await perLine(nullModel);
 
   const measured = [];
@@ -97,7 +83,7 @@ async function main(): Promise<void> {
     // the exported model, as bytecode on big-endian MIPS, against the trained model's answers
     const lines = (await readFile(path.join(OUT, `${g.name}.check.jsonl`), 'utf8')).split('\n').filter(Boolean);
     const checks = lines.map((l) => JSON.parse(l) as { resolution: string; startupMs?: number });
-    const answers = (await q(['predict', '--time-limit', '60000', '--model', qbc], lines.map(asInput).join(''))).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { resolution: string; startupMs?: number });
+    const answers = (await q(predict(qbc), lines.map(asInput).join(''))).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { resolution: string; startupMs?: number });
     let mismatches = 0;
     checks.forEach((c, i) => {
       const a = answers[i];
@@ -113,7 +99,6 @@ async function main(): Promise<void> {
   if (!best) throw new Error('no grid point fits the budget with an exact export');
   await copyFile(path.join(OUT, `${best.name}.js`), projectPath('models', 'video-quality.js'));
   await copyFile(path.join(OUT, `${best.name}.check.jsonl`), projectPath('models', 'video-quality.check.jsonl'));
-  await mkdir(OUT, { recursive: true });
   await writeFile(
     path.join(OUT, 'measured.json'),
     `${JSON.stringify({ budget: BUDGET, runnerInstructionsPerLine: Math.round(runnerPerLine), chosen: best.name, points: measured }, null, 1)}\n`,

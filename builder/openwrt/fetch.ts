@@ -125,7 +125,12 @@ export async function fetchOpenWrt(
 async function lockOpenWrt(file: string, target: string, entry: OpenWrtLock, frozen: boolean): Promise<NonNullable<FetchReport['lock']>> {
   const old = await readLock(file);
   const { next, changes } = withOpenWrtEntry(old, target, entry);
-  if (frozen) checkFrozenOpenWrt(file, target, changes, 'fetch');
+  if (frozen && changes.length > 0) {
+    throw new BuildError(
+      `--frozen: ${target} differs from ${file}:\n  ${changes.slice(0, 20).join('\n  ')}`,
+      'fetch without --frozen to update the lock, review the change, and commit it',
+    );
+  }
   if (changes.length > 0) await writeLock(file, next);
   return { file, changes, written: changes.length > 0 };
 }
@@ -136,13 +141,6 @@ export function withOpenWrtEntry(old: LockData | undefined, target: string, entr
   return { next, changes: old ? diffLock(old, next) : ['(new lock file)'] };
 }
 
-export function checkFrozenOpenWrt(file: string, target: string, changes: string[], command: 'fetch' | 'build'): void {
-  if (changes.length === 0) return;
-  throw new BuildError(
-    `--frozen: ${target} differs from ${file}:\n  ${changes.slice(0, 20).join('\n  ')}`,
-    `${command} without --frozen to update the lock, review the change, and commit it`,
-  );
-}
 
 function openwrtOf(t: Target): NonNullable<Target['openwrt']> {
   if (t.provider !== 'openwrt' || !t.openwrt) {

@@ -114,7 +114,6 @@ interface Ctx {
   /** Step keys per target, so later steps can depend on earlier ones. */
   keys: Map<string, string>;
   lock?: LockData;
-  oldLock?: LockData;
   lockChanges?: string[];
   /** per OpenWrt target: what was fetched and the SDK and ImageBuilder images made from it */
   openwrt: Map<string, { fetch: FetchReport; sdk?: ImageResult; imagebuilder?: ImageResult }>;
@@ -220,7 +219,6 @@ export async function build(
       title: `Lock file ${path.relative(process.cwd(), config.lockFile) || config.lockFile}`,
       task: async (c, task) => {
         const old = await readLock(config.lockFile);
-        c.oldLock = old;
         // a build resolves the Debian side and the OpenWrt targets it builds; the rest of the lock stays
         c.lock = { ...(await resolveLock(c.docker!, config, c.base!, c.toolchain!, await quickjsSource())), ...(old?.openwrt ? { openwrt: old.openwrt } : {}) };
         for (const [, o] of c.openwrt) c.lock = withOpenWrtEntry(c.lock, o.fetch.target, o.fetch.entry).next;
@@ -277,94 +275,98 @@ export async function build(
           },
         }));
 
-  const targetTasks: ListrTask<Ctx>[] = planned.map(({ target, profile, twin }) => ({
-    title: `${target.name} (${profile})`,
-    task: (_c, task) =>
-      task.newListr(
-        [
-          ...openwrtImageTasks(target),
-          ...stepsOf({ target, profile, ...(twin ? { twin } : {}) }).map(
-            (step): ListrTask<Ctx> => ({
-              title: step.title,
-              task: async (c, sub) => {
-                const slug = targetSlug(target.name);
-                const out = path.join(workRoot, slug, step.name);
-                const t0 = Date.now();
-                const image = imageOf(c, slug, step);
-                const key = sha256(
-                  JSON.stringify({
-                    fwbuild: fwbuildVersion,
-                    step: step.name,
-                    cmd: step.cmd,
-                    image: image.id,
-                    epoch: epoch.value,
-                    // every target value a step uses is in its command line (triple, cflags,
-                    // kernel package…), so catalog edits that do not change it rebuild nothing
-                    inputs: step.reads.map((r) => c.inputHashes![r]),
-                    after: (step.after ?? []).map((s) => c.keys.get(`${slug}/${s}`)),
-                  }),
-                );
-                c.keys.set(`${slug}/${step.name}`, key);
-                const report = targetReport(c, target.name, profile, config);
-                if (await cache.restore(key, out)) {
-                  sub.title = `${step.title} (cached)`;
-                  report.steps.push({ name: step.name, status: 'cached', seconds: (Date.now() - t0) / 1000, key });
-                  return;
-                }
-                await mkdir(out, { recursive: true });
-                const afterDirs = Object.fromEntries((step.after ?? []).map((s) => [s, path.join(workRoot, slug, s)]));
-                if (step.host) {
-                  await step.host({ out, after: afterDirs, overlays: await overlayLayers(target), sourceDateEpoch: epoch.value });
+  const targetTasks: ListrTask<Ctx>[] = planned.map((p) => {
+    const { target, profile } = p;
+    const steps = stepsOf(p);
+    return {
+      title: `${target.name} (${profile})`,
+      task: (_c, task) =>
+        task.newListr(
+          [
+            ...openwrtImageTasks(target),
+            ...steps.map(
+              (step): ListrTask<Ctx> => ({
+                title: step.title,
+                task: async (c, sub) => {
+                  const slug = targetSlug(target.name);
+                  const out = path.join(workRoot, slug, step.name);
+                  const t0 = Date.now();
+                  const image = imageOf(c, slug, step);
+                  const key = sha256(
+                    JSON.stringify({
+                      fwbuild: fwbuildVersion,
+                      step: step.name,
+                      cmd: step.cmd,
+                      image: image.id,
+                      epoch: epoch.value,
+                      // every target value a step uses is in its command line (triple, cflags,
+                      // kernel package…), so catalog edits that do not change it rebuild nothing
+                      inputs: step.reads.map((r) => c.inputHashes![r]),
+                      after: (step.after ?? []).map((s) => c.keys.get(`${slug}/${s}`)),
+                    }),
+                  );
+                  c.keys.set(`${slug}/${step.name}`, key);
+                  const report = targetReport(c, target.name, profile, config);
+                  if (await cache.restore(key, out)) {
+                    sub.title = `${step.title} (cached)`;
+                    report.steps.push({ name: step.name, status: 'cached', seconds: (Date.now() - t0) / 1000, key });
+                    return;
+                  }
+                  await mkdir(out, { recursive: true });
+                  const afterDirs = Object.fromEntries((step.after ?? []).map((s) => [s, path.join(workRoot, slug, s)]));
+                  if (step.host) {
+                    await step.host({ out, after: afterDirs, overlays: await overlayLayers(target), sourceDateEpoch: epoch.value });
+                    await cache.store(key, out);
+                    report.steps.push({ name: step.name, status: 'ran', seconds: (Date.now() - t0) / 1000, key });
+                    return;
+                  }
+                  if (process.getuid?.() === 0) await chownTree(out, BUILD_UID, BUILD_UID);
+                  const log = await StepLog.open(config.logDir, slug, step.name);
+                  const run = runner(c.docker!).run(
+                    {
+                      step: step.name,
+                      scope: slug,
+                      image: image.ref,
+                      cmd: step.cmd,
+                      network: !!step.network,
+                      mounts: [
+                        ...sourceMounts(
+                          {
+                            bpf: projectPath('bpf'),
+                            runner: projectPath('runner'),
+                            quickjs: c.quickjsDir!,
+                            model: config.model,
+                            kernelConfig: kernelConfigPath(target),
+                            overlays: projectPath('overlays'),
+                          },
+                          step.reads,
+                        ),
+                        ...Object.entries(afterDirs).map(([s, host]) => ({ host, container: `/in/${s}`, readOnly: true })),
+                        { host: out, container: '/out', readOnly: false },
+                      ],
+                      env: { SOURCE_DATE_EPOCH: String(epoch.value), HOME: '/tmp', LC_ALL: 'C.UTF-8', TZ: 'UTC' },
+                    },
+                    log,
+                    (line) => (sub.output = line),
+                  );
+                  await explained(step, log, run);
                   await cache.store(key, out);
-                  report.steps.push({ name: step.name, status: 'ran', seconds: (Date.now() - t0) / 1000, key });
-                  return;
-                }
-                if (process.getuid?.() === 0) await chownTree(out, BUILD_UID, BUILD_UID);
-                const log = await StepLog.open(config.logDir, slug, step.name);
-                const run = runner(c.docker!).run(
-                  {
-                    step: step.name,
-                    scope: slug,
-                    image: image.ref,
-                    cmd: step.cmd,
-                    network: !!step.network,
-                    mounts: [
-                      ...sourceMounts(
-                        {
-                          bpf: projectPath('bpf'),
-                          runner: projectPath('runner'),
-                          quickjs: c.quickjsDir!,
-                          model: config.model,
-                          kernelConfig: kernelConfigPath(target),
-                          overlays: projectPath('overlays'),
-                        },
-                        step.reads,
-                      ),
-                      ...Object.entries(afterDirs).map(([s, host]) => ({ host, container: `/in/${s}`, readOnly: true })),
-                      { host: out, container: '/out', readOnly: false },
-                    ],
-                    env: { SOURCE_DATE_EPOCH: String(epoch.value), HOME: '/tmp', LC_ALL: 'C.UTF-8', TZ: 'UTC' },
-                  },
-                  log,
-                  (line) => (sub.output = line),
-                );
-                await explained(step, log, run);
-                await cache.store(key, out);
-                report.steps.push({ name: step.name, status: 'ran', seconds: (Date.now() - t0) / 1000, key, log: log.file });
+                  report.steps.push({ name: step.name, status: 'ran', seconds: (Date.now() - t0) / 1000, key, log: log.file });
+                },
+              }),
+            ),
+            {
+              title: `publish ${path.relative(process.cwd(), path.join(config.outDir, targetSlug(target.name))) || '.'}`,
+              task: async (c) => {
+                const report = targetReport(c, target.name, profile, config);
+                report.artifacts = await publishTarget(target, profile, steps, c, workRoot, config, epoch);
               },
-            }),
-          ),
-          {
-            title: `publish ${path.relative(process.cwd(), path.join(config.outDir, targetSlug(target.name))) || '.'}`,
-            task: async (c) => {
-              const report = targetReport(c, target.name, profile, config);
-              report.artifacts = await publishTarget(target, profile, stepsOf({ target, profile, ...(twin ? { twin } : {}) }), c, workRoot, config, epoch);
             },
-          },
-        ],
-        { exitOnError: true },
-      ),
-  }));
+          ],
+          { exitOnError: true },
+        ),
+    };
+  });
 
   const listr = new Listr<Ctx, 'default' | 'simple' | 'silent', 'simple'>([...imageTasks, ...targetTasks], {
     renderer: options.renderer ?? 'default',

@@ -70,13 +70,12 @@ export function labelWindow(p: PlayerLog, endMs: number, windowS = WINDOW_S) {
   };
 }
 
-async function run(cmd: string, args: string[], opts: { stdout?: boolean } = {}): Promise<{ child: ChildProcess; out: Promise<string> }> {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+/** A process and its stdout once it ends (SIGTERM counts as a normal end); `keep: false` drops stdout. */
+function run(cmd: string, args: string[], keep = true): { child: ChildProcess; out: Promise<string> } {
+  const child = spawn(cmd, args, { stdio: ['ignore', keep ? 'pipe' : 'ignore', 'pipe'] });
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    if (opts.stdout !== false) out += d.toString();
-  });
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   return {
     child,
@@ -119,14 +118,14 @@ async function session(spec: SessionSpec, slot: number, tools: { runner: string;
     }
 
     const record = path.join(work, `session-${spec.id}.records.jsonl`);
-    const runner = await run('ip', ['netns', 'exec', r.name, tools.runner, 'watch', '--lan', 'lan0', '--window', String(WINDOW_S), '--model', 'none',
-      '--record', record, '--pin-dir', 'none', '--object', tools.object, '--output', '/dev/null'], { stdout: false });
+    const runner = run('ip', ['netns', 'exec', r.name, tools.runner, 'watch', '--lan', 'lan0', '--window', String(WINDOW_S), '--model', 'none',
+      '--record', record, '--pin-dir', 'none', '--object', tools.object, '--output', '/dev/null'], false);
     children.push(runner.child);
-    const server = await run('ip', ['netns', 'exec', s.name, process.execPath, projectPath('models', 'lab', 'video-server.mjs'), `${wanNet}.2`, '8080']);
+    const server = run('ip', ['netns', 'exec', s.name, process.execPath, projectPath('models', 'lab', 'video-server.mjs'), `${wanNet}.2`, '8080']);
     children.push(server.child);
     await new Promise((res) => setTimeout(res, 1500)); // the runner attached, the server listening
 
-    const player = await run('ip', ['netns', 'exec', c.name, process.execPath, projectPath('models', 'lab', 'player.mjs'),
+    const player = run('ip', ['netns', 'exec', c.name, process.execPath, projectPath('models', 'lab', 'player.mjs'),
       JSON.stringify({ server: `${wanNet}.2:8080`, seconds: spec.seconds, segS: spec.segS, seed: spec.seed, background: spec.background })]);
     const t0 = Date.now();
     let stop = false;

@@ -6,6 +6,8 @@
  * (bpf/harness/lab_loss.bpf.c) on the router's WAN ingress, so lost packets never reach the
  * LAN port the runner watches, as with loss upstream of a home router.
  */
+import { rng as xorshift32 } from '../../test/helpers/packets.js';
+
 export type TraceKind = 'steady' | 'stepped' | 'fluctuating' | 'lossy';
 export interface TraceStep {
   atS: number;
@@ -24,18 +26,8 @@ export const LOSS_PPM = [5000, 10000, 15000, 20000, 25000];
 /** Link rates from a weak DSL line to a good one, in kbit/s. */
 const RATES = [500, 900, 1400, 2200, 3200, 4500, 6500, 10000];
 
-/** A small deterministic generator: a session's trace depends only on its seed. */
-export function rng(seed: number): () => number {
-  let s = (seed * 2654435761) >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
+/** A session's trace depends only on its seed: xorshift32 over the seed, spread by a multiplier. */
+export const rng = (seed: number): (() => number) => xorshift32(seed * 2654435761);
 
 export function makeTrace(kind: TraceKind, seed: number, seconds: number): Trace {
   const r = rng(seed);

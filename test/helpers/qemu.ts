@@ -33,3 +33,17 @@ export async function runUnderQemu(target: Target, args: string[], stdinFile?: s
     return { stdout: err.stdout ?? '', stderr: err.stderr ?? '', code: typeof err.code === 'number' ? err.code : -1 };
   }
 }
+
+/**
+ * Guest instructions of one qemu-user run: with -singlestep, `-d nochain,exec` logs one line per
+ * executed instruction. The log goes from stderr straight into wc: billions of bytes need not
+ * pass through Node. `stdin` is fed to the program.
+ */
+export function qemuInstructions(qemu: string, args: string[], stdin = ''): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const c = execFile('sh', ['-c', '"$@" 2>&1 >/dev/null | wc -l', 'sh', qemu, '-singlestep', '-d', 'nochain,exec', ...args], (err, stdout) =>
+      err ? reject(err) : resolve(Number(stdout.trim())),
+    );
+    c.stdin!.end(stdin);
+  });
+}
