@@ -298,6 +298,14 @@ static __always_inline void track_seq(struct fw_dir_stats *d, const struct pkt *
 	}
 }
 
+static __always_inline void segment_end(struct fw_flow *f, __u32 k, __u64 now)
+{
+	f->seg[k & (FW_SEGMENTS - 1)].end_ns = now;
+	/* the bound check is the verifier's proof that the index stays in the array */
+	if (k < FW_EARLY_SEGMENTS)
+		f->early_end_ns[k] = now;
+}
+
 static __always_inline void track_segment(struct fw_flow *f, __u32 dir, const struct pkt *p, __u64 now, __u32 segs)
 {
 	struct fw_segment *s;
@@ -312,16 +320,17 @@ static __always_inline void track_segment(struct fw_flow *f, __u32 dir, const st
 			s = &f->seg[cur & (FW_SEGMENTS - 1)];
 			if (!s->down_bytes) {
 				s->up_bytes += p->payload;
-				s->end_ns = now;
+				segment_end(f, cur, now);
 				return;
 			}
 		}
-		s = &f->seg[f->seg_count & (FW_SEGMENTS - 1)];
+		cur = f->seg_count;
+		s = &f->seg[cur & (FW_SEGMENTS - 1)];
 		s->start_ns = now;
-		s->end_ns = now;
 		s->up_bytes = p->payload;
 		s->down_bytes = 0;
 		s->down_packets = 0;
+		segment_end(f, cur, now);
 		f->seg_count++;
 		return;
 	}
@@ -330,7 +339,7 @@ static __always_inline void track_segment(struct fw_flow *f, __u32 dir, const st
 	s = &f->seg[cur & (FW_SEGMENTS - 1)];
 	s->down_bytes += p->payload;
 	s->down_packets += segs;
-	s->end_ns = now;
+	segment_end(f, cur, now);
 }
 
 static __always_inline int handle(struct __sk_buff *skb, const __u32 hook, const __u32 dir)

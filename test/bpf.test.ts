@@ -70,6 +70,7 @@ test('IPv4 TCP: both directions land in one canonical record, the LAN client is 
   t.deepEqual(stable(f.down), dir([resp1.length, resp2.length], 2000, ACK | PSH, { streamBytes: 2000 }));
   t.is(f.segCount, 1);
   t.like(f.segments[0], { upBytes: 300, downBytes: 2000, downPackets: 2 });
+  t.deepEqual(f.earlyEndNs, [f.segments[0]!.endNs, 0, 0, 0], 'the first segment ends with its last response packet');
   t.like(d.counters.ingress, { packets: 1, bytes: req.length, ipv4: 1, ipv6: 0, nonIp: 0, truncated: 0, flowsCreated: 1, flowFailed: 0 });
   t.like(d.counters.egress, { packets: 2, bytes: resp1.length + resp2.length, ipv4: 2, flowsCreated: 0 });
 });
@@ -258,6 +259,11 @@ test('segments: a request starts one, the response adds to it, the ring keeps th
     [2, 3, 4, 5, 6, 7, 8, 9].map((i) => [300, 1000 * (i + 1), i + 1]),
   );
   for (const s of f.segments) t.true(s.startNs <= s.endNs);
+  // the first four segments' ends outlive the ring: 0 and 1 only there, 2 and 3 in both
+  t.is(f.earlyEndNs.length, 4);
+  t.is(f.earlyEndNs[2], f.segments[0]!.endNs);
+  t.is(f.earlyEndNs[3], f.segments[1]!.endNs);
+  t.true(0 < f.earlyEndNs[0]! && f.earlyEndNs[0]! <= f.earlyEndNs[1]! && f.earlyEndNs[1]! <= f.segments[0]!.startNs);
   t.is(f.up.payloadBytes, 3000);
   t.is(f.down.payloadBytes, 50 + 1000 * 55);
 });

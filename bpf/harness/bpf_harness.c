@@ -92,6 +92,9 @@ static void print_flow(const struct fw_flow_key *k, const struct fw_flow *f)
 		       (unsigned long long)s->start_ns, (unsigned long long)s->end_ns, s->up_bytes, s->down_bytes,
 		       s->down_packets);
 	}
+	printf("],\"earlyEndNs\":[");
+	for (__u32 i = 0; i < FW_EARLY_SEGMENTS; i++)
+		printf("%s%llu", i ? "," : "", (unsigned long long)f->early_end_ns[i]);
 	printf("]}");
 }
 

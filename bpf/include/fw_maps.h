@@ -50,6 +50,7 @@ struct fw_flow_key {
 #define FW_SIZE_BINS 8   /* wire size <=64, <=128, <=256, <=512, <=1024, <=1280, <=1518, larger */
 #define FW_IAT_BINS 8    /* gap <10us, <100us, <1ms, <10ms, <100ms, <1s, <10s, longer */
 #define FW_SEGMENTS 8    /* last segments kept per flow; power of two */
+#define FW_EARLY_SEGMENTS 4 /* first segments whose end a flow keeps; power of two */
 
 /* TCP flag bits as in the header's 13th byte (FIN=0x01 ... CWR=0x80). */
 struct fw_dir_stats {
@@ -91,6 +92,12 @@ struct fw_segment {
 struct fw_flow {
 	struct fw_dir_stats dir[2]; /* indexed by enum fw_dir */
 	struct fw_segment seg[FW_SEGMENTS];
+	/*
+	 * end_ns of the flow's first FW_EARLY_SEGMENTS segments (0: not started). The ring forgets
+	 * them within a few seconds of a fast flow, and they are when a video player got its
+	 * manifest and first media: its startup delay.
+	 */
+	__u64 early_end_ns[FW_EARLY_SEGMENTS];
 	__u32 seg_count;  /* segments started so far; the newest is seg[(seg_count - 1) % FW_SEGMENTS] */
 	__u32 client_is_b; /* 1 when the LAN client is endpoint b of the key */
 	__u32 ifindex;    /* interface of the first packet */
@@ -116,7 +123,7 @@ struct fw_hook_counters {
 _Static_assert(sizeof(struct fw_flow_key) == 40, "fw_flow_key layout");
 _Static_assert(sizeof(struct fw_dir_stats) == 136, "fw_dir_stats layout");
 _Static_assert(sizeof(struct fw_segment) == 32, "fw_segment layout");
-_Static_assert(sizeof(struct fw_flow) == 2 * 136 + FW_SEGMENTS * 32 + 16, "fw_flow layout");
+_Static_assert(sizeof(struct fw_flow) == 2 * 136 + FW_SEGMENTS * 32 + FW_EARLY_SEGMENTS * 8 + 16, "fw_flow layout");
 _Static_assert(sizeof(struct fw_hook_counters) == 72, "fw_hook_counters layout");
 
 /* User side: a per-CPU counters value holds one struct per CPU; this adds one into a sum. */

@@ -179,7 +179,13 @@ static const char *const scalar_names[FEATURE_SCALARS] = {
 	"segMeanMs",   "segLastDown", "segLastMs",   "parallelFlows", "ageS",
 	"upRetransBytes", "downRetransBytes", "upStreamBytes", "downStreamBytes",
 };
-static const char *const hist_names[FEATURE_HISTS] = { "upSizeHist", "upIatHist", "downSizeHist", "downIatHist" };
+static const char *const hist_names[FEATURE_HISTS] = { "upSizeHist", "upIatHist", "downSizeHist", "downIatHist",
+							"segEndS",    "segBytes",  "segAgoS" };
+static const int hist_len[FEATURE_HISTS] = { FW_SIZE_BINS,      FW_IAT_BINS, FW_SIZE_BINS, FW_IAT_BINS,
+					     FW_EARLY_SEGMENTS, FW_SEGMENTS, FW_SEGMENTS };
+_Static_assert(FW_SIZE_BINS <= FEATURE_HIST_LEN && FW_IAT_BINS <= FEATURE_HIST_LEN &&
+		       FW_EARLY_SEGMENTS <= FEATURE_HIST_LEN && FW_SEGMENTS <= FEATURE_HIST_LEN,
+	       "an array longer than FEATURE_HIST_LEN");
 
 static void dir_features(double *v, double (*hs)[FEATURE_HIST_LEN], const struct fw_dir_stats *now,
 			 const struct dir_snap *prev, uint32_t window_s)
@@ -245,6 +251,20 @@ void features_compute(const struct flow_window *f, uint32_t window_s, uint64_t n
 								      (f->prev ? f->prev->d[dir].stream_bytes : 0))
 					      : v[d ? 11 : 4];
 	}
+	/* seconds from the flow's first packet to the end of each of its first segments: a startup delay */
+	for (int i = 0; i < FW_EARLY_SEGMENTS; i++)
+		o->hist[4][i] = first && x->early_end_ns[i] > first ? (double)(x->early_end_ns[i] - first) / 1e9 : 0;
+	/*
+	 * The ring, newest first, whatever window they started in: a video player's segment sizes
+	 * (bitrate x duration) and request times (the duration, once its buffer is full).
+	 */
+	for (uint32_t i = 0; i < FW_SEGMENTS; i++) {
+		const struct fw_segment *s = &x->seg[(x->seg_count - 1 - i) & (FW_SEGMENTS - 1)];
+		const int kept = i < x->seg_count;
+
+		o->hist[5][i] = kept ? s->down_bytes : 0;
+		o->hist[6][i] = kept && now_ns > s->start_ns ? (double)(now_ns - s->start_ns) / 1e9 : 0;
+	}
 }
 
 void feature_atoms_init(JSContext *ctx, struct feature_atoms *a)
@@ -272,7 +292,7 @@ JSValue features_to_js(JSContext *ctx, const struct feature_atoms *a, const stru
 	for (int h = 0; h < FEATURE_HISTS; h++) {
 		JSValue arr = JS_NewArray(ctx);
 
-		for (int i = 0; i < FEATURE_HIST_LEN; i++)
+		for (int i = 0; i < hist_len[h]; i++)
 			JS_SetPropertyUint32(ctx, arr, (uint32_t)i, JS_NewFloat64(ctx, x->hist[h][i]));
 		JS_SetProperty(ctx, o, a->hist[h], arr);
 	}
@@ -311,7 +331,7 @@ int features_to_json(const struct features *x, char *buf, size_t len)
 	}
 	for (int h = 0; h < FEATURE_HISTS; h++) {
 		PUT(",\"%s\":[", hist_names[h]);
-		for (int i = 0; i < FEATURE_HIST_LEN; i++) {
+		for (int i = 0; i < hist_len[h]; i++) {
 			if (i)
 				PUT(",");
 			NUM(x->hist[h][i]);

@@ -53,8 +53,12 @@ int window_read(int map_fd, const struct flow_table *prev, struct window *w);
  * model receives them as an object; the output and --record print the same values, exactly.
  */
 #define FEATURE_SCALARS 27
-#define FEATURE_HISTS 4
-#define FEATURE_HIST_LEN 8
+/*
+ * arrays: the four histograms (8 bins), segEndS (FW_EARLY_SEGMENTS), then the ring's last
+ * segments newest first: segBytes and segAgoS (FW_SEGMENTS)
+ */
+#define FEATURE_HISTS 7
+#define FEATURE_HIST_LEN 8 /* the longest array */
 
 struct features {
 	double scalar[FEATURE_SCALARS];

@@ -107,6 +107,8 @@ export interface Flow {
   down: DirStats;
   segCount: number;
   segments: { startNs: number; endNs: number; upBytes: number; downBytes: number; downPackets: number }[];
+  /** end of each of the flow's first four segments (0: not started) */
+  earlyEndNs: number[];
 }
 
 export interface MapDump {
