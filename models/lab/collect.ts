@@ -5,16 +5,19 @@
  *   npm run lab:collect -- --sessions 48 --parallel 4 --seconds 80 [--out models/data] [--seed 1] [--first-id 0]
  *
  * Each session has three network namespaces: client -- router -- server. The router forwards,
- * shapes its LAN egress (the downstream) with netem (delay, loss) over tbf (rate) following a
- * trace, and runs a host-built fwrunner (same sources as the routers') with the bpfel object.
- * Needs root. Writes <out>/lab-sessions.jsonl and <out>/lab-windows.jsonl.
+ * shapes its LAN egress (the downstream) with tbf following a trace, drops packets at random on
+ * its WAN ingress with a BPF filter for lossy traces (this kernel has no netem), and runs a
+ * host-built fwrunner (same sources as the routers') with the bpfel object.
+ * Needs root. Writes <out>/lab-sessions.jsonl and <out>/lab-windows.jsonl once every session
+ * is done; SIGINT or SIGTERM stops the sessions, removes their namespaces and writes nothing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Netns, sh } from '../../builder/lab/netns.js';
+import { writeFileAtomic } from '../../builder/util/atomic.js';
 import { projectPath } from '../../builder/util/paths.js';
 import { buildBpfTools } from '../../test/helpers/bpf.js';
 import { LADDER } from './ladder.mjs';
@@ -70,9 +73,14 @@ export function labelWindow(p: PlayerLog, endMs: number, windowS = WINDOW_S) {
   };
 }
 
+/** Every process the sessions started and that still runs: what a signal must stop. */
+const live = new Set<ChildProcess>();
+
 /** A process and its stdout once it ends (SIGTERM counts as a normal end); `keep: false` drops stdout. */
 function run(cmd: string, args: string[], keep = true): { child: ChildProcess; out: Promise<string> } {
   const child = spawn(cmd, args, { stdio: ['ignore', keep ? 'pipe' : 'ignore', 'pipe'] });
+  live.add(child);
+  child.on('close', () => live.delete(child));
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
@@ -127,6 +135,7 @@ async function session(spec: SessionSpec, slot: number, tools: { runner: string;
 
     const player = run('ip', ['netns', 'exec', c.name, process.execPath, projectPath('models', 'lab', 'player.mjs'),
       JSON.stringify({ server: `${wanNet}.2:8080`, seconds: spec.seconds, segS: spec.segS, seed: spec.seed, background: spec.background })]);
+    children.push(player.child);
     const t0 = Date.now();
     let stop = false;
     const shaping = (async () => {
@@ -197,6 +206,21 @@ async function main(): Promise<void> {
   process.stderr.write(`building the host runner and the bpfel object in the toolchain image…\n`);
   const tools = await buildBpfTools('bpfel');
   const work = await mkdtemp(path.join(tmpdir(), 'fwbuild-lab-'));
+  const abort = (signal: NodeJS.Signals) => {
+    process.stderr.write(`lab: ${signal}: stopping the sessions and removing their namespaces; no data written\n`);
+    // the sessions fail as their processes die: expected now, and the exit below is what counts
+    process.on('unhandledRejection', () => {});
+    process.on('uncaughtException', () => {});
+    for (const ch of live) ch.kill('SIGKILL');
+    void (async () => {
+      for (const ns of await Netns.list(PREFIX)) await sh('ip', ['netns', 'del', ns]).catch(() => {});
+      await rm(work, { recursive: true, force: true });
+      await rm(tools.dir, { recursive: true, force: true });
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    })();
+  };
+  process.once('SIGINT', abort);
+  process.once('SIGTERM', abort);
   const sessions: unknown[] = [];
   const windows: unknown[] = [];
   try {
@@ -224,8 +248,8 @@ async function main(): Promise<void> {
     return x.session - y.session || x.window - y.window;
   });
   await mkdir(values.out!, { recursive: true });
-  await writeFile(path.join(values.out!, 'lab-sessions.jsonl'), sessions.map((s) => JSON.stringify(s)).join('\n') + '\n');
-  await writeFile(path.join(values.out!, 'lab-windows.jsonl'), windows.map((w) => JSON.stringify(w)).join('\n') + '\n');
+  await writeFileAtomic(path.join(values.out!, 'lab-sessions.jsonl'), sessions.map((s) => JSON.stringify(s)).join('\n') + '\n');
+  await writeFileAtomic(path.join(values.out!, 'lab-windows.jsonl'), windows.map((w) => JSON.stringify(w)).join('\n') + '\n');
   process.stderr.write(`${sessions.length} sessions, ${windows.length} windows -> ${values.out}\n`);
 }
 
