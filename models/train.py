@@ -7,7 +7,8 @@ Debian's python3-sklearn (1.2) and numpy. Two models, both random forests on the
 runner computes for a flow in a 10 s window (fwrunner --record in the lab):
 - resolution: the class of the resolution played in the window (240p ... 1080p), on windows
   with at least 5 s of playback;
-- startup delay (seconds) of a session, from the video flow's first window.
+- startup delay (seconds) of a session, answered in the video flow's second window from its
+  first two (a startup longer than a window shows only in a later one).
 Sessions are split into training and held-out sets (GroupShuffleSplit on the session id),
 never windows. Every (trees x depth) point of the grid is exported to JavaScript: one function
 per tree, inputs quantised to integers, so every threshold is an integer and the exported
@@ -25,8 +26,9 @@ from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import GroupShuffleSplit
 
 CLASSES = ["240p", "360p", "480p", "720p", "1080p"]
-HIST_LEN = 8
-HISTS = ["upSizeHist", "upIatHist", "downSizeHist", "downIatHist"]
+# The runner's array features and their lengths: histograms, the flow's first segments' ends,
+# and its last segments (newest first).
+ARRAYS = {"upSizeHist": 8, "upIatHist": 8, "downSizeHist": 8, "downIatHist": 8, "segEndS": 4, "segBytes": 8, "segAgoS": 8}
 SCALARS = [
     "upPackets", "upBytes", "upPayload", "upMbps", "upMeanSize", "upRetrans", "upGaps",
     "downPackets", "downBytes", "downPayload", "downMbps", "downMeanSize", "downRetrans", "downGaps",
@@ -37,8 +39,10 @@ SCALARS = [
 # exact in float32 (sklearn's trees compare float32) for links up to about 100 Mbit/s.
 SCALE = {"upMbps": 1000, "downMbps": 1000, "ageS": 10}
 for _f in ["upBytes", "upPayload", "downBytes", "downPayload", "segMeanDown", "segLastDown",
-           "upRetransBytes", "downRetransBytes", "upStreamBytes", "downStreamBytes"]:
+           "upRetransBytes", "downRetransBytes", "upStreamBytes", "downStreamBytes"] + [f"segBytes{i}" for i in range(8)]:
     SCALE[_f] = 1 / 16
+for _i in range(8):
+    SCALE[f"segEndS{_i}"] = SCALE[f"segAgoS{_i}"] = 1000  # milliseconds
 # Ratios a forest cannot form from single-feature splits, computed the same way in Python and
 # in the exported JS (the same IEEE operations in the same order), then floored:
 # (Python, JavaScript) per name.
@@ -51,7 +55,20 @@ DERIVED = {
     # bytes per segment that started in the window, in units of 16
     "bytesPerSeg": (lambda f: f["downStreamBytes"] / max(f["segStarted"], 1) / 16, "f.downStreamBytes / Math.max(f.segStarted, 1) / 16"),
 }
-FEATURES = SCALARS + [f"{h}{i}" for h in HISTS for i in range(HIST_LEN)] + list(DERIVED)
+
+
+def _seg_rate(i):
+    """Segment i's bytes over the time from its request to the next one's (kbit/s): its bitrate
+    once the player's buffer is full and it requests one segment per segment duration, the
+    link's throughput while it fills the buffer."""
+    py = lambda f: f["segBytes"][i] * 8 / max(f["segAgoS"][i] - f["segAgoS"][i - 1], 0.001) / 1000
+    js = f"f.segBytes[{i}] * 8 / Math.max(f.segAgoS[{i}] - f.segAgoS[{i - 1}], 0.001) / 1000"
+    return py, js
+
+
+for _i in range(1, 8):
+    DERIVED[f"segRate{_i}"] = _seg_rate(_i)
+FEATURES = SCALARS + [f"{h}{i}" for h, n in ARRAYS.items() for i in range(n)] + list(DERIVED)
 GRID_TREES = [int(x) for x in os.environ.get("GRID_TREES", "5,10,20,40").split(",")]
 GRID_DEPTH = [int(x) for x in os.environ.get("GRID_DEPTH", "4,6,8,12").split(",")]
 MIN_PLAYING_S = 5
@@ -60,7 +77,7 @@ LABEL = os.environ.get("LABEL", "played")
 
 
 def value(feats, name):
-    for h in HISTS:
+    for h in ARRAYS:
         if name.startswith(h) and name[len(h):].isdigit():
             return feats[h][int(name[len(h):])]
     return feats[name]
@@ -84,7 +101,7 @@ def export_tree(est, name, kind, n):
     probabilities to p (only the non-zero ones: adding 0 changes nothing), a regressor leaf
     returns its value. No allocation per call: this runs for every flow every window."""
     t = est.tree_
-    lines = [f"function {name}(x, h{', p' if kind == 'cls' else ''}) {{"]
+    lines = [f"function {name}(x, h, g{', p' if kind == 'cls' else ''}) {{"]
 
     def leaf(node, pad):
         v = t.value[node][0]
@@ -103,7 +120,8 @@ def export_tree(est, name, kind, n):
             return
         # inputs are integers: x <= 12.5 is x <= 12
         j = int(t.feature[node])
-        col = f"x[{j}]" if j < n else f"h[{j - n}]"  # this window's input, or the previous window's
+        # this window's input, the previous window's, or the one before
+        col = f"x[{j}]" if j < n else f"h[{j - n}]" if j < 2 * n else f"g[{j - 2 * n}]"
         lines.append(f"{pad}if ({col} <= {math.floor(t.threshold[node])}) {{")
         walk(t.children_left[node], depth + 1)
         lines.append(f"{pad}}}")
@@ -116,7 +134,7 @@ def export_tree(est, name, kind, n):
 
 # Features the runner computes as whole numbers (differences of counters): no rounding needed.
 INTEGRAL = {"upPackets", "downPackets", "upRetrans", "downRetrans", "upGaps", "downGaps", "segStarted", "parallelFlows"} | {
-    f"{h}{i}" for h in HISTS for i in range(HIST_LEN)
+    f"{h}{i}" for h in ARRAYS if h.endswith("Hist") for i in range(ARRAYS[h])
 }
 
 
@@ -126,9 +144,27 @@ def js_input(n):
     of a Math.floor call."""
     if n in DERIVED:
         return f"({DERIVED[n][1]}) | 0"
+    ref = f"f.{n[:-1]}[{n[-1]}]" if n[:-1] in ARRAYS else f"f.{n}"
     if n in INTEGRAL:
-        return f"f.{n[:-1]}[{n[-1]}]" if n[:-1] in HISTS else f"f.{n}"
-    return f"(f.{n} * {SCALE[n]!r}) | 0" if n in SCALE else f"f.{n} | 0"
+        return ref
+    return f"({ref} * {SCALE[n]!r}) | 0" if n in SCALE else f"{ref} | 0"
+
+
+# Windows before this one a row holds: the played resolution lags the downloads by the buffer
+# (up to 20 s in the lab).
+HISTORY = 2
+
+
+# The window of a flow the startup delay is answered in: the second, so a startup of up to
+# about 20 s has shown (the player's first media has arrived) when the model answers.
+STARTUP_WINDOW = int(os.environ.get("STARTUP_WINDOW", "2"))
+assert 1 <= STARTUP_WINDOW <= HISTORY + 1, "the startup is answered from the windows a row holds"
+
+
+def startup_window(feats, seen):
+    """The exported model's rule: it answers the startup delay in the flow's STARTUP_WINDOW-th
+    window seen, when the flow is no older than that many windows (seen from its start)."""
+    return seen == STARTUP_WINDOW and feats["ageS"] <= STARTUP_WINDOW * feats["window"]
 
 
 # Flows a model remembers at most: past this the memory starts again (the runner caps the JS heap).
@@ -136,20 +172,21 @@ HISTORY_FLOWS = 1024
 
 
 def export_js(cls, reg, meta, sel):
-    """`sel`: the FEATURES index of each base input. The forests see 2 x len(sel) columns: this
-    window's inputs, then the same flow's previous window's (zeros in its first window)."""
+    """`sel`: the FEATURES index of each base input. The forests see 3 x len(sel) columns: this
+    window's inputs, then the same flow's previous window's, then the one before (zeros where the
+    flow is younger)."""
     n = len(sel)
     classes = [CLASSES[int(c)] for c in cls.classes_]
     out = [
         "/*",
         " * GENERATED by models/train.py: do not edit. A random forest trained on the traffic lab's",
         f" * windows ({meta}); see models/report.md.",
-        " * predict(features, flow) -> { resolution, confidencePct, startupMs (a flow's first window only) }",
-        " * It remembers each flow's previous window (the runner passes the flow), so calls must come",
-        " * in the runner's order; without a flow it answers from the window alone.",
+        f" * predict(features, flow) -> {{ resolution, confidencePct, startupMs (in a flow's window {STARTUP_WINDOW}) }}",
+        " * It remembers each flow's last two windows (the runner passes the flow), so calls must come",
+        " * in the runner's order; without a flow it answers from the window alone and gives no startupMs.",
         " */",
         f"var CLASSES = {json.dumps(classes)};",
-        f"var N = {n}, ZERO = [{', '.join(['0'] * n)}], H = {{}}, HN = 0;",
+        f"var ZERO = [{', '.join(['0'] * n)}], H = {{}}, HN = 0;",
         "function inputs(f) {",
         "  return [\n    " + ",\n    ".join(f"{js_input(FEATURES[i])} /* {FEATURES[i]} */" for i in sel) + "\n  ];",
         "}",
@@ -167,25 +204,27 @@ def export_js(cls, reg, meta, sel):
     zeros = ", ".join(["0"] * len(classes))
     out.append(
         """function predict(f, flow) {
-  var x = inputs(f), p = [ZEROS], i, best = 0, s = 0, h = ZERO, k = null;
+  var x = inputs(f), p = [ZEROS], i, best = 0, s = 0, h = ZERO, g = ZERO, seen = 0, m;
   if (flow) {
-    k = flow.proto + ' ' + flow.client + ' ' + flow.clientPort + ' ' + flow.server + ' ' + flow.serverPort + ' ' + flow.vlan;
-    if (H[k] !== undefined) h = H[k];
+    var k = flow.proto + ' ' + flow.client + ' ' + flow.clientPort + ' ' + flow.server + ' ' + flow.serverPort + ' ' + flow.vlan;
+    m = H[k];
+    if (m !== undefined) { h = m[0]; g = m[1]; seen = m[2]; }
     else if (++HN > LIMIT) { H = {}; HN = 1; }
-    H[k] = x;
+    H[k] = [x, h, ++seen];
   }
   // tree by tree, as scikit-learn sums: the floating-point results are the same
-  for (i = 0; i < RES.length; i++) RES[i](x, h, p);
+  for (i = 0; i < RES.length; i++) RES[i](x, h, g, p);
   for (i = 0; i < p.length; i++) p[i] /= RES.length;
   for (i = 1; i < p.length; i++) if (p[i] > p[best]) best = i;
   // whole numbers: printing a double costs a prediction's worth of instructions on MIPS
   var out = { model: 'video-rf', resolution: CLASSES[best], confidencePct: Math.floor(p[best] * 100 + 0.5) };
-  if (f.ageS <= f.window) {
-    for (i = 0; i < START.length; i++) s += START[i](x, h);
+  // the startup, once the flow is old enough for it to have shown, if it was seen from its start
+  if (seen === STARTUP && f.ageS <= STARTUP * f.window) {
+    for (i = 0; i < START.length; i++) s += START[i](x, h, g);
     out.startupMs = Math.floor((s / START.length) * 1000 + 0.5);
   }
   return out;
-}""".replace("ZEROS", zeros).replace("LIMIT", str(HISTORY_FLOWS))
+}""".replace("ZEROS", zeros).replace("LIMIT", str(HISTORY_FLOWS)).replace("STARTUP", str(STARTUP_WINDOW))
     )
     return "\n".join(out) + "\n"
 
@@ -202,15 +241,12 @@ def main():
     train_idx, test_idx = next(split.split(ids, groups=ids))
     test_sessions = set(int(i) for i in ids[test_idx])
 
-    # every window of each session's video flow, in order: the previous one is what the
+    # every window of each session's video flow, in order: the two before each one are what the
     # exported model remembers for the flow
     by_session = {}
     for w in sorted(windows, key=lambda w: (w["session"], w["window"])):
         by_session.setdefault(w["session"], []).append(w)
-    prev = {}
-    for ws in by_session.values():
-        for a_, b_ in zip(ws, ws[1:]):
-            prev[id(b_)] = a_
+    at = {id(w): (ws, i) for ws in by_session.values() for i, w in enumerate(ws)}
     Q = {id(w): quantise(w["features"]) for w in windows}
     allq = np.array(list(Q.values()), dtype=np.float64)
     # exact in float32 (sklearn's trees) and in JS's `| 0` (non-negative, below 2^31)
@@ -219,26 +255,31 @@ def main():
     res = [w for w in windows if w["label"][LABEL] is not None and w["label"]["playingS"] >= MIN_PLAYING_S]
     y = np.array([w["label"][LABEL] for w in res])
     is_test = np.array([w["session"] in test_sessions for w in res])
-    first = [w for w in windows if w["first"] and sessions[w["session"]]["startupS"] is not None]
-    yS = np.array([sessions[w["session"]]["startupS"] for w in first])
-    s_test = np.array([w["session"] in test_sessions for w in first])
+    # the flow's window the exported model answers the startup in
+    K = STARTUP_WINDOW
+    at_startup = [ws[K - 1] for s_, ws in sorted(by_session.items())
+              if sessions[s_]["startupS"] is not None and len(ws) >= K and ws[0]["first"] and startup_window(ws[K - 1]["features"], K)]
+    yS = np.array([sessions[w["session"]]["startupS"] for w in at_startup])
+    s_test = np.array([w["session"] in test_sessions for w in at_startup])
 
-    # Feature selection on this window's inputs, training sessions only: every input costs about
-    # a thousand MIPS instructions per prediction, so the forests get the TOP_K most important
-    # ones of each task, for this window and the previous one.
-    base = lambda ws: np.array([Q[id(w)] for w in ws], dtype=np.float64)
-    probe = RandomForestClassifier(n_estimators=100, max_depth=8, random_state=0, n_jobs=1).fit(base(res)[~is_test], y[~is_test])
-    probe_s = RandomForestRegressor(n_estimators=100, max_depth=8, random_state=0, n_jobs=1).fit(base(first)[~s_test], yS[~s_test])
-    top = lambda m: [int(i) for i in np.argsort(-m.feature_importances_, kind="stable")[:TOP_K]]
-    sel = sorted(set(top(probe)) | set(top(probe_s)))
+    def row(w, sel, depth=HISTORY):
+        ws, i = at[id(w)]
+        return sum(([Q[id(ws[i - d])][j] for j in sel] if i >= d else [0] * len(sel) for d in range(depth + 1)), [])
+
+    # Feature selection on the training sessions only: every input costs about a thousand MIPS
+    # instructions per prediction, so the forests get the TOP_K most important ones of each task
+    # (resolution: this window's; startup: summed over the flow's windows it sees), for every window kept.
+    every = list(range(len(FEATURES)))
+    probe = RandomForestClassifier(n_estimators=100, max_depth=8, random_state=0, n_jobs=1)
+    probe.fit(np.array([row(w, every, 0) for w in res], dtype=np.float64)[~is_test], y[~is_test])
+    probe_s = RandomForestRegressor(n_estimators=100, max_depth=8, random_state=0, n_jobs=1)
+    probe_s.fit(np.array([row(w, every, K - 1) for w in at_startup], dtype=np.float64)[~s_test], yS[~s_test])
+    top = lambda imp: [int(i) for i in np.argsort(-imp, kind="stable")[:TOP_K]]
+    sel = sorted(set(top(probe.feature_importances_)) | set(top(probe_s.feature_importances_.reshape(K, -1).sum(0))))
     print("inputs:", ", ".join(FEATURES[i] for i in sel))
 
-    def row(w):
-        p = prev.get(id(w))
-        return [Q[id(w)][i] for i in sel] + ([Q[id(p)][i] for i in sel] if p else [0] * len(sel))
-
-    X = np.array([row(w) for w in res], dtype=np.float64)
-    XS = np.array([row(w) for w in first], dtype=np.float64)
+    X = np.array([row(w, sel) for w in res], dtype=np.float64)
+    XS = np.array([row(w, sel) for w in at_startup], dtype=np.float64)
 
     grid = []
     for trees in GRID_TREES:
@@ -260,15 +301,14 @@ def main():
                     ws = by_session.get(sid, [])
                     if not ws:
                         continue
-                    rows = np.array([row(w) for w in ws], dtype=np.float64)
+                    rows = np.array([row(w, sel) for w in ws], dtype=np.float64)
                     rp = cls.predict(rows)
-                    sp = reg.predict(rows[:1])
                     flow = {"proto": 6, "client": f"10.77.0.{sid % 250 + 2}", "clientPort": 40000 + sid, "server": "10.78.0.2", "serverPort": 8080, "vlan": 0}
                     for i, (w, p) in enumerate(zip(ws, rp)):
                         rec = {"flow": flow, "features": w["features"], "resolution": CLASSES[int(p)]}
-                        if i == 0 and w["first"]:
+                        if startup_window(w["features"], i + 1):
                             # rounded as the JS rounds: floor(v * 1000 + 0.5), the same double operations
-                            rec["startupMs"] = math.floor(float(sp[0]) * 1000 + 0.5)
+                            rec["startupMs"] = math.floor(float(reg.predict(rows[i:i + 1])[0]) * 1000 + 0.5)
                         f.write(json.dumps(rec) + "\n")
             labels = list(range(len(CLASSES)))
             grid.append({
