@@ -108,7 +108,7 @@ test.serial('watch: real traffic through a veth is reported per flow with the ri
   t.true(ends[0]! > 0 && ends[0]! <= (f!.features!.ageS as number), JSON.stringify(ends));
   t.deepEqual(ends.slice(1), [0, 0, 0]);
   // … and the ring holds that one segment: its response bytes, started before the window's end
-  t.is((f!.features!.segBytes as number[])[0], f!.features!.downPayload, 'retransmitted payload counts in both');
+  t.is((f!.features!.segBytes as number[])[0], f!.features!.downPayload as number, 'retransmitted payload counts in both');
   t.deepEqual((f!.features!.segBytes as number[]).slice(1), [0, 0, 0, 0, 0, 0, 0]);
   const ago = f!.features!.segAgoS as number[];
   t.true(ago[0]! > 0 && ago[0]! <= (f!.features!.ageS as number), JSON.stringify(ago));
