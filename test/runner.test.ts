@@ -103,15 +103,15 @@ test.serial('watch: real traffic through a veth is reported per flow with the ri
   t.is((f!.features!.downPayload as number) - (f!.features!.downRetransBytes as number), 2_000_000, 'payload minus retransmissions = bytes sent');
   t.is(f!.features!.upPayload, 'GET 2000000\n'.length);
   // one request and its response: the flow's first segment ended within its age, no second began
-  const ends = f!.features!.segEndS as number[];
+  const ends = f!.features!.segEndMs as number[];
   t.is(ends.length, 4);
-  t.true(ends[0]! > 0 && ends[0]! <= (f!.features!.ageS as number), JSON.stringify(ends));
+  t.true(Number.isInteger(ends[0]) && ends[0]! > 0 && ends[0]! <= (f!.features!.ageS as number) * 1000, JSON.stringify(ends));
   t.deepEqual(ends.slice(1), [0, 0, 0]);
   // … and the ring holds that one segment: its response bytes, started before the window's end
   t.is((f!.features!.segBytes as number[])[0], f!.features!.downPayload as number, 'retransmitted payload counts in both');
   t.deepEqual((f!.features!.segBytes as number[]).slice(1), [0, 0, 0, 0, 0, 0, 0]);
-  const ago = f!.features!.segAgoS as number[];
-  t.true(ago[0]! > 0 && ago[0]! <= (f!.features!.ageS as number), JSON.stringify(ago));
+  const ago = f!.features!.segAgoMs as number[];
+  t.true(Number.isInteger(ago[0]) && ago[0]! > 0 && ago[0]! <= (f!.features!.ageS as number) * 1000, JSON.stringify(ago));
   // the echo model returns what it was given: the prediction is computed from these very features
   // … and the second argument is the flow itself, so a model can keep state per flow
   t.deepEqual(f!.prediction, {

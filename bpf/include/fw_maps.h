@@ -50,7 +50,7 @@ struct fw_flow_key {
 #define FW_SIZE_BINS 8   /* wire size <=64, <=128, <=256, <=512, <=1024, <=1280, <=1518, larger */
 #define FW_IAT_BINS 8    /* gap <10us, <100us, <1ms, <10ms, <100ms, <1s, <10s, longer */
 #define FW_SEGMENTS 8    /* last segments kept per flow; power of two */
-#define FW_EARLY_SEGMENTS 4 /* first segments whose end a flow keeps; power of two */
+#define FW_EARLY_SEGMENTS 4 /* first segments whose end a flow keeps */
 
 /* TCP flag bits as in the header's 13th byte (FIN=0x01 ... CWR=0x80). */
 struct fw_dir_stats {

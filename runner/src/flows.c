@@ -180,7 +180,7 @@ static const char *const scalar_names[FEATURE_SCALARS] = {
 	"upRetransBytes", "downRetransBytes", "upStreamBytes", "downStreamBytes",
 };
 static const char *const hist_names[FEATURE_HISTS] = { "upSizeHist", "upIatHist", "downSizeHist", "downIatHist",
-							"segEndS",    "segBytes",  "segAgoS" };
+							"segEndMs",   "segBytes",  "segAgoMs" };
 static const int hist_len[FEATURE_HISTS] = { FW_SIZE_BINS,      FW_IAT_BINS, FW_SIZE_BINS, FW_IAT_BINS,
 					     FW_EARLY_SEGMENTS, FW_SEGMENTS, FW_SEGMENTS };
 _Static_assert(FW_SIZE_BINS <= FEATURE_HIST_LEN && FW_IAT_BINS <= FEATURE_HIST_LEN &&
@@ -251,9 +251,13 @@ void features_compute(const struct flow_window *f, uint32_t window_s, uint64_t n
 								      (f->prev ? f->prev->d[dir].stream_bytes : 0))
 					      : v[d ? 11 : 4];
 	}
-	/* seconds from the flow's first packet to the end of each of its first segments: a startup delay */
+	/*
+	 * Whole milliseconds from the flow's first packet to the end of each of its first segments (a
+	 * startup delay). Times in these arrays are whole numbers: the output prints an integer for a
+	 * fraction of what a 17-digit double costs, for every flow and window.
+	 */
 	for (int i = 0; i < FW_EARLY_SEGMENTS; i++)
-		o->hist[4][i] = first && x->early_end_ns[i] > first ? (double)(x->early_end_ns[i] - first) / 1e9 : 0;
+		o->hist[4][i] = first && x->early_end_ns[i] > first ? (double)((x->early_end_ns[i] - first) / 1000000) : 0;
 	/*
 	 * The ring, newest first, whatever window they started in: a video player's segment sizes
 	 * (bitrate x duration) and request times (the duration, once its buffer is full).
@@ -263,7 +267,7 @@ void features_compute(const struct flow_window *f, uint32_t window_s, uint64_t n
 		const int kept = i < x->seg_count;
 
 		o->hist[5][i] = kept ? s->down_bytes : 0;
-		o->hist[6][i] = kept && now_ns > s->start_ns ? (double)(now_ns - s->start_ns) / 1e9 : 0;
+		o->hist[6][i] = kept && now_ns > s->start_ns ? (double)((now_ns - s->start_ns) / 1000000) : 0;
 	}
 }
 

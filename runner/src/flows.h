@@ -54,8 +54,8 @@ int window_read(int map_fd, const struct flow_table *prev, struct window *w);
  */
 #define FEATURE_SCALARS 27
 /*
- * arrays: the four histograms (8 bins), segEndS (FW_EARLY_SEGMENTS), then the ring's last
- * segments newest first: segBytes and segAgoS (FW_SEGMENTS)
+ * arrays: the four histograms (8 bins), segEndMs (FW_EARLY_SEGMENTS), then the ring's last
+ * segments newest first: segBytes and segAgoMs (FW_SEGMENTS)
  */
 #define FEATURE_HISTS 7
 #define FEATURE_HIST_LEN 8 /* the longest array */
