@@ -4,10 +4,10 @@
  *
  *   npm run lab:collect -- --sessions 48 --parallel 4 --seconds 80 [--out models/data] [--seed 1] [--first-id 0]
  *
- * Each session has three network namespaces: client -- router -- server. The router forwards,
- * shapes its LAN egress (the downstream) with tbf following a trace, drops packets at random on
- * its WAN ingress with a BPF filter for lossy traces (this kernel has no netem), and runs a
- * host-built fwrunner (same sources as the routers') with the bpfel object.
+ * Each session has four network namespaces: client -- router -- line -- server. The line end at
+ * the provider shapes the downstream with tbf following a trace; the router forwards, drops
+ * packets at random on its WAN ingress with a BPF filter for lossy traces (this kernel has no
+ * netem), and runs a host-built fwrunner (same sources as the routers') with the bpfel object.
  * Needs root. Writes <out>/lab-sessions.jsonl and <out>/lab-windows.jsonl once every session
  * is done; SIGINT or SIGTERM stops the sessions, removes their namespaces and writes nothing.
  */
@@ -95,13 +95,15 @@ function run(cmd: string, args: string[], keep = true): { child: ChildProcess; o
 
 async function session(spec: SessionSpec, slot: number, tools: { runner: string; object: string }, work: string) {
   const n = (r: string) => `${PREFIX}${slot}${r}`;
-  const [c, r, s] = (await Promise.all(['c', 'r', 's'].map((x) => Netns.create(n(x))))) as [Netns, Netns, Netns];
+  const [c, r, i, s] = (await Promise.all(['c', 'r', 'i', 's'].map((x) => Netns.create(n(x))))) as [Netns, Netns, Netns, Netns];
   const children: ChildProcess[] = [];
   try {
     const lanNet = `10.77.${slot}`;
     const wanNet = `10.78.${slot}`;
+    const srvNet = `10.79.${slot}`;
     await sh('ip', ['link', 'add', n('c0'), 'netns', c.name, 'type', 'veth', 'peer', 'name', 'lan0', 'netns', r.name]);
-    await sh('ip', ['link', 'add', n('s0'), 'netns', s.name, 'type', 'veth', 'peer', 'name', 'wan0', 'netns', r.name]);
+    await sh('ip', ['link', 'add', 'line0', 'netns', i.name, 'type', 'veth', 'peer', 'name', 'wan0', 'netns', r.name]);
+    await sh('ip', ['link', 'add', n('s0'), 'netns', s.name, 'type', 'veth', 'peer', 'name', 'core0', 'netns', i.name]);
     const up = async (ns: Netns, dev: string, addr: string) => {
       await ns.ip('addr', 'add', addr, 'dev', dev);
       await ns.ip('link', 'set', dev, 'up');
@@ -111,13 +113,19 @@ async function session(spec: SessionSpec, slot: number, tools: { runner: string;
     await up(c, n('c0'), `${lanNet}.2/24`);
     await up(r, 'lan0', `${lanNet}.1/24`);
     await up(r, 'wan0', `${wanNet}.1/24`);
-    await up(s, n('s0'), `${wanNet}.2/24`);
+    await up(i, 'line0', `${wanNet}.2/24`);
+    await up(i, 'core0', `${srvNet}.1/24`);
+    await up(s, n('s0'), `${srvNet}.2/24`);
     await c.ip('route', 'add', 'default', 'via', `${lanNet}.1`);
-    await s.ip('route', 'add', 'default', 'via', `${wanNet}.1`);
-    await r.exec('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
-    // the downstream bottleneck: tbf on the LAN egress, its queue up to 300 ms (no netem here)
+    await r.ip('route', 'add', 'default', 'via', `${wanNet}.2`);
+    await i.ip('route', 'add', `${lanNet}.0/24`, 'via', `${wanNet}.1`);
+    await s.ip('route', 'add', 'default', 'via', `${srvNet}.1`);
+    for (const ns of [r, i]) await ns.exec('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    // The downstream bottleneck is the access line, before the router as in a home: tbf on the
+    // line's end at the provider, its queue up to 300 ms (no netem in this kernel). The router's
+    // hooks then see packets as they leave that queue, when the client gets them.
     const tbf = (verb: string, kbit: number) =>
-      r.exec('tc', ['qdisc', verb, 'dev', 'lan0', 'root', 'handle', '1:', 'tbf', 'rate', `${kbit}kbit`, 'burst', '16kb', 'latency', '300ms']);
+      i.exec('tc', ['qdisc', verb, 'dev', 'line0', 'root', 'handle', '1:', 'tbf', 'rate', `${kbit}kbit`, 'burst', '16kb', 'latency', '300ms']);
     await tbf('add', spec.trace.steps[0]!.kbit);
     if (spec.trace.lossPpm > 0) {
       // random loss before the router, so the LAN side sees the resends but not the lost copies
@@ -129,12 +137,12 @@ async function session(spec: SessionSpec, slot: number, tools: { runner: string;
     const runner = run('ip', ['netns', 'exec', r.name, tools.runner, 'watch', '--lan', 'lan0', '--window', String(WINDOW_S), '--model', 'none',
       '--record', record, '--pin-dir', 'none', '--object', tools.object, '--output', '/dev/null'], false);
     children.push(runner.child);
-    const server = run('ip', ['netns', 'exec', s.name, process.execPath, projectPath('models', 'lab', 'video-server.mjs'), `${wanNet}.2`, '8080']);
+    const server = run('ip', ['netns', 'exec', s.name, process.execPath, projectPath('models', 'lab', 'video-server.mjs'), `${srvNet}.2`, '8080']);
     children.push(server.child);
     await new Promise((res) => setTimeout(res, 1500)); // the runner attached, the server listening
 
     const player = run('ip', ['netns', 'exec', c.name, process.execPath, projectPath('models', 'lab', 'player.mjs'),
-      JSON.stringify({ server: `${wanNet}.2:8080`, seconds: spec.seconds, segS: spec.segS, seed: spec.seed, background: spec.background })]);
+      JSON.stringify({ server: `${srvNet}.2:8080`, seconds: spec.seconds, segS: spec.segS, seed: spec.seed, background: spec.background })]);
     children.push(player.child);
     const t0 = Date.now();
     let stop = false;
@@ -168,7 +176,7 @@ async function session(spec: SessionSpec, slot: number, tools: { runner: string;
     return { session: { ...spec, startupS: log.startupS, segments: log.segments.length, windows: windows.length }, windows };
   } finally {
     for (const ch of children) if (ch.exitCode === null) ch.kill('SIGKILL');
-    await Promise.all([c, r, s].map((x) => x.remove()));
+    await Promise.all([c, r, i, s].map((x) => x.remove()));
   }
 }
 
