@@ -72,7 +72,7 @@ def main():
         f"- Resolution task: 10 s windows of the video flow with at least 5 s of playback: {g['windows']['train']} training, {g['windows']['test']} held-out windows.",
         f"  Class counts (240p..1080p): training {g['classCounts']['train']}, held out {g['classCounts']['test']}.",
         f"  Always answering the most common training class scores {g['baselineAccuracy'] * 100:.1f} %.",
-        f"- Startup-delay task: the video flow's second window per session (the model answers the startup there, from the flow's first two windows): {g['startupSessions']['train']} training, {g['startupSessions']['test']} held-out sessions.",
+        f"- Startup-delay task: the video flow's third window per session (the model answers the startup there, from the flow's first three windows): {g['startupSessions']['train']} training, {g['startupSessions']['test']} held-out sessions.",
         "",
         "## Shipped model",
         "",
