@@ -211,24 +211,31 @@ async function main(): Promise<void> {
       background: (['none', 'none', 'web', 'bulk'] as const)[Math.floor(r() * 4)]!,
     };
   });
-  process.stderr.write(`building the host runner and the bpfel object in the toolchain image…\n`);
-  const tools = await buildBpfTools('bpfel');
-  const work = await mkdtemp(path.join(tmpdir(), 'fwbuild-lab-'));
+  // Ctrl-C at any point: the tools build removes its container, the sessions' processes and
+  // namespaces go, nothing is written
+  const stop = new AbortController();
+  const building = buildBpfTools('bpfel', stop.signal);
+  let work: string | undefined;
   const abort = (signal: NodeJS.Signals) => {
     process.stderr.write(`lab: ${signal}: stopping the sessions and removing their namespaces; no data written\n`);
-    // the sessions fail as their processes die: expected now, and the exit below is what counts
+    // the build and the sessions fail as they are stopped: expected now, the exit below is what counts
     process.on('unhandledRejection', () => {});
     process.on('uncaughtException', () => {});
+    stop.abort();
     for (const ch of live) ch.kill('SIGKILL');
     void (async () => {
+      const tools = await building.catch(() => undefined);
       for (const ns of await Netns.list(PREFIX)) await sh('ip', ['netns', 'del', ns]).catch(() => {});
-      await rm(work, { recursive: true, force: true });
-      await rm(tools.dir, { recursive: true, force: true });
+      if (work) await rm(work, { recursive: true, force: true });
+      if (tools) await rm(tools.dir, { recursive: true, force: true });
       process.exit(signal === 'SIGINT' ? 130 : 143);
     })();
   };
   process.once('SIGINT', abort);
   process.once('SIGTERM', abort);
+  process.stderr.write(`building the host runner and the bpfel object in the toolchain image…\n`);
+  const tools = await building;
+  work = await mkdtemp(path.join(tmpdir(), 'fwbuild-lab-'));
   const sessions: unknown[] = [];
   const windows: unknown[] = [];
   try {

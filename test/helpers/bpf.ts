@@ -24,14 +24,14 @@ export interface BpfTools {
  * Compiles bpf/ for the host's byte order (bpfel), the libbpf harness and a host fwrunner, in
  * the same toolchain image and container setup a build uses.
  */
-export async function buildBpfTools(bpfTarget: 'bpfel' | 'bpfeb' = 'bpfel'): Promise<BpfTools> {
+/** `signal` stops the build and removes its container (the lab passes its Ctrl-C). */
+export async function buildBpfTools(bpfTarget: 'bpfel' | 'bpfeb' = 'bpfel', signal = new AbortController().signal): Promise<BpfTools> {
   const dir = await mkdtemp(path.join(tmpdir(), 'fwbuild-bpf-'));
   const out = path.join(dir, 'out');
   await mkdir(out);
   if (process.getuid?.() === 0) await chownTree(out, BUILD_UID, BUILD_UID);
   const config = await loadConfig({ cwd: dir, env: {}, overrides: { logDir: path.join(dir, 'logs') } });
   const docker = await connectEngine();
-  const signal = new AbortController().signal;
   const cacheDir = path.join(projectPath(), '.fwbuild-cache');
   const { toolchain } = await ensureToolchain(docker, { ...config, cacheDir }, {
     signal,
