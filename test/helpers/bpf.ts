@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../builder/config/load.js';
@@ -28,41 +28,47 @@ export interface BpfTools {
 export async function buildBpfTools(bpfTarget: 'bpfel' | 'bpfeb' = 'bpfel', signal = new AbortController().signal): Promise<BpfTools> {
   const dir = await mkdtemp(path.join(tmpdir(), 'fwbuild-bpf-'));
   const out = path.join(dir, 'out');
-  await mkdir(out);
-  if (process.getuid?.() === 0) await chownTree(out, BUILD_UID, BUILD_UID);
-  const config = await loadConfig({ cwd: dir, env: {}, overrides: { logDir: path.join(dir, 'logs') } });
-  const docker = await connectEngine();
-  const cacheDir = path.join(projectPath(), '.fwbuild-cache');
-  const { toolchain } = await ensureToolchain(docker, { ...config, cacheDir }, {
-    signal,
-    sourceDateEpoch: resolveEpoch(undefined).value,
-  });
-  const quickjs = await prepareNpmSource(
-    JSON.parse(await readFile(projectPath('runner', 'quickjs.json'), 'utf8')) as NpmSource,
-    cacheDir,
-    signal,
-  );
-  const log = await StepLog.open(path.join(dir, 'logs'), 'host', 'bpf-tools');
-  await new StepContainer(docker, `bpftools-${path.basename(dir)}`, signal).run(
-    {
-      step: 'bpf-tools',
-      scope: 'host',
-      image: toolchain.ref,
-      cmd: [
-        'sh',
-        '-c',
-        `make -C /src/bpf OUT=/out BPF_TARGET=${bpfTarget} all harness lab && ` +
-          'make -j2 -C /src/runner QUICKJS_SRC=/deps/quickjs OUT=/out WORK=/tmp/work',
-      ],
-      mounts: [
-        { host: projectPath('bpf'), container: '/src/bpf', readOnly: true },
-        { host: projectPath('runner'), container: '/src/runner', readOnly: true },
-        { host: quickjs, container: '/deps/quickjs', readOnly: true },
-        { host: out, container: '/out', readOnly: false },
-      ],
-    },
-    log,
-  );
+  try {
+    await mkdir(out);
+    if (process.getuid?.() === 0) await chownTree(out, BUILD_UID, BUILD_UID);
+    const config = await loadConfig({ cwd: dir, env: {}, overrides: { logDir: path.join(dir, 'logs') } });
+    const docker = await connectEngine();
+    const cacheDir = path.join(projectPath(), '.fwbuild-cache');
+    const { toolchain } = await ensureToolchain(docker, { ...config, cacheDir }, {
+      signal,
+      sourceDateEpoch: resolveEpoch(undefined).value,
+    });
+    const quickjs = await prepareNpmSource(
+      JSON.parse(await readFile(projectPath('runner', 'quickjs.json'), 'utf8')) as NpmSource,
+      cacheDir,
+      signal,
+    );
+    const log = await StepLog.open(path.join(dir, 'logs'), 'host', 'bpf-tools');
+    await new StepContainer(docker, `bpftools-${path.basename(dir)}`, signal).run(
+      {
+        step: 'bpf-tools',
+        scope: 'host',
+        image: toolchain.ref,
+        cmd: [
+          'sh',
+          '-c',
+          `make -C /src/bpf OUT=/out BPF_TARGET=${bpfTarget} all harness lab && ` +
+            'make -j2 -C /src/runner QUICKJS_SRC=/deps/quickjs OUT=/out WORK=/tmp/work',
+        ],
+        mounts: [
+          { host: projectPath('bpf'), container: '/src/bpf', readOnly: true },
+          { host: projectPath('runner'), container: '/src/runner', readOnly: true },
+          { host: quickjs, container: '/deps/quickjs', readOnly: true },
+          { host: out, container: '/out', readOnly: false },
+        ],
+      },
+      log,
+    );
+  } catch (e) {
+    // a failed or stopped build leaves no half-built tools behind
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
   return { object: path.join(out, 'fw_flows.bpf.o'), harness: path.join(out, 'bpf_harness'), runner: path.join(out, 'fwrunner'), dir };
 }
 
