@@ -36,7 +36,7 @@ interface Line {
   programs?: number;
   jited?: number;
   window?: number;
-  flow?: { proto: number; client: string; clientPort: number; server: string; serverPort: number };
+  flow?: { id: number; proto: number; client: string; clientPort: number; server: string; serverPort: number };
   features?: Record<string, number | number[]>;
   prediction?: Record<string, unknown> | null;
   error?: string;
@@ -119,6 +119,7 @@ test.serial('watch: real traffic through a veth is reported per flow with the ri
     upPayload: 12,
     parallel: 1,
     rate: 'fast',
+    flowId: f!.flow!.id,
     flow: `6 ${net.clientV4}:${got.local} ${net.serverV4}:8080`,
   });
   // The same lines went to the output file.
@@ -137,6 +138,36 @@ test.serial('watch: real traffic through a veth is reported per flow with the ri
   t.true(summary!.hooks.ingress.flowsCreated + summary!.hooks.egress.flowsCreated >= 1);
   t.is(summary!.hooks.ingress.flowFailed + summary!.hooks.egress.flowFailed, 0);
   t.true(recorded.every((l) => l.prediction === undefined));
+});
+
+test.serial('watch: a flow keeps its id from window to window, and each flow has its own', async (t) => {
+  const net = new VethPair();
+  t.teardown(() => net.down());
+  await net.up();
+  const r = startRunner(net.server, ['--lan', net.serverIf, '--window', '1', '--windows', '5', '--model', fixture('model-echo.js'), '--pin-dir', 'none']);
+  await r.ready();
+  // a UDP stream of about 3 s spans several 1 s windows; a TCP download in the middle is another flow
+  const udp = trafficIn(net.server, ['udp-send', net.clientV4, '9000', '300', '200', '9001', '10']);
+  await new Promise((res) => setTimeout(res, 1000));
+  const got = await download(net, 100_000);
+  await udp;
+  t.is(await r.exited, 0, r.stderr());
+  const of = (match: (f: NonNullable<Line['flow']>) => boolean) => r.lines.filter((l) => l.flow && match(l.flow));
+  const udpLines = of((f) => f.proto === 17 && f.clientPort + f.serverPort === 18001);
+  const tcpLines = of((f) => f.proto === 6 && f.clientPort === got.local);
+  t.true(new Set(udpLines.map((l) => l.window)).size >= 2, `the UDP flow spans windows: ${JSON.stringify(udpLines.map((l) => l.window))}`);
+  t.is(new Set(udpLines.map((l) => l.flow!.id)).size, 1, 'one id for the UDP flow in every window');
+  t.true(tcpLines.length >= 1);
+  t.not(tcpLines[0]!.flow!.id, udpLines[0]!.flow!.id);
+  const ids = new Map<string, number>();
+  for (const l of r.lines.filter((x) => x.flow)) {
+    const f = l.flow!;
+    t.true(Number.isInteger(f.id) && f.id > 0);
+    // the model is given the same id as the line shows
+    t.is((l.prediction as { flowId: number }).flowId, f.id);
+    ids.set(`${f.proto} ${f.client}:${f.clientPort} ${f.server}:${f.serverPort}`, f.id);
+  }
+  t.is(new Set(ids.values()).size, ids.size, `distinct flows, distinct ids: ${JSON.stringify([...ids])}`);
 });
 
 test.serial('SIGTERM detaches every filter; the pinned flow table survives a restart', async (t) => {

@@ -69,7 +69,7 @@ interface RunnerLine {
   ready?: boolean;
   programs?: number;
   jited?: number;
-  flow?: { proto: number; client: string; clientPort: number; server: string; serverPort: number };
+  flow?: { id: number; proto: number; client: string; clientPort: number; server: string; serverPort: number };
   features?: Record<string, number>;
   prediction?: unknown;
   error?: string;

@@ -124,6 +124,7 @@ int window_read(int map_fd, const struct flow_table *prev, struct window *w)
 	/* The map's own bound (LRU) keeps this loop finite; size the table for it as flows arrive. */
 	if (table_reserve(&w->next, prev->count + 64))
 		return -1;
+	w->next.last_id = prev->last_id;
 	while ((rc = bpf_map_next_key(map_fd, cursor, &next)) == 0) {
 		struct flow_snap *s;
 		const struct flow_snap *p;
@@ -149,6 +150,8 @@ int window_read(int map_fd, const struct flow_table *prev, struct window *w)
 		snap_of(s, &key, &flow);
 		w->next.count++;
 		p = table_slot(prev, &key, 0);
+		/* a model keys its per-flow state by this: cheaper than a string of the whole key */
+		s->id = p ? p->id : ++w->next.last_id;
 		pk_now = flow.dir[0].packets + flow.dir[1].packets;
 		pk_prev = p ? p->d[0].packets + p->d[1].packets : 0;
 		if (pk_now == pk_prev)
@@ -165,6 +168,7 @@ int window_read(int map_fd, const struct flow_table *prev, struct window *w)
 		w->flows[w->n].key = key;
 		w->flows[w->n].now = flow;
 		w->flows[w->n].prev = p;
+		w->flows[w->n].id = s->id;
 		w->n++;
 	}
 	if (errno != ENOENT)

@@ -20,6 +20,7 @@ struct flow_snap {
 	struct fw_flow_key key;
 	struct dir_snap d[2];
 	uint32_t seg_count;
+	uint32_t id;
 	uint8_t used;
 };
 
@@ -27,6 +28,7 @@ struct flow_table {
 	struct flow_snap *slots;
 	uint32_t cap; /* power of two */
 	uint32_t count;
+	uint32_t last_id; /* flow ids given so far: a flow new to the table gets the next one */
 };
 
 /* One active flow of a window: what the model and the output need. */
@@ -34,6 +36,7 @@ struct flow_window {
 	struct fw_flow_key key;
 	struct fw_flow now;
 	const struct flow_snap *prev; /* NULL: the flow is new this window */
+	uint32_t id;                  /* the same for as long as the runner has seen the flow */
 	uint32_t parallel;            /* active flows of the same client, this one included */
 };
 

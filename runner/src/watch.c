@@ -237,9 +237,9 @@ static int emit_window(struct model *m, const struct runner_config *c, struct wi
 			snprintf(ftxt, sizeof(ftxt), "null");
 		flow_endpoints(&f->now, &f->key, client, server, sizeof(client), &cport, &sport);
 		snprintf(head, sizeof(head),
-			 "{\"window\":%u,\"time\":%lld,\"flow\":{\"proto\":%u,\"client\":\"%s\",\"clientPort\":%u,"
+			 "{\"window\":%u,\"time\":%lld,\"flow\":{\"id\":%u,\"proto\":%u,\"client\":\"%s\",\"clientPort\":%u,"
 			 "\"server\":\"%s\",\"serverPort\":%u,\"vlan\":%u},\"features\":",
-			 index, (long long)wall, f->key.proto, client, cport, server, sport, f->key.vlan);
+			 index, (long long)wall, f->id, f->key.proto, client, cport, server, sport, f->key.vlan);
 		if (rec->f) {
 			n = snprintf(line, cap, "%s%s}\n", head, ftxt);
 			if (n > 0 && (size_t)n < cap)
@@ -250,6 +250,7 @@ static int emit_window(struct model *m, const struct runner_config *c, struct wi
 			JSValue flow = JS_NewObject(ctx);
 
 			/* the same fields, and names, as the output line's "flow" */
+			JS_SetPropertyStr(ctx, flow, "id", JS_NewUint32(ctx, f->id));
 			JS_SetPropertyStr(ctx, flow, "proto", JS_NewInt32(ctx, f->key.proto));
 			JS_SetPropertyStr(ctx, flow, "client", JS_NewString(ctx, client));
 			JS_SetPropertyStr(ctx, flow, "clientPort", JS_NewInt32(ctx, (int32_t)cport));
@@ -490,6 +491,7 @@ int bench_window(const struct runner_config *c, uint32_t n)
 		f->key.port_a = htons(443);
 		f->key.port_b = htons((uint16_t)(40000 + i));
 		x->client_is_b = 1;
+		f->id = i + 1;
 		for (int d = 0; d < 2; d++) {
 			x->dir[d].packets = 100 + i * (d ? 30 : 3);
 			x->dir[d].bytes = x->dir[d].packets * (d ? 1400 : 66);
