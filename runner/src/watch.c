@@ -182,12 +182,14 @@ static void emit_summary(int counters_fd, uint32_t index, uint32_t active, uint3
 	int ncpu = possible_cpus();
 	struct fw_hook_counters *v = calloc((size_t)ncpu, sizeof(*v));
 	char line[1024];
+	struct timespec wall;
 	int n;
 
 	if (!v)
 		return;
-	n = snprintf(line, sizeof(line), "{\"window\":%u,\"time\":%lld,\"summary\":{\"active\":%u,\"flows\":%u,\"hooks\":{",
-		     index, (long long)time(NULL), active, in_table);
+	clock_gettime(CLOCK_REALTIME, &wall);
+	n = snprintf(line, sizeof(line), "{\"window\":%u,\"time\":%lld.%03ld,\"summary\":{\"active\":%u,\"flows\":%u,\"hooks\":{",
+		     index, (long long)wall.tv_sec, wall.tv_nsec / 1000000, active, in_table);
 	for (uint32_t h = 0; h < FW_HOOK_MAX && n > 0 && (size_t)n < sizeof(line); h++) {
 		struct fw_hook_counters t = { 0 };
 
@@ -216,7 +218,7 @@ static int emit_window(struct model *m, const struct runner_config *c, struct wi
 {
 	JSContext *ctx = m->vm.ctx;
 	uint64_t now = mono_ns();
-	time_t wall = time(NULL);
+	struct timespec wall;
 	char client[64], server[64], err[300], head[300], ftxt[2048], *line;
 	unsigned int cport, sport;
 	size_t cap = 4096;
@@ -225,6 +227,8 @@ static int emit_window(struct model *m, const struct runner_config *c, struct wi
 	line = malloc(cap);
 	if (!line)
 		return -1;
+	/* Unix seconds to the millisecond: ground truth in the lab is lined up against it */
+	clock_gettime(CLOCK_REALTIME, &wall);
 	feature_atoms_init(ctx, &atoms);
 	for (uint32_t i = 0; i < w->n; i++) {
 		const struct flow_window *f = &w->flows[i];
@@ -237,9 +241,9 @@ static int emit_window(struct model *m, const struct runner_config *c, struct wi
 			snprintf(ftxt, sizeof(ftxt), "null");
 		flow_endpoints(&f->now, &f->key, client, server, sizeof(client), &cport, &sport);
 		snprintf(head, sizeof(head),
-			 "{\"window\":%u,\"time\":%lld,\"flow\":{\"id\":%u,\"proto\":%u,\"client\":\"%s\",\"clientPort\":%u,"
+			 "{\"window\":%u,\"time\":%lld.%03ld,\"flow\":{\"id\":%u,\"proto\":%u,\"client\":\"%s\",\"clientPort\":%u,"
 			 "\"server\":\"%s\",\"serverPort\":%u,\"vlan\":%u},\"features\":",
-			 index, (long long)wall, f->id, f->key.proto, client, cport, server, sport, f->key.vlan);
+			 index, (long long)wall.tv_sec, wall.tv_nsec / 1000000, f->id, f->key.proto, client, cport, server, sport, f->key.vlan);
 		if (rec->f) {
 			n = snprintf(line, cap, "%s%s}\n", head, ftxt);
 			if (n > 0 && (size_t)n < cap)
