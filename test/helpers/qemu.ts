@@ -41,8 +41,9 @@ export async function runUnderQemu(target: Target, args: string[], stdinFile?: s
  */
 export function qemuInstructions(qemu: string, args: string[], stdin = ''): Promise<number> {
   return new Promise((resolve, reject) => {
-    const c = execFile('sh', ['-c', '"$@" 2>&1 >/dev/null | wc -l', 'sh', qemu, '-singlestep', '-d', 'nochain,exec', ...args], (err, stdout) =>
-      err ? reject(err) : resolve(Number(stdout.trim())),
+    // pipefail: a program that fails (a model that does not load, say) is an error, not a count
+    const c = execFile('bash', ['-o', 'pipefail', '-c', '"$@" 2>&1 >/dev/null | wc -l', 'bash', qemu, '-singlestep', '-d', 'nochain,exec', ...args], (err, stdout) =>
+      err ? reject(new Error(`${args.join(' ')} under ${qemu}: ${err.message}`)) : resolve(Number(stdout.trim())),
     );
     c.stdin!.end(stdin);
   });
