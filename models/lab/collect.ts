@@ -3,6 +3,7 @@
  * programs and fwrunner --record on the router's LAN port, ground truth from the player.
  *
  *   npm run lab:collect -- --sessions 48 --parallel 4 --seconds 80 [--out models/data] [--seed 1] [--first-id 0]
+ *   npm run lab:collect -- --sessions 48 --seed 2 --append     (adds to the sessions in --out)
  *
  * Each session has four network namespaces: client -- router -- line -- server. The line end at
  * the provider shapes the downstream with tbf following a trace; the router forwards, drops
@@ -25,6 +26,24 @@ import { makeTrace, rng, TRACE_KINDS, type Trace } from './traces.js';
 
 const WINDOW_S = 10;
 const PREFIX = 'fwml';
+/** This run's namespaces: `fwml<pid>-<slot><role>`, so a second lab leaves a running one's alone. */
+const RUN = `${PREFIX}${process.pid}-`;
+
+/** Namespaces of lab runs that are no longer running (a crash, a kill -9). */
+async function staleNamespaces(): Promise<string[]> {
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  };
+  return (await Netns.list(PREFIX)).filter((ns) => {
+    const pid = /^fwml(\d+)-/.exec(ns)?.[1];
+    return pid === undefined || !alive(Number(pid));
+  });
+}
 
 interface PlayerLog {
   startMs: number;
@@ -76,26 +95,58 @@ export function labelWindow(p: PlayerLog, endMs: number, windowS = WINDOW_S) {
 /** Every process the sessions started and that still runs: what a signal must stop. */
 const live = new Set<ChildProcess>();
 
-/** A process and its stdout once it ends (SIGTERM counts as a normal end); `keep: false` drops stdout. */
-function run(cmd: string, args: string[], keep = true): { child: ChildProcess; out: Promise<string> } {
-  const child = spawn(cmd, args, { stdio: ['ignore', keep ? 'pipe' : 'ignore', 'pipe'] });
+/**
+ * A process, its stdout once it ends (SIGTERM counts as a normal end; `keep: false` drops it),
+ * and `ready`: the first stdout line that `until` matches, or an error if the process ends or
+ * 30 s pass before one does.
+ */
+function run(cmd: string, args: string[], opts: { keep?: boolean; until?: RegExp } = {}): { child: ChildProcess; out: Promise<string>; ready: Promise<string> } {
+  const keep = opts.keep ?? true;
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   child.on('close', () => live.delete(child));
   let out = '';
   let err = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  let partial = '';
+  let seen: ((line: string) => void) | undefined;
+  const ready = new Promise<string>((resolve, reject) => {
+    if (!opts.until) return resolve('');
+    const timer = setTimeout(() => reject(new Error(`${cmd} ${args.slice(0, 4).join(' ')}: no line matching ${opts.until} in 30 s: ${err.slice(-800)}`)), 30_000);
+    seen = (line) => {
+      clearTimeout(timer);
+      resolve(line);
+    };
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${cmd} ${args.slice(0, 4).join(' ')}: exit ${code} before a line matching ${opts.until}: ${err.slice(-800)}`));
+    });
+  });
+  ready.catch(() => {}); // awaited by the caller; a process that ends later is not an error here
+  child.stdout!.on('data', (d: Buffer) => {
+    if (keep) out += d.toString();
+    if (!seen) return;
+    partial += d.toString();
+    const line = partial.split('\n').slice(0, -1).find((l) => opts.until!.test(l));
+    partial = partial.slice(partial.lastIndexOf('\n') + 1);
+    if (line !== undefined) {
+      seen(line);
+      seen = undefined;
+    }
+  });
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  return {
-    child,
-    out: new Promise((resolve, reject) =>
-      child.on('close', (code, signal) => (code === 0 || signal === 'SIGTERM' ? resolve(out) : reject(new Error(`${cmd} ${args.slice(0, 4).join(' ')}: exit ${code}: ${err.slice(-800)}`)))),
-    ),
-  };
+  const done = new Promise<string>((resolve, reject) =>
+    child.on('close', (code, signal) => (code === 0 || signal === 'SIGTERM' ? resolve(out) : reject(new Error(`${cmd} ${args.slice(0, 4).join(' ')}: exit ${code}: ${err.slice(-800)}`)))),
+  );
+  // awaited later by the session, which then fails; a process that ends early must not crash
+  // the whole run (and lose its sessions) as an unhandled rejection before that
+  done.catch(() => {});
+  return { child, ready, out: done };
 }
 
 async function session(spec: SessionSpec, slot: number, tools: { runner: string; object: string }, work: string) {
+  // interface names (at most 15 bytes) live inside the run's own namespaces: no pid needed there
   const n = (r: string) => `${PREFIX}${slot}${r}`;
-  const [c, r, i, s] = (await Promise.all(['c', 'r', 'i', 's'].map((x) => Netns.create(n(x))))) as [Netns, Netns, Netns, Netns];
+  const [c, r, i, s] = (await Promise.all(['c', 'r', 'i', 's'].map((x) => Netns.create(`${RUN}${slot}${x}`)))) as [Netns, Netns, Netns, Netns];
   const children: ChildProcess[] = [];
   try {
     const lanNet = `10.77.${slot}`;
@@ -135,11 +186,13 @@ async function session(spec: SessionSpec, slot: number, tools: { runner: string;
 
     const record = path.join(work, `session-${spec.id}.records.jsonl`);
     const runner = run('ip', ['netns', 'exec', r.name, tools.runner, 'watch', '--lan', 'lan0', '--window', String(WINDOW_S), '--model', 'none',
-      '--record', record, '--pin-dir', 'none', '--object', tools.object, '--output', '/dev/null'], false);
+      '--record', record, '--pin-dir', 'none', '--object', tools.object, '--output', '/dev/null'], { keep: false, until: /"ready":true/ });
     children.push(runner.child);
-    const server = run('ip', ['netns', 'exec', s.name, process.execPath, projectPath('models', 'lab', 'video-server.mjs'), `${srvNet}.2`, '8080']);
+    const server = run('ip', ['netns', 'exec', s.name, process.execPath, projectPath('models', 'lab', 'video-server.mjs'), `${srvNet}.2`, '8080'], { until: /"listening"/ });
     children.push(server.child);
-    await new Promise((res) => setTimeout(res, 1500)); // the runner attached, the server listening
+    // the player starts only once the runner's programs are attached: a flow whose first
+    // segments the hooks missed would have every segment time and count wrong
+    await Promise.all([runner.ready, server.ready]);
 
     const player = run('ip', ['netns', 'exec', c.name, process.execPath, projectPath('models', 'lab', 'player.mjs'),
       JSON.stringify({ server: `${srvNet}.2:8080`, seconds: spec.seconds, segS: spec.segS, seed: spec.seed, background: spec.background })]);
@@ -153,6 +206,7 @@ async function session(spec: SessionSpec, slot: number, tools: { runner: string;
         await tbf('change', step.kbit);
       }
     })();
+    shaping.catch(() => {}); // awaited below: fails the session there, not the run here
     const log = JSON.parse(await player.out) as PlayerLog;
     stop = true;
     await shaping;
@@ -173,11 +227,22 @@ async function session(spec: SessionSpec, slot: number, tools: { runner: string;
       windows.push({ session: spec.id, window: rec.window, time: rec.time, first: firstSeen, features: rec.features, label });
       firstSeen = false;
     }
-    return { session: { ...spec, startupS: log.startupS, segments: log.segments.length, windows: windows.length }, windows };
+    // the player's own log too (wall-clock ms), so the windows can be labelled again another way
+    const playerLog = { startMs: log.startMs, endMs: log.endMs, segments: log.segments };
+    return { session: { ...spec, startupS: log.startupS, segments: log.segments.length, windows: windows.length, player: playerLog }, windows };
   } finally {
     for (const ch of children) if (ch.exitCode === null) ch.kill('SIGKILL');
     await Promise.all([c, r, i, s].map((x) => x.remove()));
   }
+}
+
+/** The sessions and windows already in `dir` (none if it holds no data yet). */
+async function readData(dir: string): Promise<{ sessions: { id: number }[]; windows: unknown[] }> {
+  const lines = async (name: string) => {
+    const text = await readFile(path.join(dir, name), 'utf8').catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? '' : Promise.reject(e)));
+    return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as unknown);
+  };
+  return { sessions: (await lines('lab-sessions.jsonl')) as { id: number }[], windows: await lines('lab-windows.jsonl') };
 }
 
 async function main(): Promise<void> {
@@ -187,18 +252,23 @@ async function main(): Promise<void> {
       parallel: { type: 'string', default: '4' },
       seconds: { type: 'string', default: '80' },
       seed: { type: 'string', default: '1' },
-      // a second batch appends to the first: its sessions are numbered after it
-      'first-id': { type: 'string', default: '0' },
+      // numbered from here (default: 0, or after the sessions already in --out with --append)
+      'first-id': { type: 'string' },
+      // keep the sessions already in --out and add these to them
+      append: { type: 'boolean', default: false },
       out: { type: 'string', default: projectPath('models', 'data') },
     },
   });
   if (process.getuid?.() !== 0) throw new Error('the lab needs root (network namespaces, tc, BPF)');
-  for (const ns of await Netns.list(PREFIX)) await sh('ip', ['netns', 'del', ns]);
+  for (const ns of await staleNamespaces()) await sh('ip', ['netns', 'del', ns]);
   const total = Number(values.sessions);
   const parallel = Number(values.parallel);
   const seconds = Number(values.seconds);
   const r = rng(Number(values.seed));
-  const firstId = Number(values['first-id']);
+  const kept = values.append ? await readData(values.out!) : { sessions: [], windows: [] };
+  const firstId = Number(values['first-id'] ?? (kept.sessions.length ? Math.max(...kept.sessions.map((x) => x.id)) + 1 : 0));
+  const clash = kept.sessions.filter((x) => x.id >= firstId && x.id < firstId + total).map((x) => x.id);
+  if (clash.length) throw new Error(`--first-id ${firstId}: sessions ${clash.slice(0, 5).join(', ')}${clash.length > 5 ? ', …' : ''} are already in ${values.out}`);
   const specs: SessionSpec[] = Array.from({ length: total }, (_, i) => {
     const id = firstId + i;
     const seed = Math.floor(r() * 1e9);
@@ -211,13 +281,32 @@ async function main(): Promise<void> {
       background: (['none', 'none', 'web', 'bulk'] as const)[Math.floor(r() * 4)]!,
     };
   });
-  // Ctrl-C at any point: the tools build removes its container, the sessions' processes and
-  // namespaces go, nothing is written
+  const sessions: unknown[] = [...kept.sessions];
+  const windows: unknown[] = [...kept.windows];
+  let done = 0;
+  // every completed session, with those kept from --out; one file at a time, each atomically,
+  // sessions first: a crash between the two leaves sessions without windows, which training
+  // skips and --append numbers after
+  const save = async () => {
+    const byId = (a: unknown, b: unknown) => (a as { id: number }).id - (b as { id: number }).id;
+    sessions.sort(byId);
+    windows.sort((a, b) => {
+      const x = a as { session: number; window: number };
+      const y = b as { session: number; window: number };
+      return x.session - y.session || x.window - y.window;
+    });
+    await mkdir(values.out!, { recursive: true });
+    await writeFileAtomic(path.join(values.out!, 'lab-sessions.jsonl'), sessions.map((x) => JSON.stringify(x)).join('\n') + '\n');
+    await writeFileAtomic(path.join(values.out!, 'lab-windows.jsonl'), windows.map((w) => JSON.stringify(w)).join('\n') + '\n');
+    process.stderr.write(`${sessions.length} sessions, ${windows.length} windows -> ${values.out}\n`);
+  };
+  // Ctrl-C at any point: the tools build removes its container, the sessions in progress stop
+  // and their namespaces go; the sessions completed so far are written (none: nothing is)
   const stop = new AbortController();
   const building = buildBpfTools('bpfel', stop.signal);
   let work: string | undefined;
   const abort = (signal: NodeJS.Signals) => {
-    process.stderr.write(`lab: ${signal}: stopping the sessions and removing their namespaces; no data written\n`);
+    process.stderr.write(`lab: ${signal}: stopping the sessions in progress and removing their namespaces\n`);
     // the build and the sessions fail as they are stopped: expected now, the exit below is what counts
     process.on('unhandledRejection', () => {});
     process.on('uncaughtException', () => {});
@@ -225,9 +314,11 @@ async function main(): Promise<void> {
     for (const ch of live) ch.kill('SIGKILL');
     void (async () => {
       const tools = await building.catch(() => undefined);
-      for (const ns of await Netns.list(PREFIX)) await sh('ip', ['netns', 'del', ns]).catch(() => {});
+      for (const ns of await Netns.list(RUN)) await sh('ip', ['netns', 'del', ns]).catch(() => {});
       if (work) await rm(work, { recursive: true, force: true });
       if (tools) await rm(tools.dir, { recursive: true, force: true });
+      if (done > 0) await save();
+      else process.stderr.write('lab: no session completed; nothing written\n');
       process.exit(signal === 'SIGINT' ? 130 : 143);
     })();
   };
@@ -236,18 +327,29 @@ async function main(): Promise<void> {
   process.stderr.write(`building the host runner and the bpfel object in the toolchain image…\n`);
   const tools = await building;
   work = await mkdtemp(path.join(tmpdir(), 'fwbuild-lab-'));
-  const sessions: unknown[] = [];
-  const windows: unknown[] = [];
+  // A failed session is reported and left out; the others go on. Three failures in a row is
+  // something systematic: the run stops there and keeps what it has.
+  const failed: number[] = [];
+  let inARow = 0;
   try {
     let next = 0;
     const worker = async (slot: number) => {
-      while (next < specs.length) {
+      while (next < specs.length && inARow < 3) {
         const spec = specs[next++]!;
         const t = Date.now();
-        const res = await session(spec, slot, tools, work);
-        sessions.push(res.session);
-        windows.push(...res.windows);
-        process.stderr.write(`session ${spec.id} (${spec.trace.kind}, ${spec.segS} s segments, ${spec.background}): ${res.windows.length} windows, startup ${res.session.startupS} s, ${((Date.now() - t) / 1000).toFixed(0)} s\n`);
+        try {
+          const res = await session(spec, slot, tools, work!);
+          sessions.push(res.session);
+          windows.push(...res.windows);
+          done++;
+          inARow = 0;
+          process.stderr.write(`session ${spec.id} (${spec.trace.kind}, ${spec.segS} s segments, ${spec.background}): ${res.windows.length} windows, startup ${res.session.startupS} s, ${((Date.now() - t) / 1000).toFixed(0)} s\n`);
+        } catch (e) {
+          if (stop.signal.aborted) return;
+          failed.push(spec.id);
+          inARow++;
+          process.stderr.write(`lab: session ${spec.id} failed, left out: ${(e as Error).message.split('\n')[0]}\n`);
+        }
       }
     };
     await Promise.all(Array.from({ length: parallel }, (_, i) => worker(i)));
@@ -255,17 +357,15 @@ async function main(): Promise<void> {
     await rm(work, { recursive: true, force: true });
     await rm(tools.dir, { recursive: true, force: true });
   }
-  const byId = (a: unknown, b: unknown) => (a as { id?: number; session?: number }).id! - (b as { id: number }).id;
-  sessions.sort(byId);
-  windows.sort((a, b) => {
-    const x = a as { session: number; window: number };
-    const y = b as { session: number; window: number };
-    return x.session - y.session || x.window - y.window;
-  });
-  await mkdir(values.out!, { recursive: true });
-  await writeFileAtomic(path.join(values.out!, 'lab-sessions.jsonl'), sessions.map((s) => JSON.stringify(s)).join('\n') + '\n');
-  await writeFileAtomic(path.join(values.out!, 'lab-windows.jsonl'), windows.map((w) => JSON.stringify(w)).join('\n') + '\n');
-  process.stderr.write(`${sessions.length} sessions, ${windows.length} windows -> ${values.out}\n`);
+  if (done > 0) await save();
+  if (failed.length) {
+    const why = inARow >= 3 ? `; stopped after three failures in a row, ${specs.length - done - failed.length} not run` : '';
+    throw new Error(`${failed.length} session(s) failed and are not in the data: ${failed.join(', ')}${why}`);
+  }
 }
 
-await main();
+// one line for what went wrong (a bad option, not root, a failed session), not a stack
+await main().catch((e: unknown) => {
+  process.stderr.write(`lab: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});
