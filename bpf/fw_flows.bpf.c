@@ -276,9 +276,11 @@ static __always_inline __u32 iat_bin(__u64 ns)
 	       ABOVE(ns, 999999999) + ABOVE(ns, 9999999999ULL);
 }
 
-static __always_inline void track_seq(struct fw_dir_stats *d, const struct pkt *p)
+/* Returns 1 for payload below the highest sequence number seen: sent again (or late). */
+static __always_inline int track_seq(struct fw_dir_stats *d, const struct pkt *p)
 {
 	__u32 end_seq = p->seq + p->payload;
+	int resent = 0;
 
 	/* the first payload starts the stream: it is in order, and its bytes count */
 	if (!d->seq_valid) {
@@ -289,6 +291,7 @@ static __always_inline void track_seq(struct fw_dir_stats *d, const struct pkt *
 	if ((__s32)(p->seq - d->next_seq) < 0) {
 		d->retrans++;
 		d->retrans_bytes += p->payload;
+		resent = 1;
 	}
 	else if ((__s32)(p->seq - d->next_seq) > 0)
 		d->gaps++;
@@ -296,6 +299,7 @@ static __always_inline void track_seq(struct fw_dir_stats *d, const struct pkt *
 		d->stream_bytes += end_seq - d->next_seq;
 		d->next_seq = end_seq;
 	}
+	return resent;
 }
 
 static __always_inline void segment_end(struct fw_flow *f, __u32 k, __u64 now)
@@ -306,7 +310,8 @@ static __always_inline void segment_end(struct fw_flow *f, __u32 k, __u64 now)
 		f->early_end_ns[k] = now;
 }
 
-static __always_inline void track_segment(struct fw_flow *f, __u32 dir, const struct pkt *p, __u64 now, __u32 segs)
+static __always_inline void track_segment(struct fw_flow *f, __u32 dir, const struct pkt *p, __u64 now, __u32 segs,
+					  int resent)
 {
 	struct fw_segment *s;
 	__u32 cur;
@@ -324,6 +329,9 @@ static __always_inline void track_segment(struct fw_flow *f, __u32 dir, const st
 				return;
 			}
 		}
+		/* A request sent again while its response arrives (its ACK was lost) is not a new one. */
+		if (resent)
+			return;
 		cur = f->seg_count;
 		s = &f->seg[cur & (FW_SEGMENTS - 1)];
 		s->start_ns = now;
@@ -353,7 +361,7 @@ static __always_inline int handle(struct __sk_buff *skb, const __u32 hook, const
 	struct fw_flow *f;
 	struct fw_dir_stats *d;
 	__u64 now;
-	int r;
+	int r, resent = 0;
 
 	if (!c)
 		return TC_ACT_OK;
@@ -418,9 +426,9 @@ static __always_inline int handle(struct __sk_buff *skb, const __u32 hook, const
 	if (p.key.proto == IPPROTO_TCP && !p.fragment) {
 		d->tcp_flags |= p.tcp_flags;
 		if (p.payload)
-			track_seq(d, &p);
+			resent = track_seq(d, &p);
 	}
-	track_segment(f, dir & 1, &p, now, segs);
+	track_segment(f, dir & 1, &p, now, segs, resent);
 	return TC_ACT_OK;
 }
 

@@ -268,6 +268,30 @@ test('segments: a request starts one, the response adds to it, the ring keeps th
   t.is(f.down.payloadBytes, 50 + 1000 * 55);
 });
 
+test('segments: a request sent again while its response arrives does not start another', async (t) => {
+  const up = (len: number, seq: number) => inn(frame(ETH_IPV4, ipv4('192.168.1.20', '10.0.0.1', TCP, tcp(40000, 443, { seq, payload: len }))));
+  const down = (len: number, seq: number) => eg(frame(ETH_IPV4, ipv4('10.0.0.1', '192.168.1.20', TCP, tcp(443, 40000, { seq, payload: len }))));
+  const f = only(
+    await runPackets(tools, [
+      up(300, 1), // the request
+      down(1000, 1),
+      up(300, 1), // the same request again: its ACK was lost on a lossy line
+      down(1000, 1001),
+      up(300, 301), // the next request
+      down(500, 2001),
+    ]),
+  );
+  t.is(f.up.retrans, 1);
+  t.is(f.segCount, 2);
+  t.deepEqual(
+    f.segments.map((s) => [s.upBytes, s.downBytes]),
+    [
+      [300, 2000],
+      [300, 500],
+    ],
+  );
+});
+
 test('fuzz: 100,000 random and mutated frames, no failure, totals reconcile', async (t) => {
   const rand = rng(0xf10f);
   const seeds = [
