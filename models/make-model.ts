@@ -32,7 +32,6 @@ interface GridPoint {
   trees: number;
   depth: number;
   accuracy: number;
-  startupMaeS: number;
 }
 
 async function main(): Promise<void> {
@@ -87,14 +86,15 @@ async function main(): Promise<void> {
     let mismatches = 0;
     checks.forEach((c, i) => {
       const a = answers[i];
-      if (!a || a.resolution !== c.resolution || (c.startupMs !== undefined && a.startupMs !== c.startupMs)) mismatches++;
+      // the startup is answered in the same windows (once per flow) or not at all
+      if (!a || a.resolution !== c.resolution || a.startupMs !== c.startupMs) mismatches++;
     });
     const instructions = Math.round((await perLine(qbc)) - runnerPerLine);
     measured.push({ ...g, bytecodeBytes, instructions, checked: checks.length, mismatches });
     process.stderr.write(`${g.name}: ${bytecodeBytes} B bytecode, ${instructions} MIPS instructions per prediction, ${mismatches}/${checks.length} mismatches\n`);
   }
   const fits = measured.filter((m) => m.mismatches === 0 && m.bytecodeBytes < BUDGET.bytecodeBytes && m.instructions < BUDGET.instructions);
-  fits.sort((a, b) => b.accuracy - a.accuracy || a.startupMaeS - b.startupMaeS || a.instructions - b.instructions);
+  fits.sort((a, b) => b.accuracy - a.accuracy || a.instructions - b.instructions);
   const best = fits[0];
   if (!best) throw new Error('no grid point fits the budget with an exact export');
   await copyFile(path.join(OUT, `${best.name}.js`), projectPath('models', 'video-quality.js'));
