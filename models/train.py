@@ -282,7 +282,7 @@ def main():
     sessions, windows, excluded = load(a.data)
     ids = np.array(sorted(sessions))
     split = GroupShuffleSplit(n_splits=1, test_size=0.25, random_state=0)
-    train_idx, test_idx = next(split.split(ids, groups=ids))
+    _, test_idx = next(split.split(ids, groups=ids))
     test_sessions = set(int(i) for i in ids[test_idx])
 
     # every window of each session's video flow, in order: the two before each one are what the

@@ -10,7 +10,8 @@
  * packets at random on its WAN ingress with a BPF filter for lossy traces (this kernel has no
  * netem), and runs a host-built fwrunner (same sources as the routers') with the bpfel object.
  * Needs root. Writes <out>/lab-sessions.jsonl and <out>/lab-windows.jsonl once every session
- * is done; SIGINT or SIGTERM stops the sessions, removes their namespaces and writes nothing.
+ * is done (a failed one is left out); SIGINT or SIGTERM stops the sessions in progress, removes
+ * their namespaces and writes the sessions completed so far.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
