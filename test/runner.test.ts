@@ -2,7 +2,7 @@
  * fwrunner on the host kernel: attaches to a veth in a network namespace, sees real traffic,
  * runs a model every window, survives bad models, detaches on SIGTERM. Needs root and Docker.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -40,6 +40,14 @@ interface Line {
   features?: Record<string, number | number[]>;
   prediction?: Record<string, unknown> | null;
   error?: string;
+}
+
+/** A client and a server namespace joined by a veth pair, removed when the test ends. */
+async function vethPair(t: ExecutionContext): Promise<VethPair> {
+  const net = new VethPair();
+  t.teardown(() => net.down());
+  await net.up();
+  return net;
 }
 
 /** Starts `fwrunner watch` inside a namespace; lines arrive as they are printed. */
@@ -81,9 +89,7 @@ async function download(net: VethPair, bytes: number): Promise<{ received: numbe
 }
 
 test.serial('watch: real traffic through a veth is reported per flow with the right bytes and a prediction', async (t) => {
-  const net = new VethPair();
-  t.teardown(() => net.down());
-  await net.up();
+  const net = await vethPair(t);
   const out = path.join(tools.dir, 'out.jsonl');
   const rec = path.join(tools.dir, 'record.jsonl');
   const r = startRunner(net.server, [
@@ -146,9 +152,7 @@ test.serial('watch: real traffic through a veth is reported per flow with the ri
 });
 
 test.serial('watch: a flow keeps its id from window to window, and each flow has its own', async (t) => {
-  const net = new VethPair();
-  t.teardown(() => net.down());
-  await net.up();
+  const net = await vethPair(t);
   const r = startRunner(net.server, ['--lan', net.serverIf, '--window', '1', '--windows', '5', '--model', fixture('model-echo.js'), '--pin-dir', 'none']);
   await r.ready();
   // a UDP stream of about 3 s spans several 1 s windows; a TCP download in the middle is another flow
@@ -176,9 +180,7 @@ test.serial('watch: a flow keeps its id from window to window, and each flow has
 });
 
 test.serial('SIGTERM detaches every filter; the pinned flow table survives a restart', async (t) => {
-  const net = new VethPair();
-  t.teardown(() => net.down());
-  await net.up();
+  const net = await vethPair(t);
   const pins = path.join(bpffs, `pins-${net.id}`);
   const args = ['--lan', net.serverIf, '--window', '1', '--model', fixture('model-echo.js'), '--pin-dir', pins];
   const r = startRunner(net.server, args);
@@ -247,9 +249,7 @@ test.serial('bad models are reported and the runner keeps going', async (t) => {
 });
 
 test.serial('watch keeps running windows when the model throws', async (t) => {
-  const net = new VethPair();
-  t.teardown(() => net.down());
-  await net.up();
+  const net = await vethPair(t);
   const r = startRunner(net.server, ['--lan', net.serverIf, '--window', '1', '--windows', '3', '--model', fixture('model-throws.js'), '--pin-dir', 'none']);
   await r.ready();
   await download(net, 100_000);
@@ -283,9 +283,7 @@ test.serial('the plain init script starts the runner from the shipped config and
   // The virtual routers' init script and UCI config, run for real: the installed layout
   // (/usr/bin, /usr/lib/fwrunner, /usr/share/fwrunner, /etc) is laid over the host's with
   // overlayfs inside a private mount namespace, in a network namespace that has a br-lan.
-  const net = new VethPair();
-  t.teardown(() => net.down());
-  await net.up();
+  const net = await vethPair(t);
   await inNs(net.server, 'ip', ['link', 'set', 'dev', net.serverIf, 'name', 'br-lan']);
   const root = await mkdtemp(path.join(tmpdir(), 'fwbuild-init-'));
   t.teardown(() => rm(root, { recursive: true, force: true }));

@@ -22,9 +22,9 @@ export interface BpfTools {
 
 /**
  * Compiles bpf/ for the host's byte order (bpfel), the libbpf harness and a host fwrunner, in
- * the same toolchain image and container setup a build uses.
+ * the same toolchain image and container setup a build uses. `signal` stops the build and
+ * removes its container (the lab passes its Ctrl-C); a failed or stopped build removes its dir.
  */
-/** `signal` stops the build and removes its container (the lab passes its Ctrl-C). */
 export async function buildBpfTools(bpfTarget: 'bpfel' | 'bpfeb' = 'bpfel', signal = new AbortController().signal): Promise<BpfTools> {
   const dir = await mkdtemp(path.join(tmpdir(), 'fwbuild-bpf-'));
   const out = path.join(dir, 'out');
