@@ -22,6 +22,7 @@ model decides exactly as the trained one. Writes <out>/grid.json and one .js and
 import argparse
 import json
 import math
+import re
 import os
 
 import numpy as np
@@ -80,16 +81,218 @@ FEATURES = SCALARS + [f"{h}{i}" for h, n in ARRAYS.items() for i in range(n)] + 
 GRID_TREES = [int(x) for x in os.environ.get("GRID_TREES", "5,10,20,40").split(",")]
 GRID_DEPTH = [int(x) for x in os.environ.get("GRID_DEPTH", "4,6,8,12").split(",")]
 MIN_PLAYING_S = 5
-# Inputs, chosen by 5-fold cross-validation by session on the 310 training sessions (not the
-# held-out ones), rf-20x12 averaged over seeds: 10: 87.3 %, 15: 88.0 %, 20: 87.9 %, 25: 88.0 %,
-# 30: 87.8 %.
-TOP_K = int(os.environ.get("TOP_K", "15"))
+# Inputs from the runner's features, besides the replay's five, chosen by 5-fold
+# cross-validation by session on the training sessions (not the held-out ones), rf-20x12 with
+# the replay, averaged over two seeds: 10: 92.1 %, 15: 91.9 % (without the replay, 15 was
+# best: 88.0 %).
+TOP_K = int(os.environ.get("TOP_K", "10"))
 # Sessions left out: the first six of the first collection run. Their player started after a
 # fixed 1.5 s wait, before the runner (cold, six at once) had attached, so the hooks missed the
 # video flow's first packets and every segment time and count is off (their startup came before
 # the flow's first response ended). The lab now waits for the runner's ready line.
 EXCLUDED = set(range(0, 6))
 LABEL = os.environ.get("LABEL", "played")
+
+
+# The player's buffer, replayed from the flow's requests alone: which segments played in the
+# window, at what bitrate. The played resolution lags what is downloaded by the buffer (up to
+# 20 s in the lab), and in a window with a switch the label turns on where the switch fell;
+# a forest on per-window counts cannot place it, the replay can. Cross-validated (5-fold by
+# session, training sessions only, rf-20x12): CV_NOTE
+#
+# Media segment k is the flow's response k (response 0 is the manifest). Segment 1 arrives at
+# the end of response 1; segment k > 1 by the time the next request starts (the player asks
+# for the next segment when one is in, or later when its buffer is full). Playback starts when
+# segment 1 is in; each segment plays D ms, after the previous one, or when it arrives (a
+# stall). D, the segment duration, is not on the wire: it is the interval between requests
+# when the player waits on a full buffer, found as two equal consecutive intervals (within
+# 3 %, over 0.5 s: downloads back to back differ with the segments' sizes) among the last 16
+# segments; failing that, the median of the last 8 intervals. A new D replays the flow again
+# from its first remembered segment; an estimate within 3 % of the one in use keeps it.
+# Everything is incremental, because this runs for every flow every window on a router's CPU.
+# The Python here and REPLAY_JS are the same integer arithmetic, step for step: the exported
+# model must decide exactly as the trained one.
+REPLAY = ["playTopKbps", "playMeanKbps", "playedMs", "stallMs", "segDurMs"]
+KEEP = 32  # segments a flow's replay remembers (a ring; a power of two)
+KBPS_CAP = 9_999_999  # keeps every input exact in float32
+# every input a row can hold: the runner's features, then the replay's
+INPUTS = FEATURES + REPLAY
+
+
+def _close(a, b):
+    return abs(a - b) * 100 <= 3 * b
+
+
+def _median3(a, b, c):
+    return max(min(a, b), min(max(a, b), c))
+
+
+class Replay:
+    def __init__(self):
+        self.S = [-1] * KEEP  # request start, ms from the flow's first packet; -1: unknown
+        self.B = [0] * KEEP  # bytes
+        self.n = 0  # segments (responses) so far
+        self.V = [0, 0, 0]  # the last 3 intervals between consecutive requests (a ring)
+        self.vi = 0  # intervals so far
+        self.reg = self.regK = 0  # the newest regular interval, and the segment it ends at
+        self.D = self.pk = 0  # the segment duration in use; the next segment to schedule
+        self.pe = -1  # when the last scheduled segment ends playing
+        self.T = []  # the play start of each scheduled segment still of use, up to pk - 1
+
+    def window(self, f):
+        S, B, V, A, Y = self.S, self.B, self.V, f["segAgoMs"], f["segBytes"]
+        end = math.floor(f["ageS"] * 1000)
+        n0, n = self.n, self.n + f["segStarted"]
+        self.n = n
+        c = min(n - n0, 8)  # the window's new segments on its list (newest first)
+        # those that fell off it are unknown; the one before them is complete now
+        for k in range(max(n0, n - KEEP), n - c):
+            S[k % KEEP], B[k % KEEP] = -1, 0
+        if n0 > 0 and n - n0 < 8:
+            B[(n0 - 1) % KEEP] = Y[n - n0]
+        ps = S[(n - c - 1) % KEEP] if n - c - 1 >= 0 else -1
+        for i in range(c - 1, -1, -1):  # oldest first
+            k = n - 1 - i
+            st = end - A[i]
+            S[k % KEEP], B[k % KEEP] = st, Y[i]
+            if ps >= 0 and k >= 2:
+                z = st - ps
+                x = V[(self.vi - 1) % 3] if self.vi > 0 else -1
+                if x > 500 and _close(x, z):
+                    self.reg, self.regK = (x + z) // 2, k
+                V[self.vi % 3] = z
+                self.vi += 1
+            ps = st
+        if self.reg > 0 and self.regK >= n - 16:
+            D = self.reg
+        elif self.vi >= 3:
+            D = max(_median3(V[0], V[1], V[2]), 0)
+        elif self.vi > 0:
+            D = max(V[(self.vi - 1) % 3], 0)
+        else:
+            D = 0
+        if self.D > 0 and _close(D, self.D):
+            D = self.D
+        if D != self.D:
+            self.pk, self.pe, self.T = max(1, n - KEEP), -1, []
+        self.D = D
+        if D == 0 or f["segEndMs"][1] <= 0:
+            return [0, 0, 0, 0, D]
+        T, pk, pe = self.T, self.pk, self.pe
+        while pk < n:
+            a = f["segEndMs"][1] if pk == 1 else -1
+            j = max(pk + 1, n - KEEP)
+            while a < 0 and j < n:
+                a = S[j % KEEP]
+                j += 1
+            if a < 0:
+                break
+            st = a if pe < 0 or a > pe else pe
+            pe = st + D
+            T.append(st)
+            pk += 1
+        self.pk, self.pe = pk, pe
+        lo, k0 = end - 10000, pk - len(T)
+        tot = wk = top = topo = stall = drop = 0
+        prev = -1
+        for i, st in enumerate(T):
+            e = st + D
+            if e <= lo:  # played before the window: only the last of these is kept (for the stall after it)
+                drop, prev = i, e
+                continue
+            o = min(e, end) - max(st, lo)
+            if o > 0:
+                k = k0 + i
+                kb = min(B[k % KEEP] * 8 // D, KBPS_CAP) if k >= n - KEEP else 0
+                tot += o
+                wk += kb * o
+                if o > topo:
+                    topo, top = o, kb
+            if prev >= 0 and st > prev:
+                stall += max(0, min(st, end) - max(prev, lo))
+            prev = e
+            if st >= end:  # the rest is in the buffer, after the window
+                break
+        del T[:drop]
+        # still waiting for the next segment: a stall since the last one ended
+        if pk < n and 0 <= prev < end:
+            stall += end - max(prev, lo)
+        return [top, wk // tot if tot else 0, tot, stall, D]
+
+
+REPLAY_JS = """// The player's buffer, replayed from the flow's requests: see models/train.py's Replay, which
+// this is step for step (integers only; `| 0` is floor for these non-negative values; `& MASK`
+// is `% KEEP`). Locals, not m's fields, in the loops: each field access is a lookup, and each
+// bytecode op costs about a hundred MIPS instructions.
+function replay(m, f, x) {
+  var S = m.S, B = m.B, V = m.V, A = f.segAgoMs, Y = f.segBytes, n0 = m.n, n = n0 + f.segStarted, end = (f.ageS * 1000) | 0,
+    c = n - n0 < 8 ? n - n0 : 8, vi = m.vi, reg = m.reg, i, j, k, a, b, z, st, ps, D, pk, pe, T, e, o, kb, lo, k0,
+    tot = 0, wk = 0, top = 0, topo = 0, stall = 0, drop, prev = -1;
+  m.n = n;
+  for (k = n - KEEP > n0 ? n - KEEP : n0; k < n - c; k++) { S[k & MASK] = -1; B[k & MASK] = 0; }
+  if (n0 > 0 && n - n0 < 8) B[(n0 - 1) & MASK] = Y[n - n0];
+  ps = n - c - 1 >= 0 ? S[(n - c - 1) & MASK] : -1;
+  for (i = c - 1; i >= 0; i--) {
+    k = n - 1 - i;
+    st = end - A[i];
+    S[k & MASK] = st; B[k & MASK] = Y[i];
+    if (ps >= 0 && k >= 2) {
+      z = st - ps;
+      a = vi > 0 ? V[(vi - 1) % 3] : -1;
+      if (a > 500 && (a > z ? a - z : z - a) * 100 <= 3 * z) { reg = ((a + z) / 2) | 0; m.regK = k; }
+      V[vi % 3] = z;
+      vi++;
+    }
+    ps = st;
+  }
+  m.vi = vi; m.reg = reg;
+  if (reg > 0 && m.regK >= n - 16) D = reg;
+  else if (vi >= 3) {
+    // the median of the last three
+    a = V[0]; b = V[1]; z = V[2];
+    D = a < b ? (b < z ? b : a > z ? a : z) : (a < z ? a : b > z ? b : z);
+    if (D < 0) D = 0;
+  } else if (vi > 0) { D = V[(vi - 1) % 3]; if (D < 0) D = 0; }
+  else D = 0;
+  a = m.D;
+  if (a > 0 && (D > a ? D - a : a - D) * 100 <= 3 * a) D = a;
+  if (D !== a) { m.pk = n - KEEP > 1 ? n - KEEP : 1; m.pe = -1; m.T = []; m.t0 = 0; }
+  m.D = D;
+  x[NB + 4] = D;
+  if (D === 0 || f.segEndMs[1] <= 0) return;
+  // T from t0 on is the Python's T: what is dropped stays until it is worth a copy
+  pk = m.pk; pe = m.pe; T = m.T; drop = m.t0;
+  while (pk < n) {
+    a = pk === 1 ? f.segEndMs[1] : -1;
+    for (j = pk + 1 > n - KEEP ? pk + 1 : n - KEEP; a < 0 && j < n; j++) a = S[j & MASK];
+    if (a < 0) break;
+    st = pe < 0 || a > pe ? a : pe;
+    pe = st + D;
+    T.push(st);
+    pk++;
+  }
+  m.pk = pk; m.pe = pe;
+  lo = end - 10000; k0 = pk - T.length;
+  for (i = drop; i < T.length; i++) {
+    st = T[i]; e = st + D;
+    if (e <= lo) { drop = i; prev = e; continue; }
+    o = (e < end ? e : end) - (st > lo ? st : lo);
+    if (o > 0) {
+      k = k0 + i;
+      kb = k >= n - KEEP ? (B[k & MASK] * 8 / D) | 0 : 0;
+      if (kb > KBPS_CAP) kb = KBPS_CAP;
+      tot += o; wk += kb * o;
+      if (o > topo) { topo = o; top = kb; }
+    }
+    if (prev >= 0 && st > prev) { o = (st < end ? st : end) - (prev > lo ? prev : lo); if (o > 0) stall += o; }
+    prev = e;
+    if (st >= end) break;
+  }
+  if (drop > 3 * KEEP) { m.T = T.slice(drop); drop = 0; }
+  m.t0 = drop;
+  if (pk < n && prev >= 0 && prev < end) stall += end - (prev > lo ? prev : lo);
+  x[NB] = top; x[NB + 1] = tot > 0 ? (wk / tot) | 0 : 0; x[NB + 2] = tot; x[NB + 3] = stall;
+}"""
 
 
 def value(feats, name):
@@ -136,27 +339,21 @@ def top_share(session, w, window_s=10):
 DOMINANT = 0.7
 
 
-def export_tree(est, name, kind, n):
-    """One JS function: nested ifs over the integer inputs; a classifier leaf adds its class
-    probabilities to p (only the non-zero ones: adding 0 changes nothing), a regressor leaf
-    returns its value. No allocation per call: this runs for every flow every window."""
+def export_tree(est, n):
+    """One tree as a block of predict(): nested if/else over the integer inputs, each leaf adding
+    its class probabilities to p (only the non-zero ones: adding 0 changes nothing). Written in
+    line, not as a function per tree: a call costs about 2,500 MIPS instructions, as much as the
+    tree's comparisons. No allocation: this runs for every flow every window."""
     t = est.tree_
-    lines = [f"function {name}({'x, h, g, p' if kind == 'cls' else 'x'}) {{"]
-
-    def leaf(node, pad):
-        v = t.value[node][0]
-        if kind == "cls":
-            s = v.sum()
-            prob = v / (s if s != 0 else 1.0)  # sklearn's predict_proba normalisation, in float64
-            adds = [f"p[{j}] += {float(a)!r};" for j, a in enumerate(prob) if a != 0]
-            lines.append(pad + " ".join(adds + ["return;"]))
-        else:
-            lines.append(f"{pad}return {float(v[0])!r};")
+    lines = []
 
     def walk(node, depth):
         pad = "  " * depth
         if t.children_left[node] == -1:
-            leaf(node, pad)
+            v = t.value[node][0]
+            s = v.sum()
+            prob = v / (s if s != 0 else 1.0)  # sklearn's predict_proba normalisation, in float64
+            lines.append(pad + " ".join(f"p{j} += {float(a)!r};" for j, a in enumerate(prob) if a != 0))
             return
         # inputs are integers: x <= 12.5 is x <= 12
         j = int(t.feature[node])
@@ -164,11 +361,11 @@ def export_tree(est, name, kind, n):
         col = f"x[{j}]" if j < n else f"h[{j - n}]" if j < 2 * n else f"g[{j - 2 * n}]"
         lines.append(f"{pad}if ({col} <= {math.floor(t.threshold[node])}) {{")
         walk(t.children_left[node], depth + 1)
+        lines.append(f"{pad}}} else {{")
+        walk(t.children_right[node], depth + 1)
         lines.append(f"{pad}}}")
-        walk(t.children_right[node], depth)
 
     walk(0, 1)
-    lines.append("}")
     return "\n".join(lines)
 
 
@@ -213,62 +410,79 @@ HISTORY_FLOWS = 1024
 
 
 def export_js(cls, meta, sel):
-    """`sel`: the FEATURES index of each of the forest's base inputs; it sees 3 x len(sel)
-    columns: this window's inputs, then the same flow's previous window's, then the one before
-    (zeros where the flow is younger)."""
-    n = len(sel)
+    """`sel`: the FEATURES index of each of the forest's inputs from the runner's features; the
+    REPLAY inputs follow them. The forest sees 3 x (len(sel) + len(REPLAY)) columns: this
+    window's inputs, then the same flow's previous window's, then the one before (zeros where
+    the flow is younger)."""
+    nb = len(sel)
+    n = nb + len(REPLAY)
     classes = [CLASSES[int(c)] for c in cls.classes_]
+    exprs = [js_input(FEATURES[i]) for i in sel]
+    arrays = sorted({a for e in exprs for a in re.findall(r"\bf\.(\w+)\[", e)})
+    exprs = [re.sub(r"\bf\.(\w+)\[", r"\1[", e) for e in exprs]
     out = [
         "/*",
         " * GENERATED by models/train.py: do not edit. A random forest trained on the traffic lab's",
         f" * windows ({meta}); see models/report.md.",
         " * predict(features, flow) -> { resolution, confidencePct, startupMs (once per flow, when its first media is in) }",
-        " * It remembers each flow's last two windows by the runner's flow id, so calls must come in the",
-        " * runner's order; without a flow id it answers from the window alone and gives no startupMs.",
+        " * It remembers each flow's last two windows and its requests by the runner's flow id, so calls must",
+        " * come in the runner's order; without a flow id it answers from the window alone (no replay of",
+        " * the player's buffer) and gives no startupMs.",
         " * All of it is in one closure: its names are local slots, not lookups in the global object.",
         " */",
         "var predict = (function () {",
         f"var CLASSES = {json.dumps(classes)};",
         f"var ZERO = [{', '.join(['0'] * n)}], H = {{}}, HN = 0;",
         "function inputs(f) {",
-        "  var d;",
-        "  return [\n    " + ",\n    ".join(f"{js_input(FEATURES[i])} /* {FEATURES[i]} */" for i in sel) + "\n  ];",
+        # each f.<array> is a lookup among the features' names: once per array, into a local
+        "  var " + ", ".join(["d"] + [f"{a} = f.{a}" for a in arrays]) + ";",
+        # the replay's inputs are written into the last five: an array that keeps its length
+        # stays a fast one
+        "  return [\n    " + ",\n    ".join([f"{e} /* {FEATURES[i]} */" for e, i in zip(exprs, sel)] + ["0, 0, 0, 0, 0 /* the replay's */"]) + "\n  ];",
         "}",
+        REPLAY_JS.replace("NB", str(nb)).replace("KEEP", str(KEEP)).replace("MASK", str(KEEP - 1)).replace("KBPS_CAP", str(KBPS_CAP)),
     ]
-    names = []
-    for i, est in enumerate(cls.estimators_):
-        out.append(export_tree(est, f"r{i}", "cls", n))
-        names.append(f"r{i}")
-    zeros = ", ".join(["0"] * len(classes))
+    trees = [f"  // tree {i}\n" + export_tree(est, n) for i, est in enumerate(cls.estimators_)]
+    k = len(classes)
     out.append(
         """function predict(f, flow) {
-  var x = inputs(f), p = [ZEROS], i, best = 0, h = ZERO, g = ZERO, seen = 0, done = false, ask = false, m, out;
+  var x = inputs(f), PZ, b, best = 0, h = ZERO, g = ZERO, ask = false, m, out;
   // the runner's flow id: an integer key, far cheaper on MIPS than a string of the whole flow key
   if (flow && flow.id > 0) {
     m = H[flow.id];
-    if (m !== undefined) { h = m[0]; g = m[1]; seen = m[2]; done = m[3]; }
-    else if (++HN > LIMIT) { H = {}; HN = 1; }
-    seen++;
+    if (m === undefined) {
+      if (++HN > LIMIT) { H = {}; HN = 1; }
+      m = H[flow.id] = { h: ZERO, g: ZERO, seen: 0, done: false, S: [], B: [], n: 0, V: [0, 0, 0], vi: 0, reg: 0, regK: 0, D: 0, pk: 0, pe: -1, T: [], t0: 0 };
+    }
+    h = m.h; g = m.g;
+    m.seen++;
     // the startup, once: when the flow's third response has begun (its first media is in), if
     // the flow was seen from its start
-    ask = !done && f.segEndMs[2] > 0 && f.ageS <= seen * f.window;
-    H[flow.id] = [x, h, seen, done || ask];
+    ask = !m.done && f.segEndMs[2] > 0 && f.ageS <= m.seen * f.window;
+    m.done = m.done || ask;
+    replay(m, f, x);
+    m.g = h; m.h = x;
   }
-  // tree by tree, as scikit-learn sums: the floating-point results are the same; one call each,
-  // written out (a loop over an array of them costs 600 MIPS instructions more per tree)
+  // tree by tree, as scikit-learn sums: the floating-point results are the same
   CALLS
-  for (i = 0; i < p.length; i++) p[i] /= TREES;
-  for (i = 1; i < p.length; i++) if (p[i] > p[best]) best = i;
+  // the mean, and the first class with the largest (as numpy's argmax), unrolled: p0.. are
+  // locals, cheaper than an array's elements in every leaf
+  NORMALISE
+  b = p0;
+  ARGMAX
   // whole numbers: printing a double costs a prediction's worth of instructions on MIPS. No
   // constant fields: each costs about 7,000 instructions to build and print, every flow and window
-  out = { resolution: CLASSES[best], confidencePct: Math.floor(p[best] * 100 + 0.5) };
+  out = { resolution: CLASSES[best], confidencePct: Math.floor(b * 100 + 0.5) };
   // the second response's end, from the flow's first packet (whole ms)
   if (ask) out.startupMs = f.segEndMs[1];
   return out;
 }
 return predict;
-})();""".replace("ZEROS", zeros).replace("LIMIT", str(HISTORY_FLOWS)).replace("TREES", str(len(names)))
-        .replace("CALLS", " ".join(f"{n}(x, h, g, p);" for n in names))
+})();""".replace("PZ", ", ".join(f"p{j} = 0" for j in range(k)))
+        .replace("NORMALISE", " ".join(f"p{j} /= {len(trees)};" for j in range(k)))
+        .replace("ARGMAX", " ".join(f"if (p{j} > b) {{ best = {j}; b = p{j}; }}" for j in range(1, k))).replace("LIMIT", str(HISTORY_FLOWS))
+        .replace("NB", str(nb)).replace("TREES", str(len(trees)))
+        .replace("  CALLS", "\n".join(trees))
     )
     return "\n".join(out) + "\n"
 
@@ -291,7 +505,11 @@ def main():
     for w in sorted(windows, key=lambda w: (w["session"], w["window"])):
         by_session.setdefault(w["session"], []).append(w)
     at = {id(w): (ws, i) for ws in by_session.values() for i, w in enumerate(ws)}
-    Q = {id(w): quantise(w["features"]) for w in windows}
+    Q = {}
+    for ws in by_session.values():
+        r = Replay()
+        for w in ws:
+            Q[id(w)] = quantise(w["features"]) + r.window(w["features"])
     allq = np.array(list(Q.values()), dtype=np.float64)
     # exact in float32 (sklearn's trees) and in JS's `| 0` (non-negative, below 2^31)
     assert allq.min() >= 0 and allq.max() < 2**24, "an input is negative or does not fit float32 exactly"
@@ -325,9 +543,11 @@ def main():
     probe = RandomForestClassifier(n_estimators=100, max_depth=8, random_state=0, n_jobs=1)
     probe.fit(np.array([row(w, every, 0) for w in res], dtype=np.float64)[~is_test], y[~is_test])
     sel = sorted(int(i) for i in np.argsort(-probe.feature_importances_, kind="stable")[:TOP_K])
-    print("inputs:", ", ".join(FEATURES[i] for i in sel))
+    # the replay's inputs follow the runner's in every row
+    cols = sel + list(range(len(FEATURES), len(FEATURES) + len(REPLAY)))
+    print("inputs:", ", ".join(INPUTS[i] for i in cols))
 
-    X = np.array([row(w, sel) for w in res], dtype=np.float64)
+    X = np.array([row(w, cols) for w in res], dtype=np.float64)
 
     grid = []
     for trees in GRID_TREES:
@@ -347,7 +567,7 @@ def main():
                     ws = by_session.get(sid, [])
                     if not ws:
                         continue
-                    rows = np.array([row(w, sel) for w in ws], dtype=np.float64)
+                    rows = np.array([row(w, cols) for w in ws], dtype=np.float64)
                     rp = cls.predict(rows)
                     flow = {"id": sid + 1, "proto": 6, "client": f"10.77.0.{sid % 250 + 2}", "clientPort": 40000 + sid, "server": "10.78.0.2", "serverPort": 8080, "vlan": 0}
                     k = startup_index(ws)
@@ -373,7 +593,7 @@ def main():
             print(f"{name}: accuracy {grid[-1]['accuracy']:.3f}, {grid[-1]['nodes']} nodes")
     summary = {
         "classes": CLASSES,
-        "features": [FEATURES[i] for i in sel],
+        "features": [INPUTS[i] for i in cols],
         # the startup answer is the same for every grid point
         "startupMaeS": float(np.abs(sS[s_test] - yS[s_test]).mean()),
         "startupMaxErrS": float(np.abs(sS[s_test] - yS[s_test]).max()),
