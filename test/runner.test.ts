@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { projectPath } from '../builder/util/paths.js';
 import { buildBpfTools, type BpfTools } from './helpers/bpf.js';
+import { referenceModel } from '../builder/lab/reference-model.js';
 import { referencePredictions } from './helpers/model.js';
 import { inNs, sh, trafficIn, VethPair } from './helpers/netns.js';
 
@@ -383,4 +384,36 @@ test('the shipped model (models/video-quality.js): as QuickJS bytecode it answer
   // the startup too: answered in the same windows (once per flow) with the same value, absent in the others
   const wrong = checks.filter((c, i) => answers[i]!.resolution !== c.resolution || answers[i]!.startupMs !== c.startupMs);
   t.deepEqual(wrong.slice(0, 3), [], `${wrong.length} of ${checks.length} answers differ from the trained model's`);
+});
+
+test('the shipped model keeps its per-flow state for 1,100 flows at once (its table holds 1,024, then starts again) within the 4 MB heap `watch` gives it, and answers as Node.js does', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'fwbuild-model-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const source = projectPath('models', 'video-quality.js');
+  const qbc = path.join(dir, 'model.qbc');
+  await sh(tools.runner, ['compile', source, qbc]);
+  const checks = (await readFile(projectPath('models', 'video-quality.check.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { flow: { id: number }; features: unknown });
+  // one held-out flow's first windows, played by 1,100 flows in turn: every flow's state is live
+  const windows = checks.filter((c) => c.flow.id === checks[0]!.flow.id).slice(0, 3);
+  t.is(windows.length, 3);
+  const lines: { flow: unknown; features: unknown }[] = [];
+  for (const w of windows) for (let id = 1; id <= 1100; id++) lines.push({ flow: { ...w.flow, id, clientPort: 20000 + id }, features: w.features });
+  const input = path.join(dir, 'features.jsonl');
+  await writeFile(input, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+  const out = await sh('sh', ['-c', `"$0" predict --mem-limit 4194304 --time-limit 60000 --model "$1" < "$2" 2> "$3"`, tools.runner, qbc, input, path.join(dir, 'stderr')]);
+  t.is(await readFile(path.join(dir, 'stderr'), 'utf8'), '', 'no model error (out of memory would be one)');
+  const predict = referenceModel(await readFile(source, 'utf8'));
+  const expected = lines.map((l) => JSON.stringify(predict(l.features, l.flow)));
+  const answers = out.trim().split('\n');
+  t.is(answers.length, lines.length);
+  t.deepEqual(answers.filter((a, i) => a !== expected[i]).slice(0, 3), [], 'the same answers as Node.js gives, state and all');
+  // in a heap too small for that state, the runner says so, whatever it was doing when the heap
+  // ran out (a window's prediction, or reading the next line, after which it stops)
+  const small = await sh('sh', ['-c', `"$0" predict --mem-limit 1048576 --time-limit 60000 --model "$1" < "$2" 2>&1 >/dev/null; true`, tools.runner, qbc, input]);
+  const errors = small.trim().split('\n');
+  t.true(errors.length > 0 && errors[0] !== '');
+  t.deepEqual(errors.filter((l) => !/^fwrunner: .*InternalError: out of memory/.test(l)).slice(0, 3), []);
 });

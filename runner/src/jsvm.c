@@ -125,13 +125,27 @@ JSValue jsvm_eval_bytecode(struct jsvm *vm, const uint8_t *buf, size_t len)
 	return v;
 }
 
+void jsvm_exception_text(JSContext *ctx, JSValueConst exc, char *buf, size_t len)
+{
+	const char *s;
+
+	/* QuickJS out of memory with no room left even for the InternalError it would throw */
+	if (JS_IsNull(exc)) {
+		snprintf(buf, len, "InternalError: out of memory (the JS heap is full: see mem_limit)");
+		return;
+	}
+	s = JS_ToCString(ctx, exc);
+	snprintf(buf, len, "%s", s ? s : "an error that cannot be printed (out of memory?)");
+	JS_FreeCString(ctx, s);
+}
+
 void jsvm_report(struct jsvm *vm, const char *what)
 {
 	JSValue exc = JS_GetException(vm->ctx);
-	const char *msg = JS_ToCString(vm->ctx, exc);
+	char msg[300];
 
-	fprintf(stderr, "fwrunner: %s failed: %s\n", what, msg ? msg : "(unknown error)");
-	JS_FreeCString(vm->ctx, msg);
+	jsvm_exception_text(vm->ctx, exc, msg, sizeof(msg));
+	fprintf(stderr, "fwrunner: %s failed: %s\n", what, msg);
 	if (JS_IsObject(exc)) {
 		JSValue stack = JS_GetPropertyStr(vm->ctx, exc, "stack");
 

@@ -29,10 +29,8 @@ static char *slurp(const char *path, size_t *len)
 static void take_exception(JSContext *ctx, char *err, size_t errlen)
 {
 	JSValue e = JS_GetException(ctx);
-	const char *s = JS_ToCString(ctx, e);
 
-	snprintf(err, errlen, "%s", s ? s : "unknown error");
-	JS_FreeCString(ctx, s);
+	jsvm_exception_text(ctx, e, err, errlen);
 	JS_FreeValue(ctx, e);
 }
 
