@@ -34,6 +34,7 @@ void jsvm_arm(struct jsvm *vm);
 
 /* Prints the pending exception (message and stack) to stderr, prefixed with what failed. */
 void jsvm_report(struct jsvm *vm, const char *what);
+
 /* The exception as one line of text into buf (an exception without a value is out of memory). */
 void jsvm_exception_text(JSContext *ctx, JSValueConst exc, char *buf, size_t len);
 
