@@ -363,16 +363,30 @@ test('a bad setting gets one clear line and exit 2', async (t) => {
   t.regex(missing.stderr, /model \/nonexistent\.qbc: cannot read it/);
 });
 
-test('the shipped model (models/video-quality.js): as QuickJS bytecode it answers exactly as the trained forest on every held-out window, in sequence', async (t) => {
+interface Check {
+  flow: { id: number } & Record<string, unknown>;
+  features: Record<string, unknown>;
+  resolution: string;
+  startupMs?: number;
+}
+
+/** The shipped model compiled by the host runner into a temporary dir, and its check lines
+ * (written by models/train.py: held-out features and what scikit-learn's forest answered). */
+async function shippedModel(t: ExecutionContext): Promise<{ dir: string; source: string; qbc: string; checks: Check[] }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'fwbuild-model-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const source = projectPath('models', 'video-quality.js');
   const qbc = path.join(dir, 'model.qbc');
-  await sh(tools.runner, ['compile', projectPath('models', 'video-quality.js'), qbc]);
-  // written by models/train.py: held-out features and what scikit-learn's forest answered
+  await sh(tools.runner, ['compile', source, qbc]);
   const checks = (await readFile(projectPath('models', 'video-quality.check.jsonl'), 'utf8'))
     .trim()
     .split('\n')
-    .map((l) => JSON.parse(l) as { flow: Record<string, unknown>; features: Record<string, unknown>; resolution: string; startupMs?: number });
+    .map((l) => JSON.parse(l) as Check);
+  return { dir, source, qbc, checks };
+}
+
+test('the shipped model (models/video-quality.js): as QuickJS bytecode it answers exactly as the trained forest on every held-out window, in sequence', async (t) => {
+  const { dir, qbc, checks } = await shippedModel(t);
   t.true(checks.length >= 50, `${checks.length} held-out inputs`);
   t.true(checks.some((c) => c.startupMs !== undefined), 'startup delays are checked too');
   const input = path.join(dir, 'features.jsonl');
@@ -387,15 +401,7 @@ test('the shipped model (models/video-quality.js): as QuickJS bytecode it answer
 });
 
 test('the shipped model keeps its per-flow state for 1,100 flows at once (its table holds 1,024, then starts again) within the 4 MB heap `watch` gives it, and answers as Node.js does', async (t) => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'fwbuild-model-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const source = projectPath('models', 'video-quality.js');
-  const qbc = path.join(dir, 'model.qbc');
-  await sh(tools.runner, ['compile', source, qbc]);
-  const checks = (await readFile(projectPath('models', 'video-quality.check.jsonl'), 'utf8'))
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as { flow: { id: number }; features: unknown });
+  const { dir, source, qbc, checks } = await shippedModel(t);
   // one held-out flow's first windows, played by 1,100 flows in turn: every flow's state is live
   const windows = checks.filter((c) => c.flow.id === checks[0]!.flow.id).slice(0, 3);
   t.is(windows.length, 3);
