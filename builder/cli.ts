@@ -158,6 +158,19 @@ function targetsTable(targets: readonly Target[]): string {
   return [fmt(head), ...rows.map(fmt)].join('\n') + '\n';
 }
 
+/** One line for a newcomer after a build: what boots what was just built. */
+export function nextStep(built: readonly Target[]): string | undefined {
+  // a target with a kernel of its own is a virtual router; a device target names its QEMU twin
+  const bootable = [...new Set(built.map((t) => (t.kernel && t.qemu ? t.name : t.twin)).filter((n): n is string => !!n))];
+  if (bootable.length === 0) return undefined;
+  const devices = built.filter((t) => !t.kernel && t.twin);
+  return (
+    `next: ${bootable.map((n) => `fwbuild test --target ${n}`).join(', then ')} boots ${bootable.length > 1 ? 'them' : 'it'} in QEMU ` +
+    `and sends traffic through (as root)` +
+    (devices.length ? `; ${devices.map((d) => d.twin).join(', ')} ${devices.length > 1 ? 'are the QEMU twins' : 'is the QEMU twin'} of ${devices.map((d) => d.name).join(', ')}` : '')
+  );
+}
+
 function routerReportText(r: RouterTestReport): string {
   const rows = r.flows.checks.map(
     (c) =>
@@ -321,6 +334,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
               (report.lock.changes.length > 12 ? `  … and ${report.lock.changes.length - 12} more\n` : ''));
           }
           io.out(`done in ${report.seconds.toFixed(1)} s\n`);
+          const next = nextStep(report.targets.map((t) => catalog.resolve(t.target)));
+          if (next) io.out(`${next}\n`);
         }
         return 0;
       }

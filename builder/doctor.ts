@@ -1,5 +1,8 @@
 import { access, constants } from 'node:fs/promises';
 import { qemuSystemPackage } from './lab/qemu-command.js';
+import { hostLauncher, probeQemu } from './lab/qemu-probe.js';
+import { readRouterConf } from './lab/router-conf.js';
+import { projectPath } from './util/paths.js';
 import { mkdir, statfs } from 'node:fs/promises';
 import semver from 'semver';
 import type { Catalog } from './catalog/load.js';
@@ -60,6 +63,19 @@ export async function doctor(config: ResolvedConfig, catalog: Catalog): Promise<
   const systems = [...new Set(debianTargets.map((t) => t.qemu!.system))];
   for (const s of systems) {
     await tool(`qemu-system ${s}`, s, `apt-get install -y ${qemuSystemPackage(s)}`);
+  }
+  // A binary on PATH is not enough: a NIC's ROM or a board's firmware may be missing. Start each
+  // router's command line paused, as fwbuild test would, and let QEMU say what it lacks.
+  const root = process.getuid?.() === 0;
+  for (const t of debianTargets) {
+    const name = `virtual router ${t.name}`;
+    if (!root) {
+      checks.push({ name, ok: true, detail: 'not started: QEMU makes tap devices, which needs root (as fwbuild test does)' });
+      continue;
+    }
+    if (!(await which(t.qemu!.system))) continue; // the qemu-system check above names its package
+    const r = await probeQemu(t, await readRouterConf(projectPath('overlays', t.provider)), hostLauncher);
+    checks.push({ name, ok: r.ok, detail: r.detail, ...(r.fix ? { fix: r.fix } : {}) });
   }
   // fwbuild test: network namespaces and tap devices for the LAN client and WAN server
   await tool('ip (iproute2)', 'ip', 'apt-get install -y iproute2');

@@ -1,6 +1,8 @@
 import test from 'ava';
 import { tempDir } from './helpers/tmp.js';
 import { runCli } from './helpers/cli.js';
+import { nextStep } from '../builder/cli.js';
+import { loadCatalog } from '../builder/catalog/load.js';
 
 test('targets --json prints the whole catalog as one JSON document', async (t) => {
   const r = await runCli(['targets', '--json']);
@@ -112,4 +114,27 @@ test('doctor --json reports each check with a fix for each gap', async (t) => {
   t.false(mm?.ok);
   t.regex(mm?.fix ?? '', /apt-get install -y mmdebstrap/);
   t.true(doc.checks.some((c) => c.name === 'qemu-user qemu-mips' && !c.ok && /qemu-user-static/.test(c.fix ?? '')));
+});
+
+test('doctor starts every virtual router\'s QEMU paused and reports what QEMU accepted', async (t) => {
+  if (process.getuid?.() !== 0) return t.pass('needs root, as fwbuild test does');
+  const r = await runCli(['doctor', '--json']);
+  const doc = JSON.parse(r.stdout) as { checks: { name: string; ok: boolean; detail: string }[] };
+  const routers = doc.checks.filter((c) => c.name.startsWith('virtual router '));
+  t.deepEqual(routers.map((c) => c.name).sort(), ['qemu-arm64', 'qemu-armv7', 'qemu-mips', 'qemu-mipsel'].map((n) => `virtual router ${n}`));
+  for (const c of routers) t.true(c.ok, `${c.name}: ${c.detail}`);
+  t.regex(routers.find((c) => c.name.endsWith('qemu-mips'))!.detail, /qemu-system-mips -M malta accepted every device/);
+});
+
+test('after a build the CLI names the command that boots what was built', async (t) => {
+  const catalog = await loadCatalog();
+  t.is(
+    nextStep([catalog.resolve('qemu-mips')]),
+    'next: fwbuild test --target qemu-mips boots it in QEMU and sends traffic through (as root)',
+  );
+  t.is(
+    nextStep([catalog.resolve('ath79')]),
+    'next: fwbuild test --target qemu-mips boots it in QEMU and sends traffic through (as root); qemu-mips is the QEMU twin of ath79/generic',
+  );
+  t.is(nextStep([catalog.resolve('malta/be')]), undefined, 'an OpenWrt QEMU target without a twin: nothing to suggest');
 });

@@ -10,6 +10,8 @@ export interface QemuSpec {
   user?: string;
   machine: string;
   cpu: string;
+  /** `-device` model with its properties; `romfile=` keeps a PCI NIC from loading an iPXE boot
+   * ROM, which a router booted with `-kernel` never runs (and Debian ships only as a Recommends) */
   nic: string;
   /** Serial console device the kernel is told to use (console=…) */
   console: string;
