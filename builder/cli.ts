@@ -200,7 +200,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   const controller = new AbortController();
   const onSignal = (sig: NodeJS.Signals): void => {
     if (controller.signal.aborted) return;
-    io.err(`\nfwbuild: ${sig} received, stopping containers and removing partial outputs…\n`);
+    io.err(`\nfwbuild: ${sig} received, stopping containers and removing partial build outputs (a partial download stays as <file>.part, to resume)…\n`);
     controller.abort(new InterruptedError(sig));
   };
   process.on('SIGINT', onSignal);

@@ -1,4 +1,4 @@
-import { UsageError } from '../errors.js';
+import { BuildError, UsageError } from '../errors.js';
 import { nearest } from '../util/suggest.js';
 
 /** The parts of a target's profiles.json that fwbuild reads. */
@@ -16,6 +16,9 @@ export interface ProfilesJson {
  * value is refused with the nearest profile ids.
  */
 export function findProfile(p: ProfilesJson, wanted: string): { id: string; devicePackages: string[] } {
+  if (typeof p !== 'object' || p === null || typeof p.profiles !== 'object' || p.profiles === null || Array.isArray(p.profiles)) {
+    throw new BuildError('profiles.json has no "profiles" object');
+  }
   const ids = Object.keys(p.profiles);
   const id =
     (p.profiles[wanted] ? wanted : undefined) ?? ids.find((i) => p.profiles[i]!.supported_devices?.includes(wanted));
@@ -26,5 +29,16 @@ export function findProfile(p: ProfilesJson, wanted: string): { id: string; devi
       close.length ? `nearest: ${close.join(', ')}` : 'list them with: fwbuild targets --json',
     );
   }
-  return { id, devicePackages: p.profiles[id]!.device_packages ?? [] };
+  // The id becomes ImageBuilder's PROFILE= and part of image file names; the packages go on
+  // its command line: both are held to what OpenWrt's names are made of.
+  if (!PROFILE_ID.test(id)) throw new BuildError(`profiles.json: profile id ${JSON.stringify(id).slice(0, 80)} is not a name like tplink_archer-c7-v2`);
+  const pkgs: unknown = p.profiles[id]!.device_packages ?? [];
+  if (!Array.isArray(pkgs)) throw new BuildError(`profiles.json: ${id}.device_packages is not a list`);
+  const bad = pkgs.find((x) => typeof x !== 'string' || !PACKAGE_SPEC.test(x));
+  if (bad !== undefined) throw new BuildError(`profiles.json: ${id}.device_packages holds ${JSON.stringify(bad).slice(0, 80)}, not a package name`);
+  return { id, devicePackages: pkgs as string[] };
 }
+
+const PROFILE_ID = /^[A-Za-z0-9][A-Za-z0-9_.,+-]{0,127}$/;
+/** a package name, or one with a leading `-` that removes a default package */
+const PACKAGE_SPEC = /^-?[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$/;

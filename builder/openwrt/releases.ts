@@ -1,5 +1,5 @@
 import semver from 'semver';
-import { UsageError } from '../errors.js';
+import { BuildError, UsageError } from '../errors.js';
 
 /** downloads.openwrt.org/.versions.json */
 export interface VersionsJson {
@@ -7,6 +7,43 @@ export interface VersionsJson {
   oldstable_version: string;
   upcoming_version?: string;
   versions_list: string[];
+}
+
+/** An OpenWrt release version as the server names its folders: 24.10.4, 25.12.0-rc2. */
+export const RELEASE_VERSION = /^\d{1,4}\.\d{1,4}\.\d{1,4}(-rc\d{1,4})?$/;
+
+/**
+ * `.versions.json` is not signed, and its versions become folder names and paths: every value
+ * is checked against what an OpenWrt version may be before anything uses it.
+ */
+export function parseVersionsJson(body: Buffer | string, from: string): VersionsJson {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(body.toString());
+  } catch (e) {
+    throw new BuildError(`${from} is not JSON: ${(e as Error).message}`);
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new BuildError(`${from} is not a JSON object`);
+  const o = doc as Record<string, unknown>;
+  const version = (key: string, optional = false): string | undefined => {
+    const v = o[key];
+    if ((v === undefined || v === '') && optional) return undefined; // OpenWrt writes "" when none is upcoming
+    if (typeof v !== 'string' || !RELEASE_VERSION.test(v)) {
+      throw new BuildError(`${from}: ${key} is ${JSON.stringify(v)?.slice(0, 80) ?? 'missing'}, not an OpenWrt version like 24.10.4`);
+    }
+    return v;
+  };
+  const list = o.versions_list;
+  if (!Array.isArray(list)) throw new BuildError(`${from}: versions_list is ${JSON.stringify(list)?.slice(0, 80) ?? 'missing'}, not a list of versions`);
+  const bad = list.find((v) => typeof v !== 'string' || !RELEASE_VERSION.test(v));
+  if (bad !== undefined) throw new BuildError(`${from}: versions_list holds ${JSON.stringify(bad).slice(0, 80)}, not an OpenWrt version like 24.10.4`);
+  const upcoming = version('upcoming_version', true);
+  return {
+    stable_version: version('stable_version')!,
+    oldstable_version: version('oldstable_version')!,
+    ...(upcoming ? { upcoming_version: upcoming } : {}),
+    versions_list: list as string[],
+  };
 }
 
 export type ResolvedRelease =

@@ -6,7 +6,7 @@
  */
 import type { ExecutionContext } from 'ava';
 import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -41,6 +41,8 @@ export interface Mirror {
   tamper?: string;
   /** accept and never answer */
   hang?: boolean;
+  /** answers a request itself when it returns true: a hostile server's behaviours, per test */
+  override?: (rel: string, req: IncomingMessage, res: ServerResponse) => boolean;
   server: Server;
 }
 
@@ -76,10 +78,15 @@ export async function mirror(
     const rel = decodeURIComponent(req.url!.split('?')[0]!).replace(/^\/+/, '');
     m.requests.push({ path: rel, ...(req.headers.range ? { range: req.headers.range } : {}) });
     if (m.hang) return; // never answers
+    if (m.override?.(rel, req, res)) return;
     readFile(path.join(root, rel)).then(
       (body) => {
         if (m.tamper && rel.endsWith(m.tamper)) body = Buffer.concat([body.subarray(0, 100), Buffer.from('tampered'), body.subarray(108)]);
         const r = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+        if (r && Number(r[1]) >= body.length) {
+          res.writeHead(416, { 'content-range': `bytes */${body.length}` });
+          return res.end();
+        }
         if (r) {
           const from = Number(r[1]);
           res.writeHead(206, { 'content-length': body.length - from, 'content-range': `bytes ${from}-${body.length - 1}/${body.length}` });
