@@ -36,7 +36,11 @@
 
 #define ETH_P_8021Q_BE bpf_htons(0x8100)
 #define ETH_P_8021AD_BE bpf_htons(0x88A8)
-#define VLAN_MAX_DEPTH 2
+#define ETH_P_PPP_SES_BE bpf_htons(0x8864)
+#define PPP_IP_BE bpf_htons(0x0021)
+#define PPP_IPV6_BE bpf_htons(0x0057)
+/* 802.1ad + two 802.1Q tags are real on some ISP links; one more may sit in the skb */
+#define VLAN_MAX_DEPTH 3
 #define IPV6_EXT_MAX 6 /* extension headers walked before giving up on ports */
 
 struct {
@@ -119,21 +123,32 @@ static __always_inline int parse_l4(void *data, void *end, __u32 off, __u8 proto
 	return 0;
 }
 
-/* Returns 0 for an IP packet filled into p, 1 for non-IP, -1 for a truncated or bad header. */
-static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, __u16 *l3proto)
+/*
+ * Returns 0 for an IP packet filled into p, 1 for non-IP, -1 for a truncated or bad header.
+ * `eth` is a constant per program: an Ethernet port's packets start with the MAC header; an L3
+ * device's (tun, WireGuard, PPP, raw-IP modems: ARPHRD_NONE, _PPP, _RAWIP, ...) start with the
+ * IP header, and skb->protocol says which IP. The loader picks the variant by the device's link
+ * type, as qosify does; a test on its own never tells the two apart, and a guess would read
+ * payload bytes as addresses.
+ */
+static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, __u16 *l3proto, const bool eth)
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
-	struct ethhdr *eth = data;
-	__u32 off = sizeof(*eth);
+	__u32 off = 0;
 	__be16 proto;
 
-	if (!HAVE(data, end, 0, sizeof(*eth)))
-		return -1;
-	proto = eth->h_proto;
 	/* A tag the NIC or veth already stripped sits in the skb; an in-band tag in the data. */
 	if (skb->vlan_present)
 		p->key.vlan = skb->vlan_tci & 0x0fff;
+	if (!eth) {
+		proto = (__be16)skb->protocol;
+		goto l3;
+	}
+	if (!HAVE(data, end, 0, sizeof(struct ethhdr)))
+		return -1;
+	proto = ((struct ethhdr *)data)->h_proto;
+	off = sizeof(struct ethhdr);
 #pragma unroll
 	for (int i = 0; i < VLAN_MAX_DEPTH; i++) {
 		if (proto != ETH_P_8021Q_BE && proto != ETH_P_8021AD_BE)
@@ -145,39 +160,64 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, __u16 *l3
 		proto = *(__be16 *)(data + off + 2);
 		off += 4;
 	}
+	/* PPPoE session frames (the Ethernet side of a DSL WAN): 6-byte PPPoE header, then PPP's
+	 * 2-byte protocol. Anything but IPv4 and IPv6 (LCP, IPCP, ...) is not IP. */
+	if (proto == ETH_P_PPP_SES_BE) {
+		__be16 ppp;
+
+		if (!HAVE(data, end, off, 8))
+			return -1;
+		ppp = *(__be16 *)(data + off + 6);
+		if (ppp == PPP_IP_BE)
+			proto = bpf_htons(ETH_P_IP);
+		else if (ppp == PPP_IPV6_BE)
+			proto = bpf_htons(ETH_P_IPV6);
+		else
+			return 1;
+		off += 8;
+	}
+l3:
 	*l3proto = proto;
 
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *iph = data + off;
 		__u32 ihl, tot;
+		__be16 frag;
 
 		if (!HAVE(data, end, off, sizeof(*iph)))
 			return -1;
 		ihl = LO_NIBBLE(iph, 0) * 4;
 		tot = bpf_ntohs(iph->tot_len);
+		/* GSO super-packets carry tot_len 0 (BIG TCP) or one segment's length: trust the skb. */
+		if (skb->gso_segs > 1 || tot == 0)
+			tot = skb->len - off;
+		/* A header never counts more than arrived; clamp before comparing with ihl, or a
+		 * frame claiming ihl 60 in a 46-byte datagram wraps tot - ihl to 4 GB. */
+		if (tot > skb->len - off)
+			tot = skb->len - off;
 		if (HI_NIBBLE(iph, 0) != 4 || ihl < sizeof(*iph) || tot < ihl)
 			return -1;
-		if (tot > skb->len - off)
-			tot = skb->len - off; /* a header claiming more than arrived */
 		p->key.family = 4;
 		p->key.proto = iph->protocol;
 		v4_mapped(p->key.addr_a, iph->saddr);
 		v4_mapped(p->key.addr_b, iph->daddr);
-		/* GSO super-packets carry tot_len 0 or a single segment's value: trust the skb then. */
-		if (skb->gso_segs > 1 || tot == 0)
-			tot = skb->len - off;
-		if (iph->frag_off & bpf_htons(0x1fff)) {
-			p->fragment = true;
-			p->l2_l4_hdr = off + ihl;
-			p->payload = tot - ihl;
+		frag = iph->frag_off & bpf_htons(0x1fff);
+		if (!frag && parse_l4(data, end, off + ihl, iph->protocol, tot - ihl, p) == 0)
 			return 0;
-		}
-		return parse_l4(data, end, off + ihl, iph->protocol, tot - ihl, p) ? -1 : 0;
+		/* A later fragment has no L4 header; a first fragment too short to hold one goes
+		 * with them (port-less) instead of being lost as truncated. */
+		if (!frag && !(iph->frag_off & bpf_htons(0x2000)))
+			return -1;
+		p->fragment = true;
+		p->l2_l4_hdr = off + ihl;
+		p->payload = tot - ihl;
+		return 0;
 	}
 	if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = data + off;
 		__u32 plen;
 		__u8 nexthdr;
+		bool first_frag = false;
 
 		if (!HAVE(data, end, off, sizeof(*ip6)))
 			return -1;
@@ -188,6 +228,9 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, __u16 *l3
 		__builtin_memcpy(p->key.addr_b, &ip6->daddr, 16);
 		plen = bpf_ntohs(ip6->payload_len);
 		if (skb->gso_segs > 1 || plen == 0)
+			plen = skb->len - off - sizeof(*ip6);
+		/* as for IPv4: never more payload than the frame holds */
+		if (plen > skb->len - off - sizeof(*ip6))
 			plen = skb->len - off - sizeof(*ip6);
 		nexthdr = ip6->nexthdr;
 		off += sizeof(*ip6);
@@ -206,6 +249,8 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, __u16 *l3
 				len = 8;
 				if (*(__be16 *)(ext + 2) & bpf_htons(0xfff8))
 					p->fragment = true; /* offset != 0: no L4 header here */
+				else if (*(__be16 *)(ext + 2) & bpf_htons(1))
+					first_frag = true; /* more follow: the L4 header may be cut */
 			} else if (nexthdr == IPPROTO_AH) {
 				len = (ext[1] + 2) * 4;
 			} else {
@@ -220,12 +265,15 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, __u16 *l3
 				break;
 		}
 		p->key.proto = nexthdr;
-		if (p->fragment) {
-			p->l2_l4_hdr = off;
-			p->payload = plen;
+		if (!p->fragment && parse_l4(data, end, off, nexthdr, plen, p) == 0)
 			return 0;
-		}
-		return parse_l4(data, end, off, nexthdr, plen, p) ? -1 : 0;
+		/* as for IPv4: a first fragment too short for its L4 header goes with the others */
+		if (!p->fragment && !first_frag)
+			return -1;
+		p->fragment = true;
+		p->l2_l4_hdr = off;
+		p->payload = plen;
+		return 0;
 	}
 	return 1;
 }
@@ -350,7 +398,7 @@ static __always_inline void track_segment(struct fw_flow *f, __u32 dir, const st
 	segment_end(f, cur, now);
 }
 
-static __always_inline int handle(struct __sk_buff *skb, const __u32 hook, const __u32 dir)
+static __always_inline int handle(struct __sk_buff *skb, const __u32 hook, const __u32 dir, const bool eth)
 {
 	struct fw_hook_counters *c = bpf_map_lookup_elem(&fw_counters, &hook);
 	struct pkt p = {};
@@ -365,7 +413,7 @@ static __always_inline int handle(struct __sk_buff *skb, const __u32 hook, const
 
 	if (!c)
 		return TC_ACT_OK;
-	r = parse(skb, &p, &l3proto);
+	r = parse(skb, &p, &l3proto, eth);
 	/* Each extra GSO segment repeats the headers on the wire. */
 	if (segs > 1 && r == 0)
 		wire += (__u64)(segs - 1) * p.l2_l4_hdr;
@@ -433,32 +481,25 @@ static __always_inline int handle(struct __sk_buff *skb, const __u32 hook, const
 }
 
 /*
- * One program per (hook, direction): which way is upstream is decided when the loader picks
- * the program for an interface (LAN ports: ingress is upstream; WAN ports: egress is), so
- * no packet pays for a configuration lookup.
+ * One program per (hook, direction, link type): which way is upstream is decided when the
+ * loader picks the program for an interface (LAN ports: ingress is upstream; WAN ports: egress
+ * is), and so is whether packets start with an Ethernet header (`_ip`: L3 devices, such as
+ * pppoe-wan or a WireGuard or LTE WAN). No packet pays for a configuration lookup, and the
+ * loader loads only the variants it attaches.
  */
-SEC("tc")
-int fw_lan_ingress(struct __sk_buff *skb)
-{
-	return handle(skb, FW_HOOK_INGRESS, FW_DIR_UP);
-}
+#define FW_PROG(name, hook, dir, eth)                                                              \
+	SEC("tc") int name(struct __sk_buff *skb)                                                  \
+	{                                                                                          \
+		return handle(skb, hook, dir, eth);                                                \
+	}
 
-SEC("tc")
-int fw_lan_egress(struct __sk_buff *skb)
-{
-	return handle(skb, FW_HOOK_EGRESS, FW_DIR_DOWN);
-}
-
-SEC("tc")
-int fw_wan_ingress(struct __sk_buff *skb)
-{
-	return handle(skb, FW_HOOK_INGRESS, FW_DIR_DOWN);
-}
-
-SEC("tc")
-int fw_wan_egress(struct __sk_buff *skb)
-{
-	return handle(skb, FW_HOOK_EGRESS, FW_DIR_UP);
-}
+FW_PROG(fw_lan_ingress, FW_HOOK_INGRESS, FW_DIR_UP, true)
+FW_PROG(fw_lan_egress, FW_HOOK_EGRESS, FW_DIR_DOWN, true)
+FW_PROG(fw_wan_ingress, FW_HOOK_INGRESS, FW_DIR_DOWN, true)
+FW_PROG(fw_wan_egress, FW_HOOK_EGRESS, FW_DIR_UP, true)
+FW_PROG(fw_lan_ingress_ip, FW_HOOK_INGRESS, FW_DIR_UP, false)
+FW_PROG(fw_lan_egress_ip, FW_HOOK_EGRESS, FW_DIR_DOWN, false)
+FW_PROG(fw_wan_ingress_ip, FW_HOOK_INGRESS, FW_DIR_DOWN, false)
+FW_PROG(fw_wan_egress_ip, FW_HOOK_EGRESS, FW_DIR_UP, false)
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -194,6 +194,58 @@ test('truncated headers, garbage and non-IP frames are counted and never read pa
   });
 });
 
+test('lying lengths: an IPv4 header longer than its datagram, an IPv6 payload length past the frame, add nothing they do not carry', async (t) => {
+  // 60-byte frame: ihl 15 (60 bytes of header) and total length 60, but 46 bytes of datagram.
+  // Behind a VLAN tag, as on a wire: BPF_PROG_TEST_RUN checks untagged IP headers itself.
+  const v4 = ipv4('192.168.1.20', '10.0.0.1', UDP, udp(1, 2, 18));
+  v4[0] = 0x4f;
+  v4.writeUInt16BE(60, 2);
+  const liar4 = frame(ETH_IPV4, v4, [9]);
+  // IPv6 claiming 60,000 and 65,535 payload bytes in a frame that holds 28 and 30
+  const v6a = ipv6('2001:db8::20', '2001:db8:1::1', UDP, udp(5000, 443, 20));
+  v6a.writeUInt16BE(60000, 4);
+  const v6b = ipv6('2001:db8::20', '2001:db8:1::1', TCP, tcp(40000, 443, { payload: 10 }));
+  v6b.writeUInt16BE(65535, 4);
+  const liar6a = frame(ETH_IPV6, v6a);
+  const liar6b = frame(ETH_IPV6, v6b);
+  const d = await runPackets(tools, [inn(liar4), inn(liar6a), inn(liar6b)]);
+  t.like(d.counters.ingress, { packets: 3, truncated: 1, ipv6: 2 });
+  t.false(d.flows.some((f) => f.family === 4), 'the IPv4 liar makes no flow');
+  t.is(d.flows.find((f) => f.proto === UDP)!.up.payloadBytes, 20, 'the frame\'s 20 bytes, not 60,000');
+  t.is(d.flows.find((f) => f.proto === TCP)!.up.payloadBytes, 10);
+  for (const f of d.flows) t.true(f.up.payloadBytes <= f.up.bytes && f.segments.every((s) => s.upBytes <= f.up.bytes));
+});
+
+test('three VLAN tags (802.1ad + two 802.1Q), PPPoE session frames, and a first fragment too short for its ports', async (t) => {
+  const ip = ipv4('192.168.7.2', '10.0.0.1', UDP, udp(1000, 2000, 20));
+  const three = frame(ETH_IPV4, ip, [100, 7, 8]);
+  // PPPoE session: ver/type 0x11, code 0, session id, length, then PPP protocol 0x0021 (IPv4)
+  const pppoe = (pppProto: number, l3: Buffer): Buffer => {
+    const h = Buffer.alloc(8);
+    h[0] = 0x11;
+    h.writeUInt16BE(0x1234, 2);
+    h.writeUInt16BE(l3.length + 2, 4);
+    h.writeUInt16BE(pppProto, 6);
+    return frame(0x8864, Buffer.concat([h, l3]));
+  };
+  const tcp4 = ipv4('192.168.1.20', '10.0.0.1', TCP, tcp(40000, 443, { payload: 100 }));
+  const v6 = ipv6('2001:db8::20', '2001:db8:1::1', UDP, udp(5000, 443, 30));
+  const lcp = Buffer.alloc(10, 1);
+  // a first fragment of 12 bytes: too short for the 20-byte TCP header
+  const tiny = ipv4('192.168.1.20', '10.0.0.1', TCP, Buffer.alloc(12, 0x61), { moreFragments: true });
+  const rest = ipv4('192.168.1.20', '10.0.0.1', TCP, Buffer.alloc(100, 0x61), { fragOffset8: 2 });
+  const d = await runPackets(tools, [inn(three), inn(pppoe(0x0021, tcp4)), inn(pppoe(0x0057, v6)), inn(pppoe(0xc021, lcp)), inn(frame(ETH_IPV4, tiny)), inn(frame(ETH_IPV4, rest))]);
+  t.like(d.flows.find((f) => f.vlan === 100), { portA: 2000, portB: 1000, proto: UDP });
+  t.like(d.flows.find((f) => f.portB === 40000), { proto: TCP, family: 4 });
+  t.is(d.flows.find((f) => f.portB === 40000)!.up.payloadBytes, 100);
+  t.like(d.flows.find((f) => f.family === 6), { portA: 5000, portB: 443, proto: UDP });
+  const frags = d.flows.filter((f) => f.proto === TCP && f.portA === 0);
+  t.is(frags.length, 1, 'both fragments in one port-less flow');
+  t.is(frags[0]!.up.packets, 2);
+  t.is(frags[0]!.up.payloadBytes, 112);
+  t.like(d.counters.ingress, { packets: 6, truncated: 0, nonIp: 1, fragments: 2, ipv4: 4, ipv6: 1 });
+});
+
 test('ICMP and other protocols get a port-less flow record', async (t) => {
   const ping = frame(ETH_IPV4, ipv4('192.168.1.20', '8.8.8.8', ICMP, Buffer.alloc(64, 8)));
   const f = only(await runPackets(tools, [inn(ping)]));
@@ -331,6 +383,9 @@ test('fuzz: 100,000 random and mutated frames, no failure, totals reconcile', as
   const inFlows = d.flows.reduce((a, f) => a + f.up.packets + f.down.packets, 0);
   t.is(c.in.flowFailed + c.eg.flowFailed, 0);
   t.is(inFlows, ipPackets, 'every parsed IP packet is in exactly one flow');
+  for (const f of d.flows) {
+    for (const side of [f.up, f.down]) t.true(side.payloadBytes <= side.bytes, `payload within wire bytes: ${JSON.stringify(side)}`);
+  }
   t.is(d.flows.length, c.in.flowsCreated + c.eg.flowsCreated, 'no eviction with room for every flow');
   t.log(`${N} frames: ${N - refused} reached TC, ${d.flows.length} flows, ${c.in.truncated + c.eg.truncated} truncated, ${c.in.nonIp + c.eg.nonIp} non-IP`);
 });

@@ -11,7 +11,7 @@ import { projectPath } from '../builder/util/paths.js';
 import { buildBpfTools, type BpfTools } from './helpers/bpf.js';
 import { referenceModel } from '../builder/lab/reference-model.js';
 import { referencePredictions } from './helpers/model.js';
-import { inNs, sh, trafficIn, VethPair } from './helpers/netns.js';
+import { inNs, sh, trafficIn, TunPair, VethPair } from './helpers/netns.js';
 
 let tools: BpfTools;
 let bpffs: string;
@@ -79,7 +79,7 @@ function startRunner(ns: string, args: string[]) {
   return { child, lines, exited, ready, stderr: () => stderr };
 }
 
-async function download(net: VethPair, bytes: number): Promise<{ received: number; local: number }> {
+async function download(net: { client: string; server: string; serverV4: string }, bytes: number): Promise<{ received: number; local: number }> {
   let ready!: () => void;
   const listening = new Promise<void>((r) => (ready = r));
   const server = trafficIn(net.server, ['tcp-serve', '0.0.0.0', '8080', '1'], () => ready());
@@ -152,6 +152,32 @@ test.serial('watch: real traffic through a veth is reported per flow with the ri
   t.true(recorded.every((l) => l.prediction === undefined));
 });
 
+test.serial('watch: an L3 WAN (tun, like pppoe-wan or WireGuard) is read from its IP header; bytes reconcile with the device', async (t) => {
+  const net = new TunPair();
+  t.teardown(() => net.down());
+  await net.up();
+  const r = startRunner(net.client, ['--wan', net.clientIf, '--window', '3', '--once', '--model', fixture('model-echo.js'), '--pin-dir', 'none']);
+  await r.ready();
+  t.is(r.lines[0]!.programs, 2, 'the IP variants only');
+  t.regex(await inNs(net.client, 'tc', ['filter', 'show', 'dev', net.clientIf, 'ingress']), /fw_wan_ingress_ip/);
+  t.regex(await inNs(net.client, 'tc', ['filter', 'show', 'dev', net.clientIf, 'egress']), /fw_wan_egress_ip/);
+  const before = await net.stats(net.client, net.clientIf);
+  const got = await download(net, 1_000_000);
+  const after = await net.stats(net.client, net.clientIf);
+  t.is(await r.exited, 0, r.stderr());
+  const flows = r.lines.filter((l) => l.window === 1 && l.flow);
+  t.is(flows.length, 1, `one flow, none made of payload bytes: ${JSON.stringify(flows.map((l) => l.flow))}`);
+  const f = flows[0]!;
+  t.like(f.flow, { proto: 6, client: net.clientV4, clientPort: got.local, server: net.serverV4, serverPort: 8080 });
+  t.is(f.features!.downStreamBytes, 1_000_000);
+  t.is(f.features!.upPayload, 'GET 1000000\n'.length);
+  // the device's own counters: every byte it carried is in the flow, each way
+  t.is(f.features!.downBytes, after.rxBytes - before.rxBytes, 'downstream bytes = what the tun received');
+  t.is(f.features!.upBytes, after.txBytes - before.txBytes, 'upstream bytes = what the tun sent');
+  const hooks = r.lines.find((l) => l.window === 1 && l.summary)!.summary!.hooks as Record<string, Record<string, number>>;
+  for (const h of ['ingress', 'egress']) t.like(hooks[h], { nonIp: 0, truncated: 0, ipv6: 0 });
+});
+
 test.serial('watch: a flow keeps its id from window to window, and each flow has its own', async (t) => {
   const net = await vethPair(t);
   const r = startRunner(net.server, ['--lan', net.serverIf, '--window', '1', '--windows', '5', '--model', fixture('model-echo.js'), '--pin-dir', 'none']);
@@ -187,8 +213,8 @@ test.serial('SIGTERM detaches every filter; the pinned flow table survives a res
   const r = startRunner(net.server, args);
   await r.ready();
   t.false(r.lines[0]!.flowTableRestored);
-  t.is(r.lines[0]!.programs, 4);
-  t.is(r.lines[0]!.jited, 4, 'the host kernel JIT-compiles all four programs');
+  t.is(r.lines[0]!.programs, 2, 'only the two programs a LAN Ethernet port needs are loaded');
+  t.is(r.lines[0]!.jited, 2, 'the host kernel JIT-compiles both');
   t.regex(await inNs(net.server, 'tc', ['filter', 'show', 'dev', net.serverIf, 'ingress']), /fw_lan_ingress/);
   t.regex(await inNs(net.server, 'tc', ['filter', 'show', 'dev', net.serverIf, 'egress']), /fw_lan_egress/);
   await download(net, 300_000);

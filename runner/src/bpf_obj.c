@@ -423,17 +423,39 @@ static int relocate(struct bpf_obj *o, struct bpf_obj_prog *p, struct bpf_insn *
 	return 0;
 }
 
-int bpf_obj_load(struct bpf_obj *o, const char *pin_dir)
+static int wanted(const char *name, const char *const *progs)
+{
+	if (!progs)
+		return 1;
+	for (; *progs; progs++)
+		if (!strcmp(*progs, name))
+			return 1;
+	return 0;
+}
+
+int bpf_obj_load(struct bpf_obj *o, const char *pin_dir, const char *const *progs)
 {
 	static char log[64 * 1024];
 
+	for (int i = 0; progs && progs[i]; i++) {
+		int found = 0;
+
+		for (int k = 0; k < o->nprogs; k++)
+			found |= !strcmp(o->progs[k].name, progs[i]);
+		if (!found)
+			return fail(o, "the object has no program %s (built from older sources?)", progs[i]);
+	}
 	for (int i = 0; i < o->nmaps; i++)
 		if (open_map(o, &o->maps[i], pin_dir))
 			return -1;
 	for (int i = 0; i < o->nprogs; i++) {
 		struct bpf_obj_prog *p = &o->progs[i];
 		size_t cnt = p->size / 8;
-		struct bpf_insn *insns = malloc(p->size);
+		struct bpf_insn *insns;
+
+		if (!wanted(p->name, progs))
+			continue;
+		insns = malloc(p->size);
 
 		if (!insns)
 			return fail(o, "out of memory");
@@ -452,6 +474,15 @@ int bpf_obj_load(struct bpf_obj *o, const char *pin_dir)
 		}
 	}
 	return 0;
+}
+
+int bpf_obj_loaded(const struct bpf_obj *o)
+{
+	int n = 0;
+
+	for (int i = 0; i < o->nprogs; i++)
+		n += o->progs[i].fd >= 0;
+	return n;
 }
 
 int bpf_obj_jited(const struct bpf_obj *o)

@@ -43,9 +43,12 @@ struct bpf_obj {
 int bpf_obj_open(struct bpf_obj *o, const char *path);
 /*
  * Creates the maps (or reuses the ones pinned under pin_dir with the same shape, and pins new
- * ones there; pin_dir may be NULL), then relocates and loads every program.
+ * ones there; pin_dir may be NULL), then relocates and loads the programs named in `progs`
+ * (NULL-terminated; NULL loads every program): the verifier's time goes only to what is used.
  */
-int bpf_obj_load(struct bpf_obj *o, const char *pin_dir);
+int bpf_obj_load(struct bpf_obj *o, const char *pin_dir, const char *const *progs);
+/* How many programs are loaded. */
+int bpf_obj_loaded(const struct bpf_obj *o);
 struct bpf_obj_map *bpf_obj_map(struct bpf_obj *o, const char *name);
 int bpf_obj_prog_fd(const struct bpf_obj *o, const char *name);
 /* How many loaded programs the kernel JIT-compiled (the rest run in the interpreter). */

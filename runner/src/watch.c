@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include "bpf_obj.h"
+#include "bpf_sys.h"
 #include "flows.h"
 #include "model.h"
 #include "tc_attach.h"
@@ -86,7 +90,79 @@ struct attachment {
 	int ifindex;
 	int created_qdisc;
 	int attached[2];
+	char prog[2][32]; /* ingress, egress */
 };
+
+/*
+ * Whether an interface's packets start with an Ethernet header at TC or with the IP header, by
+ * its link type (ARPHRD_*, linux/if_arp.h). An unknown type is refused rather than guessed:
+ * read the wrong way, payload bytes become addresses and ports.
+ */
+static const struct {
+	unsigned short type;
+	const char *suffix;
+} link_types[] = {
+	{ 1, "" },        /* ARPHRD_ETHER: Ethernet, Wi-Fi, bridges, VLANs, veth */
+	{ 772, "" },      /* ARPHRD_LOOPBACK: a zeroed Ethernet header */
+	{ 65534, "_ip" }, /* ARPHRD_NONE: tun, WireGuard */
+	{ 512, "_ip" },   /* ARPHRD_PPP: pppoe-wan, 3G */
+	{ 519, "_ip" },   /* ARPHRD_RAWIP: LTE/5G modems (qmi_wwan raw-ip) */
+	{ 768, "_ip" },   /* ARPHRD_TUNNEL: ipip */
+	{ 769, "_ip" },   /* ARPHRD_TUNNEL6: ip6tnl */
+	{ 776, "_ip" },   /* ARPHRD_SIT: 6in4 */
+	{ 778, "_ip" },   /* ARPHRD_IPGRE: gre */
+};
+
+static const char *link_suffix(const char *ifname, char *err, size_t errlen)
+{
+	struct ifreq ifr;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r;
+
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	r = s < 0 ? -1 : ioctl(s, SIOCGIFHWADDR, &ifr);
+	if (s >= 0)
+		close(s);
+	if (r) {
+		snprintf(err, errlen, "cannot read its link type: %s", strerror(errno));
+		return NULL;
+	}
+	for (size_t i = 0; i < sizeof(link_types) / sizeof(link_types[0]); i++)
+		if (link_types[i].type == ifr.ifr_hwaddr.sa_family)
+			return link_types[i].suffix;
+	snprintf(err, errlen, "link type %u is neither Ethernet nor IP (tun, PPP, raw IP, tunnels): not watched",
+		 (unsigned)ifr.ifr_hwaddr.sa_family);
+	return NULL;
+}
+
+/* Picks each interface's two programs by role and link type; `names` gets the distinct ones. */
+static int plan_progs(struct attachment *a, const struct runner_config *c, const char **names, int max)
+{
+	char err[128];
+	int n = 0;
+
+	for (int i = 0; i < c->nifaces; i++) {
+		const char *suffix = link_suffix(c->ifaces[i].name, err, sizeof(err));
+
+		memset(&a[i], 0, sizeof(a[i]));
+		if (!suffix) {
+			fprintf(stderr, "fwrunner: interface %s: %s\n", c->ifaces[i].name, err);
+			return -1;
+		}
+		for (int h = 0; h < 2; h++) {
+			int seen = 0;
+
+			snprintf(a[i].prog[h], sizeof(a[i].prog[h]), "fw_%s_%s%s", c->ifaces[i].wan ? "wan" : "lan",
+				 h ? "egress" : "ingress", suffix);
+			for (int k = 0; k < n; k++)
+				seen |= !strcmp(names[k], a[i].prog[h]);
+			if (!seen && n < max - 1)
+				names[n++] = a[i].prog[h];
+		}
+	}
+	names[n] = NULL;
+	return 0;
+}
 
 static void detach_all(struct attachment *a, int n, const struct runner_config *c)
 {
@@ -103,12 +179,9 @@ static void detach_all(struct attachment *a, int n, const struct runner_config *
 
 static int attach_all(struct bpf_obj *o, struct attachment *a, const struct runner_config *c)
 {
-	char err[256], name[32];
+	char err[256];
 
 	for (int i = 0; i < c->nifaces; i++) {
-		const char *role = c->ifaces[i].wan ? "wan" : "lan";
-
-		memset(&a[i], 0, sizeof(a[i]));
 		a[i].ifindex = (int)if_nametoindex(c->ifaces[i].name);
 		if (!a[i].ifindex) {
 			fprintf(stderr, "fwrunner: interface %s: %s\n", c->ifaces[i].name, strerror(errno));
@@ -119,7 +192,8 @@ static int attach_all(struct bpf_obj *o, struct attachment *a, const struct runn
 			return -1;
 		}
 		for (int h = 0; h < 2; h++) {
-			snprintf(name, sizeof(name), "fw_%s_%s", role, h ? "egress" : "ingress");
+			const char *name = a[i].prog[h];
+
 			if (tc_filter_attach(a[i].ifindex, (enum tc_hook)h, bpf_obj_prog_fd(o, name), name, err, sizeof(err))) {
 				fprintf(stderr, "fwrunner: %s: %s\n", c->ifaces[i].name, err);
 				return -1;
@@ -293,6 +367,7 @@ int watch_run(const struct runner_config *c)
 {
 	struct jsvm_limits lim = { .memory_bytes = c->mem_limit, .time_ms = c->time_limit_ms };
 	struct attachment att[FW_MAX_IFACES];
+	const char *progs[2 * FW_MAX_IFACES + 1];
 	struct capped_file out = { 0 }, rec = { 0 };
 	struct flow_table prev = { 0 };
 	struct model m;
@@ -325,10 +400,12 @@ int watch_run(const struct runner_config *c)
 		fprintf(stderr, "fwrunner: cannot open output: %s\n", strerror(errno));
 		goto out_model;
 	}
+	if (plan_progs(att, c, progs, (int)(sizeof(progs) / sizeof(progs[0]))))
+		goto out_obj;
 	if (bpf_obj_open(&o, c->object) ||
 	    (c->pin_dir[0] && mkdir(c->pin_dir, 0700) && errno != EEXIST && (snprintf(o.err, sizeof(o.err),
 		"pin folder %s: %s", c->pin_dir, strerror(errno)), 1)) ||
-	    bpf_obj_load(&o, c->pin_dir[0] ? c->pin_dir : NULL)) {
+	    bpf_obj_load(&o, c->pin_dir[0] ? c->pin_dir : NULL, progs)) {
 		fprintf(stderr, "fwrunner: %s\n", o.err);
 		goto out_obj;
 	}
@@ -350,9 +427,9 @@ int watch_run(const struct runner_config *c)
 	nattached = c->nifaces;
 	jited = bpf_obj_jited(&o);
 	fprintf(stderr, "fwrunner: watching %d interface(s), %u s windows, flow table %s, %d of %d programs JIT-compiled\n",
-		c->nifaces, c->window_s, flows->reused ? "restored from its pin" : "new", jited, o.nprogs);
+		c->nifaces, c->window_s, flows->reused ? "restored from its pin" : "new", jited, bpf_obj_loaded(&o));
 	printf("{\"ready\":true,\"interfaces\":%d,\"window\":%u,\"flowTableRestored\":%s,\"programs\":%d,\"jited\":%d}\n",
-	       c->nifaces, c->window_s, flows->reused ? "true" : "false", o.nprogs, jited);
+	       c->nifaces, c->window_s, flows->reused ? "true" : "false", bpf_obj_loaded(&o), jited);
 	fflush(stdout);
 
 	/* Baseline: what the table held before this run is not this window's traffic. */

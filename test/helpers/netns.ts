@@ -1,4 +1,6 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { projectPath } from '../../builder/util/paths.js';
 import { inNs, sh } from '../../builder/lab/netns.js';
 import { traffic } from '../../builder/lab/traffic.js';
 
@@ -12,6 +14,14 @@ export interface LinkStats {
   txBytes: number;
   /** veth counts a frame its peer's backlog refused here, not in txPackets (after TC saw it) */
   txDropped: number;
+}
+
+/** A device's counters, as `ip -s link` reads them. */
+export async function linkStats(ns: string, dev: string): Promise<LinkStats> {
+  type Dir = { packets: number; bytes: number; dropped: number };
+  const [l] = JSON.parse(await inNs(ns, 'ip', ['-s', '-j', 'link', 'show', 'dev', dev])) as { stats64: { rx: Dir; tx: Dir } }[];
+  const { rx, tx } = l!.stats64;
+  return { rxPackets: rx.packets, rxBytes: rx.bytes, rxDropped: rx.dropped, txPackets: tx.packets, txBytes: tx.bytes, txDropped: tx.dropped };
 }
 
 /**
@@ -53,17 +63,69 @@ export class VethPair {
     await side(this.server, this.serverIf, this.serverV4, this.serverV6, this.clientV4, this.clientV6, cMac);
   }
 
-  async stats(ns: string, dev: string): Promise<LinkStats> {
-    type Dir = { packets: number; bytes: number; dropped: number };
-    const [l] = JSON.parse(await inNs(ns, 'ip', ['-s', '-j', 'link', 'show', 'dev', dev])) as { stats64: { rx: Dir; tx: Dir } }[];
-    const { rx, tx } = l!.stats64;
-    return { rxPackets: rx.packets, rxBytes: rx.bytes, rxDropped: rx.dropped, txPackets: tx.packets, txBytes: tx.bytes, txDropped: tx.dropped };
+  stats(ns: string, dev: string): Promise<LinkStats> {
+    return linkStats(ns, dev);
   }
 
   /** Deleting the namespaces removes the veth pair, addresses and any TC filters with them. */
   async down(): Promise<void> {
     await sh('ip', ['netns', 'del', this.client]).catch(() => '');
     await sh('ip', ['netns', 'del', this.server]).catch(() => '');
+  }
+}
+
+/**
+ * Two namespaces joined by tun devices, an L3 link like pppoe-wan or a WireGuard WAN: packets
+ * start at the IP header, with no Ethernet header and no neighbour discovery. A small relay
+ * (tun-wire.py) is the wire between the two. Same fields as VethPair, for the same traffic.
+ */
+export class TunPair {
+  readonly id = randomBytes(3).toString('hex');
+  readonly client = `ftc-${this.id}`;
+  readonly server = `fts-${this.id}`;
+  readonly clientIf = `tc${this.id}`;
+  readonly serverIf = `ts${this.id}`;
+  readonly clientV4 = '10.214.0.2';
+  readonly serverV4 = '10.214.0.1';
+  readonly clientV6 = 'fd00:214::2';
+  readonly serverV6 = 'fd00:214::1';
+  private wire: ChildProcess | undefined;
+
+  async up(): Promise<void> {
+    await sh('ip', ['netns', 'add', this.client]);
+    await sh('ip', ['netns', 'add', this.server]);
+    const wire = spawn('python3', [projectPath('test', 'helpers', 'tun-wire.py'), this.clientIf, this.serverIf], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.wire = wire;
+    await new Promise<void>((resolve, reject) => {
+      wire.stdout!.once('data', () => resolve());
+      wire.once('exit', (code) => reject(new Error(`tun-wire.py exited ${code} before its devices were up`)));
+    });
+    const side = async (ns: string, dev: string, v4: string, v6: string, peerV4: string, peerV6: string) => {
+      await sh('ip', ['link', 'set', dev, 'netns', ns]);
+      await inNs(ns, 'sysctl', ['-qw', `net.ipv6.conf.${dev}.accept_ra=0`, `net.ipv6.conf.${dev}.router_solicitations=0`]);
+      await inNs(ns, 'ip', ['link', 'set', 'dev', dev, 'addrgenmode', 'none']);
+      await inNs(ns, 'ip', ['link', 'set', 'lo', 'up']);
+      await inNs(ns, 'ip', ['link', 'set', 'dev', dev, 'up']);
+      await inNs(ns, 'ip', ['addr', 'add', v4, 'peer', peerV4, 'dev', dev]);
+      await inNs(ns, 'ip', ['-6', 'addr', 'add', v6, 'peer', peerV6, 'dev', dev, 'nodad']);
+    };
+    await side(this.client, this.clientIf, this.clientV4, this.clientV6, this.serverV4, this.serverV6);
+    await side(this.server, this.serverIf, this.serverV4, this.serverV6, this.clientV4, this.clientV6);
+  }
+
+  stats(ns: string, dev: string): Promise<LinkStats> {
+    return linkStats(ns, dev);
+  }
+
+  /** The namespaces go with their devices; closing the relay's stdin ends it. */
+  async down(): Promise<void> {
+    await sh('ip', ['netns', 'del', this.client]).catch(() => '');
+    await sh('ip', ['netns', 'del', this.server]).catch(() => '');
+    if (this.wire && this.wire.exitCode === null) {
+      const gone = new Promise((r) => this.wire!.once('exit', r));
+      this.wire.stdin!.end();
+      await gone;
+    }
   }
 }
 
