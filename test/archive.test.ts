@@ -1,8 +1,9 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, readFile, symlink, writeFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, symlink, writeFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
 import { BuildError } from '../builder/errors.js';
 import { fetchNpmSource, integrityKey } from '../builder/sources/npm-source.js';
 import { extractSafe } from '../builder/util/archive.js';
@@ -75,4 +76,29 @@ test('a source archive whose hash does not match its pin is discarded', async (t
   const file = await fetchNpmSource(pinned, dir, new AbortController().signal);
   t.is(file, cached);
   t.true((await stat(file)).size > 100_000);
+});
+
+test('a source archive that expands past the cap is refused, and nothing past the cap is written', async (t) => {
+  const dir = await tempDir(t);
+  const src = path.join(dir, 'src', 'pkg');
+  await mkdir(src, { recursive: true });
+  await writeFile(path.join(src, 'a.bin'), randomBytes(3 * 1024 * 1024));
+  await writeFile(path.join(src, 'b.bin'), randomBytes(3 * 1024 * 1024));
+  const archive = path.join(dir, 'bomb.tgz');
+  await sh('tar', ['-czf', archive, '-C', path.join(dir, 'src'), 'pkg']);
+  const dest = path.join(dir, 'out');
+  const e = await t.throwsAsync(extractSafe(archive, dest, { maxBytes: 4 * 1024 * 1024 }), { instanceOf: BuildError });
+  t.is(e.message, 'refusing bomb.tgz: it expands to more than 4194304 bytes, far more than a source archive holds');
+  await t.throwsAsync(stat(dest), undefined, 'nothing left behind');
+  await extractSafe(archive, dest, { maxBytes: 8 * 1024 * 1024 });
+  t.is((await stat(path.join(dest, 'pkg', 'b.bin'))).size, 3 * 1024 * 1024, 'under the cap it extracts');
+
+  // zeros: node-tar's own decompression-ratio limit stops it first, in one clear line too
+  await writeFile(path.join(src, 'a.bin'), Buffer.alloc(64 * 1024 * 1024));
+  await rm(path.join(src, 'b.bin'));
+  const zeros = path.join(dir, 'zeros.tgz');
+  await sh('tar', ['-czf', zeros, '-C', path.join(dir, 'src'), 'pkg']);
+  const z = await t.throwsAsync(extractSafe(zeros, path.join(dir, 'z')), { instanceOf: BuildError });
+  t.regex(z.message, /^refusing zeros\.tgz: max decompression ratio exceeded/);
+  await t.throwsAsync(stat(path.join(dir, 'z')));
 });

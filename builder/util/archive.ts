@@ -24,7 +24,12 @@ export function packTree(dir: string, sourceDateEpoch: number): Readable {
 export interface ExtractOptions {
   /** Keep only entries under this prefix, which is stripped (e.g. `package/deps/quickjs_2021_03_27/`). */
   prefix?: string;
+  /** Bytes the kept files may add up to; a source archive past this is refused (default 64 MiB). */
+  maxBytes?: number;
 }
+
+/** Source archives fwbuild extracts (QuickJS: about 6 MB) are far below this. */
+export const EXTRACT_MAX_BYTES = 64 * 1024 * 1024;
 
 /**
  * Extracts an archive we did not write. Only regular files and folders are accepted; any entry
@@ -33,7 +38,9 @@ export interface ExtractOptions {
  */
 export async function extractSafe(archive: string, dest: string, options: ExtractOptions = {}): Promise<void> {
   const prefix = options.prefix ?? '';
+  const maxBytes = options.maxBytes ?? EXTRACT_MAX_BYTES;
   const refused: string[] = [];
+  let kept = 0;
   await rm(dest, { recursive: true, force: true });
   await mkdir(dest, { recursive: true });
   try {
@@ -50,9 +57,15 @@ export async function extractSafe(archive: string, dest: string, options: Extrac
           refused.push(`${p} (${type})`);
           return false;
         }
-        return p.startsWith(prefix);
+        if (!p.startsWith(prefix)) return false;
+        // the header's size is what extraction writes: nothing past the cap reaches the disk
+        kept += 'size' in entry && typeof entry.size === 'number' ? entry.size : 0;
+        return kept <= maxBytes;
       },
     });
+    if (kept > maxBytes) {
+      throw new BuildError(`refusing ${path.basename(archive)}: it expands to more than ${maxBytes} bytes, far more than a source archive holds`);
+    }
     if (refused.length > 0) {
       throw new BuildError(
         `refusing ${path.basename(archive)}: unsafe entries ${refused.slice(0, 3).join(', ')}${refused.length > 3 ? ', …' : ''}`,
@@ -60,6 +73,8 @@ export async function extractSafe(archive: string, dest: string, options: Extrac
     }
   } catch (e) {
     await rm(dest, { recursive: true, force: true });
+    // node-tar's own refusals (a decompression ratio past 1000, a corrupt stream) in one line
+    if ((e as { tarCode?: string }).tarCode) throw new BuildError(`refusing ${path.basename(archive)}: ${(e as Error).message}`);
     throw e;
   }
 }
