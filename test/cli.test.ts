@@ -1,5 +1,7 @@
 import test from 'ava';
 import { tempDir } from './helpers/tmp.js';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { runCli } from './helpers/cli.js';
 import { nextStep } from '../builder/cli.js';
 import { loadCatalog } from '../builder/catalog/load.js';
@@ -46,7 +48,9 @@ test('an OpenWrt target needs --profile, and a mirror unless --offline; an offli
   t.is(r.code, 2);
   t.regex(JSON.parse(r.stdout).error.message, /an OpenWrt target needs --profile \(the device\): fwbuild --target ath79\/generic --profile NAME/);
   const cache = await tempDir(t);
-  const noMirror = await runCli(['--target', 'ath79', '--profile', 'tplink_archer-c7-v2', '--cache-dir', cache, '--json']);
+  // OpenWrt's server is the default (never contacted from a test): an empty list is refused
+  await writeFile(path.join(cache, 'fwbuild.config.json'), JSON.stringify({ openwrt: { mirrors: [] } }));
+  const noMirror = await runCli(['--target', 'ath79', '--profile', 'tplink_archer-c7-v2', '--cache-dir', cache, '--json'], { cwd: cache });
   t.is(noMirror.code, 2, noMirror.stderr);
   t.regex(JSON.parse(noMirror.stdout).error.message, /no OpenWrt mirror configured/);
   const offline = await runCli(['--target', 'ath79', '--profile', 'tplink_archer-c7-v2', '--release', '24.10.8', '--offline', '--cache-dir', cache]);

@@ -13,6 +13,7 @@ test('defaults apply with no config file, paths resolved against the working fol
   t.is(c.cacheDir, path.join(dir, '.fwbuild-cache'));
   t.is(c.logDir, path.join(dir, 'build/logs'));
   t.is(c.debian.suite, 'bookworm');
+  t.deepEqual(c.openwrt.mirrors, ['https://downloads.openwrt.org'], "OpenWrt's own download server");
   t.is(c.configFile, undefined);
 });
 

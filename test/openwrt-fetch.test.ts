@@ -75,7 +75,9 @@ test('fetch refuses, before any download: an unknown profile (nearest listed), a
   t.is(rel.code, 2);
   t.regex(rel.stderr, /no OpenWrt release matches "\^26\.0\.0"\n  hint: the newest releases: 25\.12\.5/);
 
-  const none = await runCli(['fetch', '--target', 'ath79', '--profile', 'x'], { cwd: await tempDir(t) });
+  const empty = await tempDir(t);
+  await writeFile(path.join(empty, 'fwbuild.config.json'), JSON.stringify({ openwrt: { mirrors: [] } }));
+  const none = await runCli(['fetch', '--target', 'ath79', '--profile', 'x'], { cwd: empty });
   t.is(none.code, 2);
   t.regex(none.stderr, /no OpenWrt mirror configured/);
 

@@ -23,6 +23,8 @@ test('every OpenWrt release key kept in targets/openwrt-keys/usign.json parses, 
   t.true(doc.usign.length >= 7);
   for (const k of doc.usign) t.is(parseUsignKey(k.key).keyId, k.keyId);
   t.true(doc.usign.some((k) => k.keyId === 'd310c6f2833e97f7'), 'the 24.10 release key');
+  t.true(doc.usign.some((k) => k.keyId === '682970064b87a917'), 'the 23.05 release key');
+  t.true(doc.usign.some((k) => k.keyId === 'b5043e70f9a75cde'), 'the snapshot key, which also signs 25.12');
 });
 
 test('a signature by a trusted key verifies; an altered file or another key is refused by name', (t) => {

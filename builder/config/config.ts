@@ -18,7 +18,7 @@ export interface UserConfig {
 export interface OpenWrtUserConfig {
   /** stable | oldstable | snapshot | a series (24.10) | a semver range | a version */
   release?: string;
-  /** The OpenWrt download server or mirrors of it, tried in order (no default: set one). */
+  /** The OpenWrt download server or mirrors of it, tried in order (default: OpenWrt's, https://downloads.openwrt.org). */
   mirrors?: string[];
   /** Verified downloads, by sha256 (default: <cacheDir>/openwrt). */
   downloadDir?: string;
@@ -77,7 +77,8 @@ export const defaults = {
   logDir: 'build/logs',
   debian: { suite: 'bookworm' },
   docker: { namespace: 'fwbuild' },
-  openwrt: { release: 'stable', downloadDir: 'openwrt', offline: false, timeout: 15, signature: 'usign' },
+  // OpenWrt's own download server is the upstream; mirrors of it may replace it (--mirror)
+  openwrt: { release: 'stable', mirrors: ['https://downloads.openwrt.org'], downloadDir: 'openwrt', offline: false, timeout: 15, signature: 'usign' },
 } as const;
 
 /** Debian suites whose cross toolchains the toolchain image knows how to install. */

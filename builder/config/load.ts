@@ -72,7 +72,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
     lockFile: path.join(base, LOCK_FILE),
     openwrt: {
       release: o.openwrt?.release ?? user.openwrt?.release ?? defaults.openwrt.release,
-      mirrors: o.openwrt?.mirrors ?? user.openwrt?.mirrors ?? [],
+      mirrors: o.openwrt?.mirrors ?? user.openwrt?.mirrors ?? [...defaults.openwrt.mirrors],
       // relative to the cache folder unless given: downloads are a cache too
       downloadDir: user.openwrt?.downloadDir
         ? path.resolve(base, user.openwrt.downloadDir)

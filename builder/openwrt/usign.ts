@@ -37,7 +37,7 @@ export function verifyUsign(data: Buffer, signatureText: string, keyring: readon
   if (!key) {
     throw new BuildError(
       `${what} is signed with usign key ${sig.keyId}, which is not a trusted key (trusted: ${keyring.map((k) => k.keyId).join(', ') || 'none'})`,
-      'if this is a new OpenWrt release key, add it to targets/openwrt-keys/usign.json from the OpenWrt keyring',
+      `if it is an OpenWrt key (keyring.git's usign/${sig.keyId}), add its base64 line to "openwrt.keys" in the config, or to targets/openwrt-keys/usign.json for everyone`,
     );
   }
   if (!verify(null, data, key.key, sig.body)) {
