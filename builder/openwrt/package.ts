@@ -20,6 +20,10 @@ export const TOOLKIT_PACKAGE = {
   release: 1,
   section: 'net',
   license: 'MIT',
+  /** apk's origin, url and maintainer fields (package-pack.mk's SOURCE, URL, MAINTAINER) */
+  origin: 'fwbuild',
+  url: '',
+  maintainer: 'fwbuild',
   depends: ['kmod-sched-core', 'kmod-sched-bpf'],
   description: 'eBPF traffic-analysis toolkit: TC flow extractor, fwrunner (QuickJS) and its model',
   /** step output folder -> folder on the router, and the mode of the files */

@@ -1,5 +1,7 @@
 import Docker from 'dockerode';
 import { RUN_LABEL } from '../../builder/docker/step-container.js';
+import { followProgress, imageId } from '../../builder/docker/engine.js';
+import { packTree } from '../../builder/util/archive.js';
 
 export const docker = new Docker();
 
@@ -16,4 +18,23 @@ export async function removeImages(namespace: string): Promise<string[]> {
   ours.sort((a, b) => isBase(a) - isBase(b));
   for (const i of ours) await docker.getImage(i.Id).remove({ force: true });
   return ours.flatMap((i) => i.RepoTags ?? []);
+}
+
+/** A container's log as text: the engine's multiplexed stream has an 8-byte header per chunk. */
+export function demuxLogs(raw: Buffer): string {
+  const parts: Buffer[] = [];
+  for (let o = 0; o + 8 <= raw.length; o += 8 + raw.readUInt32BE(o + 4)) parts.push(raw.subarray(o + 8, o + 8 + raw.readUInt32BE(o + 4)));
+  return Buffer.concat(parts).toString('utf8');
+}
+
+/** Builds `ref` from the folder `context` (its Dockerfile) with build args; the log's tail on failure. */
+export async function buildImageFrom(ref: string, context: string, buildargs: Record<string, string>): Promise<string> {
+  let log = '';
+  const stream = await docker.buildImage(packTree(context, 0), { t: ref, buildargs, rm: true, forcerm: true });
+  await followProgress(stream, (ev) => (log += ev.stream ?? ev.status ?? '')).catch((e: Error) => {
+    throw new Error(`building ${ref} failed: ${e.message}\n${log.slice(-4000)}`);
+  });
+  const id = await imageId(docker, ref);
+  if (!id) throw new Error(`${ref} was built but is missing`);
+  return id;
 }

@@ -2,10 +2,10 @@ import type Docker from 'dockerode';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { followProgress, imageId } from '../../builder/docker/engine.js';
+import { imageId } from '../../builder/docker/engine.js';
+import { buildImageFrom, demuxLogs } from './docker.js';
 import type { ImageResult } from '../../builder/docker/base-image.js';
 import type { Launched, Launcher } from '../../builder/lab/qemu-probe.js';
-import { packTree } from '../../builder/util/archive.js';
 import { sha256 } from '../../builder/util/hash.js';
 import { projectPath } from '../../builder/util/paths.js';
 
@@ -36,17 +36,10 @@ export async function ensureHostPackagesImage(docker: Docker, base: ImageResult,
         '',
       ].join('\n'),
     );
-    let log = '';
-    const stream = await docker.buildImage(packTree(ctx, 0), { t: ref, buildargs: { BASE: base.ref }, rm: true, forcerm: true });
-    await followProgress(stream, (ev) => (log += ev.stream ?? ev.status ?? '')).catch((e: Error) => {
-      throw new Error(`building ${ref} failed: ${e.message}\n${log.slice(-3000)}`);
-    });
+    return { ref, id: await buildImageFrom(ref, ctx, { BASE: base.ref }), built: true };
   } finally {
     await rm(ctx, { recursive: true, force: true });
   }
-  const id = await imageId(docker, ref);
-  if (!id) throw new Error(`${ref} was built but is missing`);
-  return { ref, id, built: true };
 }
 
 /**
@@ -68,17 +61,7 @@ export function containerLauncher(docker: Docker, image: string): Launcher {
         Devices: [{ PathOnHost: '/dev/net/tun', PathInContainer: '/dev/net/tun', CgroupPermissions: 'rwm' }],
       },
     });
-    const output = async (): Promise<string> => {
-      const raw = (await c.logs({ stdout: true, stderr: true, follow: false })) as Buffer;
-      // the multiplexed stream: 8-byte frame headers before each chunk
-      const parts: Buffer[] = [];
-      for (let o = 0; o + 8 <= raw.length; ) {
-        const n = raw.readUInt32BE(o + 4);
-        parts.push(raw.subarray(o + 8, o + 8 + n));
-        o += 8 + n;
-      }
-      return Buffer.concat(parts).toString('utf8');
-    };
+    const output = async (): Promise<string> => demuxLogs((await c.logs({ stdout: true, stderr: true, follow: false })) as Buffer);
     let exited: Promise<{ code: number | null; output: string }>;
     try {
       await c.start();

@@ -1,0 +1,37 @@
+import type Docker from 'dockerode';
+import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { ImageResult } from '../../builder/docker/base-image.js';
+import { imageId } from '../../builder/docker/engine.js';
+import { buildImageFrom } from './docker.js';
+import { hashTree, sha256 } from '../../builder/util/hash.js';
+import { projectPath } from '../../builder/util/paths.js';
+
+/**
+ * Third-party sources the tests build, kept outside the project (never copied into it): the
+ * folder comes from FWBUILD_SHARED_TOOLS, by default ../shared/tools beside the checkout.
+ */
+export const sharedTools = (): string => process.env.FWBUILD_SHARED_TOOLS ?? path.resolve(projectPath(), '..', 'shared', 'tools');
+export const APK_TOOLS = 'apk-tools-3.0.6.tar.gz';
+
+/**
+ * fwbuild's base image with apk-tools built from `source` and laid out as in OpenWrt's SDK
+ * (/opt/openwrt/staging_dir/host/bin/apk). Tagged by the hash of the base image, the source and
+ * the build files: built once.
+ */
+export async function ensureApkToolsImage(docker: Docker, base: ImageResult, source: string, namespace: string): Promise<ImageResult> {
+  const context = projectPath('test', 'helpers', 'apk-tools');
+  const key = sha256(`${base.id}\n${sha256(await readFile(source))}\n${await hashTree(context)}`);
+  const ref = `${namespace}/apk-tools:${key.slice(0, 12)}`;
+  const existing = await imageId(docker, ref);
+  if (existing) return { ref, id: existing, built: false };
+  const dir = await mkdtemp(path.join(tmpdir(), 'fwbuild-apk-tools-'));
+  try {
+    for (const f of ['Dockerfile', 'apk-wrapper.sh']) await copyFile(path.join(context, f), path.join(dir, f));
+    await copyFile(source, path.join(dir, 'apk-tools.tar.gz'));
+    return { ref, id: await buildImageFrom(ref, dir, { BASE: base.ref }), built: true };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
