@@ -73,3 +73,20 @@ test('a target file that is not JSON is rejected by name', async (t) => {
   const err = await t.throwsAsync(loadCatalog(dir), { instanceOf: UsageError });
   t.regex(err.message, /^target file targets\/qemu-arm64\.json: not valid JSON/);
 });
+
+test('one home for target facts: the toolchain image installs exactly what the catalog\'s virtual routers name', async (t) => {
+  const routers = (await loadCatalog()).targets.filter((x) => x.provider === 'debian');
+  const lines = async (f: string) =>
+    (await readFile(projectPath('docker', 'toolchain', f), 'utf8')).split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean);
+  const packages = await lines('packages.txt');
+  for (const r of routers) t.true(packages.includes(`gcc-${r.gcc.debian}`), `${r.name}: gcc-${r.gcc.debian} in docker/toolchain/packages.txt`);
+  // packaged kernels and busybox by architecture; the ones built from source by their source package
+  const kernels = routers.filter((r) => r.kernel?.source === 'debian').map((r) => `${r.kernel!.package}:${r.kernel!.debianArch}`);
+  t.deepEqual((await lines('kernels.txt')).sort(), [...new Set(kernels)].sort(), 'kernels.txt = the catalog\'s packaged kernels');
+  const userland = routers.map((r) => (r.userland?.busybox === 'debian' ? `busybox-static:${r.userland.debianArch}` : 'source:busybox'));
+  t.deepEqual((await lines('userland.txt')).sort(), [...new Set(userland)].sort(), 'userland.txt = the catalog\'s busybox per router');
+  const dockerfile = await readFile(projectPath('docker', 'toolchain', 'Dockerfile'), 'utf8');
+  for (const r of routers.filter((x) => x.kernel?.source === 'build')) {
+    t.regex(dockerfile, new RegExp(`apt-get install[^\\n]* ${r.kernel!.package.replace(/\./g, '\\.')}\\b`), `${r.name}: the Dockerfile installs ${r.kernel!.package}`);
+  }
+});

@@ -155,8 +155,9 @@ function kernelSteps(target: Target): CompileStep[] {
           '-c',
           [
             'set -e',
-            'tar xf /usr/src/linux-source-6.1.tar.xz -C /tmp',
-            'cd /tmp/linux-source-6.1',
+            // the catalog names the source package; the toolchain image installs it (a test checks both agree)
+            `tar xf /usr/src/${k.package}.tar.xz -C /tmp`,
+            `cd /tmp/${k.package}`,
             // no build time, user or host in the image
             'export KBUILD_BUILD_TIMESTAMP="@$SOURCE_DATE_EPOCH" KBUILD_BUILD_USER=fwbuild KBUILD_BUILD_HOST=fwbuild',
             `KCONFIG_ALLCONFIG=${SRC.kernelConfig} make ARCH=${k.arch} CROSS_COMPILE=${triple}- allnoconfig`,
