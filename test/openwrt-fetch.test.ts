@@ -71,6 +71,14 @@ test('fetch refuses, before any download: an unknown profile (nearest listed), a
   t.regex(pe.hint, /nearest: .*tplink_archer-c7-v2/);
   t.false(m.requests.some((q) => q.path.endsWith(SDK)), 'the SDK is not downloaded for a bad profile');
 
+  // no device at all: the release's signed profiles.json says which there are, before the SDK
+  const noDevice = await runCli(['fetch', '--target', 'ath79', '--release', '24.10', '--json'], { cwd: dir });
+  t.is(noDevice.code, 2);
+  const nd = JSON.parse(noDevice.stdout).error as { message: string; hint: string };
+  t.regex(nd.message, /^an OpenWrt target needs --profile \(the device\): ath79\/generic 24\.10\.8 has 369 profiles: \S+, .*, …$/);
+  t.regex(nd.hint, /fwbuild fetch --target ath79\/generic --profile NAME/);
+  t.false(m.requests.some((q) => q.path.endsWith(SDK)), 'nothing large downloaded without a device');
+
   const rel = await runCli(['fetch', '--target', 'ath79', '--profile', 'tplink_archer-c7-v2', '--release', '^26.0.0'], { cwd: dir });
   t.is(rel.code, 2);
   t.regex(rel.stderr, /no OpenWrt release matches "\^26\.0\.0"\n  hint: the newest releases: 25\.12\.5/);

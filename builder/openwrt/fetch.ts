@@ -70,7 +70,6 @@ export async function fetchOpenWrt(
       'set "openwrt.mirrors" in the config to the OpenWrt download server (or a mirror of it), or pass --mirror URL; --offline uses the download folder only',
     );
   }
-  if (!o.profile) throw new UsageError(`an OpenWrt target needs --profile (the device); fwbuild fetch --target ${target.name} --profile NAME`);
   const mirror = new OpenWrtMirror({
     mirrors: c.mirrors,
     offline: c.offline,
@@ -95,7 +94,10 @@ export async function fetchOpenWrt(
   };
   const fetched = async (name: string): Promise<FetchedFile> => ({ name, sha256: sums.get(name)!, file: await mirror.file(dir, name, sums) });
   const profiles = await fetched('profiles.json');
-  const profile = findProfile(JSON.parse(await readFile(profiles.file, 'utf8')) as ProfilesJson, o.profile);
+  const profilesDoc = JSON.parse(await readFile(profiles.file, 'utf8')) as ProfilesJson;
+  // without a device, the release's own (signed) profile list says which there are: before any large download
+  if (!o.profile) throw noProfile(target.name, resolved.version, profilesDoc);
+  const profile = findProfile(profilesDoc, o.profile);
   const signedBy = mirror.lastSigner ?? '';
   const sdk = await fetched(pick('openwrt-sdk-'));
   const imageBuilder = await fetched(pick('openwrt-imagebuilder-'));
@@ -141,6 +143,15 @@ export function withOpenWrtEntry(old: LockData | undefined, target: string, entr
   return { next, changes: old ? diffLock(old, next) : ['(new lock file)'] };
 }
 
+
+function noProfile(target: string, version: string, doc: ProfilesJson): UsageError {
+  const ids = Object.keys(doc.profiles ?? {}).sort();
+  const shown = ids.slice(0, 12);
+  return new UsageError(
+    `an OpenWrt target needs --profile (the device): ${target} ${version} has ${ids.length} profiles: ${shown.join(', ')}${ids.length > shown.length ? ', …' : ''}`,
+    `fwbuild fetch --target ${target} --profile NAME (a profile id, or a device from its supported_devices); profiles.json in the download folder lists them all`,
+  );
+}
 
 function openwrtOf(t: Target): NonNullable<Target['openwrt']> {
   if (t.provider !== 'openwrt' || !t.openwrt) {

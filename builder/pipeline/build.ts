@@ -91,7 +91,12 @@ export function planBuild(catalog: Catalog, req: BuildRequest): Planned[] {
     const target = catalog.resolve(name);
     if (target.provider === 'openwrt') {
       // the profile is checked against the release's profiles.json once that is fetched
-      if (!req.profile) throw new UsageError(`an OpenWrt target needs --profile (the device): fwbuild --target ${target.name} --profile NAME`);
+      if (!req.profile) {
+        throw new UsageError(
+          `an OpenWrt target needs --profile (the device): fwbuild --target ${target.name} --profile NAME`,
+          `fwbuild fetch --target ${target.name} lists the release's profiles`,
+        );
+      }
       if (!target.twin) throw new BuildError(`target ${target.name} names no twin in its catalog entry: the debian target of its CPU`);
       return { target, profile: req.profile, twin: catalog.resolve(target.twin) };
     }
