@@ -113,20 +113,25 @@ static const struct {
 	{ 778, "_ip" },   /* ARPHRD_IPGRE: gre */
 };
 
-static const char *link_suffix(const char *ifname, char *err, size_t errlen)
+/* The interface's index and whether its packets start with an Ethernet header (see link_types). */
+static const char *link_of(const char *ifname, int *ifindex, char *err, size_t errlen)
 {
 	struct ifreq ifr;
-	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r = -1;
 
 	memset(&ifr, 0, sizeof(ifr));
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	r = s < 0 ? -1 : ioctl(s, SIOCGIFHWADDR, &ifr);
-	if (s >= 0)
-		close(s);
+	if (s >= 0 && ioctl(s, SIOCGIFINDEX, &ifr) == 0) {
+		*ifindex = ifr.ifr_ifindex;
+		r = ioctl(s, SIOCGIFHWADDR, &ifr);
+	}
 	if (r) {
-		snprintf(err, errlen, "cannot read its link type: %s", strerror(errno));
+		snprintf(err, errlen, "%s", strerror(errno));
+		if (s >= 0)
+			close(s);
 		return NULL;
 	}
+	close(s);
 	for (size_t i = 0; i < sizeof(link_types) / sizeof(link_types[0]); i++)
 		if (link_types[i].type == ifr.ifr_hwaddr.sa_family)
 			return link_types[i].suffix;
@@ -135,16 +140,20 @@ static const char *link_suffix(const char *ifname, char *err, size_t errlen)
 	return NULL;
 }
 
-/* Picks each interface's two programs by role and link type; `names` gets the distinct ones. */
+/*
+ * Picks each interface's two programs by role and link type, and its index, before anything is
+ * loaded; `names` gets the distinct programs.
+ */
 static int plan_progs(struct attachment *a, const struct runner_config *c, const char **names, int max)
 {
 	char err[128];
 	int n = 0;
 
 	for (int i = 0; i < c->nifaces; i++) {
-		const char *suffix = link_suffix(c->ifaces[i].name, err, sizeof(err));
+		const char *suffix;
 
 		memset(&a[i], 0, sizeof(a[i]));
+		suffix = link_of(c->ifaces[i].name, &a[i].ifindex, err, sizeof(err));
 		if (!suffix) {
 			fprintf(stderr, "fwrunner: interface %s: %s\n", c->ifaces[i].name, err);
 			return -1;
@@ -182,11 +191,6 @@ static int attach_all(struct bpf_obj *o, struct attachment *a, const struct runn
 	char err[256];
 
 	for (int i = 0; i < c->nifaces; i++) {
-		a[i].ifindex = (int)if_nametoindex(c->ifaces[i].name);
-		if (!a[i].ifindex) {
-			fprintf(stderr, "fwrunner: interface %s: %s\n", c->ifaces[i].name, strerror(errno));
-			return -1;
-		}
 		if (tc_clsact_ensure(a[i].ifindex, &a[i].created_qdisc, err, sizeof(err))) {
 			fprintf(stderr, "fwrunner: %s: %s\n", c->ifaces[i].name, err);
 			return -1;
