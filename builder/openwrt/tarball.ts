@@ -114,7 +114,7 @@ export async function checkTarball(file: string, name = path.basename(file), max
   });
   await Promise.all([exited, parsed.catch((e: Error) => (tooBig ? undefined : Promise.reject(e)))]);
   if (refused.length > 0) {
-    throw new BuildError(`refusing ${name}: extracting it could write outside its folder or make something other than files, folders and links: ${refused.join(', ')}`);
+    throw new BuildError(`refusing ${name}: extracting it could write outside its folder: ${refused.join(', ')}`);
   }
   if (!top || entries === 0) throw new BuildError(`${name} is empty`);
   return { top, entries };
