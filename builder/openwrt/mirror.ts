@@ -209,7 +209,7 @@ const trimSlash = (s: string): string => s.replace(/\/+$/, '');
 
 const MiB = 1024 * 1024;
 /** .versions.json, sha256sums and their signatures are kilobytes; anything past this is not one. */
-export const SMALL_MAX_BYTES = 4 * MiB;
+const SMALL_MAX_BYTES = 4 * MiB;
 /**
  * Files of a target folder: profiles.json is a few MB, SDKs and ImageBuilders a few hundred
  * (the largest 24.10 SDK is under 400 MB). The signed list gives no sizes, so these caps bound
@@ -221,11 +221,11 @@ const FILE_CAPS: readonly { pattern: RegExp; maxBytes: number }[] = [
 ];
 export const fileCap = (name: string): number => FILE_CAPS.find((c) => c.pattern.test(name))!.maxBytes;
 /** A transfer slower than this, over a whole timeout window, is given up (a server trickling bytes). */
-export const MIN_BYTES_PER_SECOND = 1024;
+const MIN_BYTES_PER_SECOND = 1024;
 /** Overall deadline of a small file's request, in timeouts. */
 const SMALL_DEADLINE_TIMEOUTS = 4;
 /** Overall deadline of one download of a large file: 400 MB in 2 hours is 56 KB/s. */
-export const FILE_DEADLINE_MS = 2 * 3600 * 1000;
+const FILE_DEADLINE_MS = 2 * 3600 * 1000;
 
 /**
  * got's options for one request: every phase has the idle timeout and the whole request a
