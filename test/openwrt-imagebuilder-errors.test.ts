@@ -49,6 +49,42 @@ test('apk: no such package, asked for directly or needed by another package', (t
   );
 });
 
+// The apk logs below are what apk-tools 3.0.6 (the 25.12 SDK's) printed for packages made to collide.
+test('apk: two packages that install the same file, two that provide the same name, one that refuses another', (t) => {
+  const log = [
+    '(1/2) Installing alpha (1.0-r1)',
+    '(2/2) Installing beta (1.0-r1)',
+    'ERROR: beta-1.0-r1: trying to overwrite usr/bin/tool owned by alpha-1.0-r1.',
+    '1 error; 11 B in 2 packages',
+    'ERROR: unable to select packages:',
+    '  alpha-1.0-r1:',
+    '    conflicts: beta-1.0-r1[x=1]',
+    '    satisfies: world[alpha]',
+    '  beta-1.0-r1:',
+    '    conflicts: alpha-1.0-r1[x=1]',
+    '    satisfies: world[beta]',
+    'ERROR: unable to select packages:',
+    '  alpha-1.0-r1:',
+    '    breaks: gamma-1.0-r1[!alpha]',
+    '    satisfies: world[alpha]',
+  ].join('\n');
+  t.deepEqual(
+    explainImageBuilderLog(log).map((p) => [p.kind, p.message]),
+    [
+      ['file-clash', 'packages beta and alpha both install /usr/bin/tool: choose one'],
+      ['conflict', 'packages alpha and beta both provide x=1 and cannot be installed together: keep one'],
+      ['conflict', 'package gamma cannot be installed with alpha (it declares !alpha): keep one'],
+    ],
+  );
+});
+
+test('apk mkndx: a package it cannot index is named with apk\'s reason', (t) => {
+  const log = ['ERROR: /opt/openwrt/packages/fwbuild-toolkit-0.1.0-r1.apk: file format is invalid or inconsistent', 'ERROR: 1 errors, not creating index'].join('\n');
+  t.deepEqual(explainImageBuilderLog(log).map((p) => p.message), [
+    "apk mkndx cannot index fwbuild-toolkit-0.1.0-r1.apk (file format is invalid or inconsistent), so the ImageBuilder's package index leaves it out",
+  ]);
+});
+
 test('check-size: an image too big for the flash, by how much', (t) => {
   const log =
     '    WARNING: Image file /builder/build_dir/target-mips_24kc_musl/linux-ath79_generic/tmp/' +

@@ -7,7 +7,12 @@ export type ImageBuilderProblem =
   | { kind: 'no-such-package'; package: string; message: string }
   | { kind: 'unsatisfied-dependency'; package: string; missing: string[]; message: string }
   | { kind: 'file-clash'; package: string; file: string; other: string; message: string }
+  | { kind: 'conflict'; packages: [string, string]; message: string }
+  | { kind: 'not-indexed'; file: string; reason: string; message: string }
   | { kind: 'too-big'; image: string; size: number; limit: number; message: string };
+
+/** apk names a package with its version (`beta-1.0-r1`); users name it without. */
+const apkName = (s: string): string => s.replace(/\[.*$/, '').replace(/-\d[^-]*-r\d+$/, '');
 
 const kib = (n: number): string => `${n.toLocaleString('en-US')} bytes (${(n / 1024).toFixed(0)} KiB)`;
 
@@ -55,6 +60,41 @@ export function explainImageBuilderLog(log: string): ImageBuilderProblem[] {
           ? { kind: 'unsatisfied-dependency', package: owner, missing: [m[1]!], message: `package ${owner} needs ${m[1]}, which this release's feeds cannot provide` }
           : { kind: 'no-such-package', package: m[1]!, message: `package ${m[1]} is not in this release's package feeds for the target` },
       );
+      continue;
+    }
+    // apk: "ERROR: beta-1.0-r1: trying to overwrite usr/bin/tool owned by alpha-1.0-r1."
+    m = /^ERROR: (\S+): trying to overwrite (\S+) owned by (\S+?)\.?$/.exec(l);
+    if (m) {
+      const [pkg, other] = [apkName(m[1]!), apkName(m[3]!)];
+      add({ kind: 'file-clash', package: pkg, file: `/${m[2]}`, other, message: `packages ${pkg} and ${other} both install /${m[2]}: choose one` });
+      continue;
+    }
+    // apk, under "unable to select packages": "  alpha-1.0-r1:" then "    conflicts: beta-1.0-r1[x=1]"
+    // (both provide x) or "    breaks: gamma-1.0-r1[!alpha]" (gamma refuses alpha)
+    m = /^\s+(conflicts|breaks): (.+)$/.exec(l);
+    const head = /^ {2}(\S+):$/.exec(lines[i - 1] ?? '');
+    if (m && head) {
+      const pkg = apkName(head[1]!);
+      for (const dep of m[2]!.trim().split(/\s+/)) {
+        const other = apkName(dep);
+        const what = /\[(.*)\]$/.exec(dep)?.[1] ?? pkg;
+        const pair = [pkg, other].sort() as [string, string];
+        add({
+          kind: 'conflict',
+          packages: pair,
+          message:
+            m[1] === 'conflicts'
+              ? `packages ${pair[0]} and ${pair[1]} both provide ${what.replace(/^!/, '')} and cannot be installed together: keep one`
+              : `package ${other} cannot be installed with ${pkg} (it declares ${what}): keep one`,
+        });
+      }
+      continue;
+    }
+    // apk mkndx (package_index hides its failure): "ERROR: /…/x.apk: file format is invalid or inconsistent"
+    m = /^ERROR: (\S+\.apk): (.+)$/.exec(l);
+    if (m) {
+      const file = m[1]!.split('/').pop()!;
+      add({ kind: 'not-indexed', file, reason: m[2]!, message: `apk mkndx cannot index ${file} (${m[2]}), so the ImageBuilder's package index leaves it out` });
       continue;
     }
     // check-size: "WARNING: Image file /…/openwrt-…-sysupgrade.bin is too big:  16187904 > 15990784"
