@@ -1,4 +1,4 @@
-import { chown, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chown, lchown, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -21,12 +21,12 @@ export async function publishDir(staged: string, final: string): Promise<void> {
   if (had) await rm(old, { recursive: true, force: true });
 }
 
-/** Gives a tree to `uid:gid` (build containers write as an unprivileged user). */
+/** Gives a tree to `uid:gid` (build containers write as an unprivileged user); links themselves, never their targets. */
 export async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
   await chown(dir, uid, gid);
   for (const e of await readdir(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) await chownTree(p, uid, gid);
-    else await chown(p, uid, gid);
+    else await lchown(p, uid, gid);
   }
 }
