@@ -7,24 +7,20 @@
  */
 import test from 'ava';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfig } from '../builder/config/load.js';
 import { ensureBase } from '../builder/docker/toolchain.js';
 import { apkPackScript, apkVersion } from '../builder/openwrt/apk-package.js';
 import { resolveEpoch } from '../builder/util/epoch.js';
 import { projectPath } from '../builder/util/paths.js';
-import { ensureApkToolsImage, sharedTools, APK_TOOLS } from './helpers/apk-tools.js';
+import { apkToolsSource, ensureApkToolsImage } from './helpers/apk-tools.js';
 import { demuxLogs, docker } from './helpers/docker.js';
 import { tempDir } from './helpers/tmp.js';
 import { BuildError } from '../builder/errors.js';
 
-const source = path.join(sharedTools(), APK_TOOLS);
-const present = existsSync(source);
-if (!present && process.env.FWBUILD_REQUIRE_SHARED_TOOLS === '1') throw new Error(`FWBUILD_REQUIRE_SHARED_TOOLS=1 but ${source} is missing`);
-const withApk = present ? test : test.skip;
-if (!present) console.log(`openwrt-apk: skipped, needs ${source} (set FWBUILD_SHARED_TOOLS to the folder that holds ${APK_TOOLS})`);
+const source = apkToolsSource('openwrt-apk');
+const withApk = source ? test : test.skip;
 
 /** Runs a shell script in a throwaway container of `image` with `binds`; resolves with its output or fails with it. */
 async function inContainer(image: string, script: string, binds: string[]): Promise<string> {
@@ -50,7 +46,7 @@ withApk('the toolkit .apk: packed by the SDK\'s apk mkpkg with package-pack.mk\'
   const config = await loadConfig({ cwd: dir, env: {}, overrides: { logDir: `${dir}/logs` } });
   const epoch = resolveEpoch(undefined).value;
   const base = await ensureBase(docker, { ...config, cacheDir: projectPath('.fwbuild-cache') }, { signal: new AbortController().signal, sourceDateEpoch: epoch });
-  const image = await ensureApkToolsImage(docker, base, source, config.docker.namespace);
+  const image = await ensureApkToolsImage(docker, base, source!, config.docker.namespace);
   t.log(`${image.ref} (${image.built ? 'built' : 'reused'})`);
 
   // what the build steps leave for the package (their bytes do not matter here)
@@ -92,18 +88,7 @@ withApk('the toolkit .apk: packed by the SDK\'s apk mkpkg with package-pack.mk\'
   // a double of base-files' functions.sh: default_postinst enables the init scripts the .list names
   const root = path.join(dir, 'root');
   await mkdir(path.join(root, 'lib'), { recursive: true });
-  await writeFile(
-    path.join(root, 'lib', 'functions.sh'),
-    [
-      'add_group_and_user() { :; }',
-      'default_postinst() {',
-      '  for s in $(grep "^/etc/init.d/" "$root/lib/apk/packages/$pkgname.list"); do',
-      '    n=$(sed -n "s/^START=//p" "$root$s"); mkdir -p "$root/etc/rc.d"; ln -sf "../init.d/${s##*/}" "$root/etc/rc.d/S$n${s##*/}"',
-      '  done',
-      '}',
-      '',
-    ].join('\n'),
-  );
+  await copyFile(projectPath('test', 'helpers', 'openwrt-doubles', 'functions.sh'), path.join(root, 'lib', 'functions.sh'));
   await chmod(root, 0o755);
   const kmods = ['kmod-sched-core', 'kmod-sched-bpf']
     .map((k) => `mkdir -p /tmp/${k} && ${apk} mkpkg --info name:${k} --info version:6.12.1-r1 --info arch:mips_24kc --files /tmp/${k} --output /repo/${k}-6.12.1-r1.apk`)

@@ -7,6 +7,7 @@
 import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -28,10 +29,11 @@ import { LAB_PREFIX, testRouter, type RouterTestReport } from '../builder/lab/ro
 import { Netns } from '../builder/lab/netns.js';
 import { ensureOpenWrtImage } from '../builder/openwrt/images.js';
 import { imageBuilderLayout, pack, sdkLayout, SDK_TOP, TOP } from './helpers/openwrt-tarballs.js';
-import { IMAGEBUILDER, mirror, SDK } from './helpers/openwrt-mirror.js';
+import { IMAGEBUILDER, mirror, releaseNames, RELEASE_25, SDK } from './helpers/openwrt-mirror.js';
+import { apkToolsSource, ensureApkToolsImage } from './helpers/apk-tools.js';
 import { cpioNewc, readNewc, type CpioEntry } from '../builder/util/cpio.js';
 import type { LockData } from '../builder/lock/lockfile.js';
-import { containersOf, docker, removeImages } from './helpers/docker.js';
+import { containersOf, demuxLogs, docker, removeImages } from './helpers/docker.js';
 import { referencePredictions } from './helpers/model.js';
 import { runUnderQemu } from './helpers/qemu.js';
 import { tempDir } from './helpers/tmp.js';
@@ -549,6 +551,16 @@ test.serial('the ImageBuilder image: the base image, Debian host tools and a che
   t.deepEqual(images, [img.ref], 'no image from the refused tarball');
 });
 
+/** Runs a script in a step container of `image` with `dir` mounted at /x: how the OpenWrt doubles are made. */
+const runInTree = (dir: string, image: string) => async (script: string) => {
+  if (process.getuid?.() === 0) await chownTree(dir, BUILD_UID, BUILD_UID);
+  const log = await StepLog.open(path.join(dir, 'logs'), 'openwrt', 'double');
+  await new StepContainer(docker, `dbl-${randomBytes(4).toString('hex')}`, new AbortController().signal).run(
+    { step: 'double', scope: 'openwrt', image, cmd: ['sh', '-c', script], mounts: [{ host: dir, container: '/x', readOnly: false }] },
+    log,
+  );
+};
+
 /**
  * OpenWrt's servers cannot be reached here: this runs `fwbuild build` for an OpenWrt device
  * against TEST DOUBLES (test/helpers/openwrt-mirror.ts, openwrt-tarballs.ts). The download server
@@ -561,14 +573,7 @@ test.serial('OpenWrt build (test-double SDK, ImageBuilder and server): package, 
   const cwd = path.join(dir, 'project');
   await mkdir(cwd);
   // the SDK double's toolchain comes out of fwbuild's own toolchain image
-  await sdkLayout(dir, async (script) => {
-    if (process.getuid?.() === 0) await chownTree(dir, BUILD_UID, BUILD_UID);
-    const log = await StepLog.open(path.join(dir, 'logs'), 'openwrt', 'sdk-double');
-    await new StepContainer(docker, `sdkd-${randomBytes(4).toString('hex')}`, new AbortController().signal).run(
-      { step: 'sdk-double', scope: 'openwrt', image: first.images.toolchain.ref, cmd: ['sh', '-c', script], mounts: [{ host: dir, container: '/x', readOnly: false }] },
-      log,
-    );
-  });
+  await sdkLayout(dir, runInTree(dir, first.images.toolchain.ref));
   await imageBuilderLayout(dir);
   const sdkTar = await readFile(await pack(dir, path.join(dir, SDK), [SDK_TOP]));
   const ibTar = await readFile(await pack(dir, path.join(dir, IMAGEBUILDER), [TOP]));
@@ -673,6 +678,119 @@ test.serial('OpenWrt build (test doubles): too big for the flash and an impossib
   t.regex(unknown.message, /unknown profile "tplink_archer-c7-v9" for ath79\/generic 24\.10\.8/);
   t.regex(unknown.hint ?? '', /nearest: .*tplink_archer-c7-v[0-9]/);
   t.deepEqual(await readdir(cwd), ['fwbuild.config.json', 'logs'], 'no dist, no staging folder, no lock');
+  t.deepEqual(await containersOf(runId), []);
+});
+
+/**
+ * The apk kind (OpenWrt 25.12 and snapshots) against TEST DOUBLES, with the real apk-tools 3.0.6
+ * (built from ../shared/tools) inside them as the 25.12 SDK and ImageBuilder ship it: the SDK's
+ * `apk mkpkg` packs the toolkit, the ImageBuilder double indexes it with `apk mkndx --sign` and
+ * installs it with `apk add --root`, and apk reads the result back. The toolchain is Debian's
+ * relocated cross gcc, the remote feeds are a local stand-in, the image is a plain tar: no
+ * OpenWrt SDK, ImageBuilder or image is involved.
+ */
+const apkSource = apkToolsSource('OpenWrt 25.12 integration test');
+(apkSource ? test.serial : test.serial.skip)('OpenWrt 25.12 build (test-double SDK, ImageBuilder and server, real apk): .apk by the SDK\'s apk mkpkg, indexed and installed by apk, service enabled; cached; the same bytes again', async (t) => {
+  const dir = await tempDir(t);
+  const cwd = path.join(dir, 'project');
+  await mkdir(cwd);
+  const apkTools = await ensureApkToolsImage(docker, first.images.base, apkSource!, namespace);
+  await sdkLayout(dir, runInTree(dir, first.images.toolchain.ref), RELEASE_25, runInTree(dir, apkTools.ref));
+  await imageBuilderLayout(dir, RELEASE_25, runInTree(dir, apkTools.ref));
+  const names = releaseNames(RELEASE_25);
+  const tarballs = {
+    sdk: await readFile(await pack(dir, path.join(dir, names.sdk), [names.sdkTop])),
+    imageBuilder: await readFile(await pack(dir, path.join(dir, names.imageBuilder), [names.ibTop])),
+  };
+  const m = await mirror(t, undefined, tarballs, RELEASE_25);
+  await writeFile(
+    path.join(cwd, 'fwbuild.config.json'),
+    JSON.stringify({ sourceDateEpoch: first.sourceDateEpoch.value, openwrt: { release: 'stable', mirrors: [m.url], keys: [m.keyLine], packages: ['tcpdump-mini', '-dropbear'] } }),
+  );
+  const config = await testConfig(cwd, { outDir: path.join(cwd, 'dist'), cacheDir: cache, logDir: path.join(cwd, 'logs') });
+  const r = await build(config, catalog, { targets: ['ath79'], profile: 'tplink_archer-c7-v2' }, { renderer: 'silent', runId: `owrt-${randomBytes(3).toString('hex')}` });
+  // "stable" is 25.12.5 in the server's .versions.json
+  t.deepEqual(Object.fromEntries(r.targets[0]!.steps.map((s) => [s.name, s.status])), { bpf: 'cached', runner: 'cached', model: 'cached', 'sdk-runner': 'ran', package: 'ran', image: 'ran' });
+  const dist = path.join(cwd, 'dist', 'ath79-generic');
+  const name = 'openwrt-25.12.5-fwbuild-ath79-generic-tplink_archer-c7-v2';
+  const apkRel = 'package/fwbuild-toolkit-0.1.0-r1.apk';
+  t.deepEqual((await listFiles(dist)).filter((f) => !f.startsWith('overlay/')), [
+    `image/${name}-squashfs-factory.bin`,
+    `image/${name}-squashfs-sysupgrade.bin`,
+    `image/${name}.manifest`,
+    apkRel,
+    'manifest.json',
+    'sha256sums',
+  ]);
+  const log = await readFile(path.join(cwd, 'logs', 'ath79-generic', 'image.log'), 'utf8');
+  t.true(log.includes(`${m.url}/releases/25.12.5/targets/ath79/generic/packages/packages.adb`), 'repositories point at the configured mirror');
+  t.true(log.includes(`# https://openwrt-mirror.invalid/releases/25.12.5/packages/mips_24kc/telephony/packages.adb`), 'a commented-out feed stays as it was');
+  // apk's manifest of the installed tree: the toolkit, its dependencies, the config's additions, not what it removed
+  const pkgs = (await readFile(path.join(dist, 'image', `${name}.manifest`), 'utf8')).trim().split('\n');
+  for (const p of ['fwbuild-toolkit 0.1.0-r1', 'kmod-sched-core 1.0-r1', 'kmod-sched-bpf 1.0-r1', 'tcpdump-mini 1.0-r1', 'base-files 1.0-r1']) t.true(pkgs.includes(p), `${p} in ${pkgs.join(', ')}`);
+  t.false(pkgs.some((l) => l.startsWith('dropbear ')));
+
+  // the package, read by the real apk
+  const apkFile = path.join(dist, apkRel);
+  const dump = demuxLogs(
+    (await (async () => {
+      const c = await docker.createContainer({ Image: apkTools.ref, Cmd: ['/opt/openwrt/staging_dir/host/bin/apk', 'adbdump', '/p.apk'], HostConfig: { Binds: [`${apkFile}:/p.apk:ro`], NetworkMode: 'none' } });
+      try {
+        await c.start();
+        await c.wait();
+        return (await c.logs({ stdout: true, stderr: true })) as Buffer;
+      } finally {
+        await c.remove({ force: true });
+      }
+    })()),
+  );
+  for (const field of ['name: fwbuild-toolkit', 'version: 0.1.0-r1', 'arch: mips_24kc', 'origin: fwbuild', '- kmod-sched-core', '- kmod-sched-bpf', 'post-install']) t.true(dump.includes(field), `${field} in the package`);
+
+  // the image double's root tree, as apk and the post-install scripts left it
+  const rootfs = path.join(dir, 'rootfs');
+  await mkdir(rootfs);
+  await sh('tar', ['-xf', path.join(dist, 'image', `${name}-squashfs-sysupgrade.bin`), '-C', rootfs]);
+  t.deepEqual((await readFile(path.join(rootfs, 'lib', 'apk', 'packages', 'fwbuild-toolkit.list'), 'utf8')).trim().split('\n'), [
+    '/etc/init.d/fwrunner',
+    '/usr/bin/fwrunner',
+    '/usr/lib/fwrunner/fw_flows.bpf.o',
+    '/usr/share/fwrunner/model.qbc',
+  ]);
+  t.is(await readlink(path.join(rootfs, 'etc', 'rc.d', 'S95fwrunner')), '../init.d/fwrunner', 'the service is enabled');
+  t.regex(await readFile(path.join(rootfs, 'lib', 'apk', 'db', 'installed'), 'utf8'), /P:fwbuild-toolkit\nV:0\.1\.0-r1\n[\s\S]*?D:kmod-sched-bpf kmod-sched-core\n/);
+  const twin = catalog.resolve('qemu-mips');
+  const info = await runUnderQemu(twin, [path.join(rootfs, 'usr', 'bin', 'fwrunner'), 'info']);
+  t.is(info.code, 0, info.stderr);
+  t.deepEqual(await readFile(path.join(rootfs, 'usr', 'share', 'fwrunner', 'model.qbc')), await readFile(path.join(out, 'qemu-mips', 'model', 'model.qbc')));
+  const manifest = JSON.parse(await readFile(path.join(dist, 'manifest.json'), 'utf8')) as { inputs: { openwrt: { release: string } } };
+  t.is(manifest.inputs.openwrt.release, '25.12.5');
+
+  // again from the cache, then a rebuild from an empty step cache: the same bytes (the .apk included)
+  const apkSha = createHash('sha256').update(await readFile(apkFile)).digest('hex');
+  const again = await build(config, catalog, { targets: ['ath79'], profile: 'tplink_archer-c7-v2' }, { renderer: 'silent' });
+  t.deepEqual(again.targets[0]!.steps.map((s) => s.status), ['cached', 'cached', 'cached', 'cached', 'cached', 'cached']);
+  t.is(createHash('sha256').update(await readFile(apkFile)).digest('hex'), apkSha);
+  const v = await verify(config, catalog, 'ath79', { renderer: 'silent' });
+  t.deepEqual(v.files.filter((f) => !f.same).map((f) => f.path), []);
+  t.true(v.files.some((f) => f.path === apkRel && f.same), 'the .apk rebuilt bit for bit');
+
+  // apk's refusals get one line each: a package no feed has
+  await writeFile(path.join(cwd, 'fwbuild.config.json'), JSON.stringify({ openwrt: { release: 'stable', mirrors: [m.url], keys: [m.keyLine], packages: ['no-such-pkg'] } }));
+  const bad = await testConfig(cwd, { outDir: path.join(dir, 'dist-bad'), cacheDir: cache, logDir: path.join(cwd, 'logs') });
+  const runId = `owrt-${randomBytes(3).toString('hex')}`;
+  const e = await t.throwsAsync(build(bad, catalog, { targets: ['ath79'], profile: 'tplink_archer-c7-v2' }, { renderer: 'silent', runId }), { instanceOf: BuildError });
+  t.regex(e.message, /package no-such-pkg is not in this release's package feeds/);
+  t.deepEqual(await containersOf(runId), []);
+
+  // an ImageBuilder whose package_index leaves the toolkit out (its signing key is broken, and the
+  // Makefile's `|| true` hides that): caught before make image, with the likely cause
+  await writeFile(path.join(dir, names.ibTop, 'keys', 'local-private-key.pem'), 'untrusted comment: Local build key\nnot a key\n');
+  const brokenIb = await readFile(await pack(dir, path.join(dir, `broken-${names.imageBuilder}`), [names.ibTop]));
+  const m2 = await mirror(t, undefined, { sdk: tarballs.sdk, imageBuilder: brokenIb }, RELEASE_25);
+  await writeFile(path.join(cwd, 'fwbuild.config.json'), JSON.stringify({ openwrt: { release: 'stable', mirrors: [m2.url], keys: [m2.keyLine], packages: [] } }));
+  const e2 = await t.throwsAsync(build(await testConfig(cwd, { outDir: path.join(dir, 'dist-bad'), cacheDir: cache, logDir: path.join(cwd, 'logs') }), catalog, { targets: ['ath79'], profile: 'tplink_archer-c7-v2' }, { renderer: 'silent', runId }), { instanceOf: BuildError });
+  t.regex(e2.message, /packages\/packages\.adb has no fwbuild-toolkit: apk indexes packages\/ unsigned, so the ImageBuilder's signing key \(keys\/local-private-key\.pem\) is what failed/);
+  t.false(existsSync(path.join(dir, 'dist-bad')), 'nothing published');
   t.deepEqual(await containersOf(runId), []);
 });
 

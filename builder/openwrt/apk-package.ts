@@ -58,7 +58,8 @@ export interface ApkPackInput {
   /** the SDK's root: its staging_dir/host/bin/apk does the packing */
   sdkRoot: string;
   outDir: string;
-  sourceDateEpoch: number;
+  /** undefined: the container's SOURCE_DATE_EPOCH, which must be set */
+  sourceDateEpoch?: number;
 }
 
 const sq = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -82,7 +83,7 @@ export function apkPackScript(p: ApkPackInput): string {
   ];
   return [
     'set -eu',
-    `export SOURCE_DATE_EPOCH=${p.sourceDateEpoch}`,
+    p.sourceDateEpoch === undefined ? ': "${SOURCE_DATE_EPOCH:?apk mkpkg needs SOURCE_DATE_EPOCH for reproducible packages}"' : `export SOURCE_DATE_EPOCH=${p.sourceDateEpoch}`,
     'umask 022',
     'root=$(mktemp -d) meta=$(mktemp -d)',
     // the payload: step outputs with fixed modes, then the extra folders (the init script)

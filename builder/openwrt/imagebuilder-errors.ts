@@ -9,7 +9,8 @@ export type ImageBuilderProblem =
   | { kind: 'file-clash'; package: string; file: string; other: string; message: string }
   | { kind: 'conflict'; packages: [string, string]; message: string }
   | { kind: 'not-indexed'; file: string; reason: string; message: string }
-  | { kind: 'too-big'; image: string; size: number; limit: number; message: string };
+  | { kind: 'too-big'; image: string; size: number; limit: number; message: string }
+  | { kind: 'checked'; message: string };
 
 /** apk names a package with its version (`beta-1.0-r1`); users name it without. */
 const apkName = (s: string): string => s.replace(/\[.*$/, '').replace(/-\d[^-]*-r\d+$/, '');
@@ -95,6 +96,12 @@ export function explainImageBuilderLog(log: string): ImageBuilderProblem[] {
     if (m) {
       const file = m[1]!.split('/').pop()!;
       add({ kind: 'not-indexed', file, reason: m[2]!, message: `apk mkndx cannot index ${file} (${m[2]}), so the ImageBuilder's package index leaves it out` });
+      continue;
+    }
+    // fwbuild's own checks around make image (openwrt-steps.ts) say what they found
+    m = /^fwbuild: (.+)$/.exec(l);
+    if (m) {
+      add({ kind: 'checked', message: m[1]! });
       continue;
     }
     // check-size: "WARNING: Image file /…/openwrt-…-sysupgrade.bin is too big:  16187904 > 15990784"

@@ -170,12 +170,6 @@ export async function build(
           title: `OpenWrt ${config.openwrt.release} for ${p.target.name} (${p.profile}): signed sums, profile, SDK, ImageBuilder`,
           task: async (c, task) => {
             const fetched = await fetchOpenWrt(config, catalog, { target: p.target.name, profile: p.profile, signal, say: (s) => (task.output = s), record: false });
-            if (packageFormat(fetched.release) === 'apk') {
-              throw new UsageError(
-                `OpenWrt ${fetched.release.version} installs .apk packages, which fwbuild cannot make yet`,
-                'set openwrt.release to a release that uses opkg (24.10 or older)',
-              );
-            }
             c.openwrt.set(targetSlug(p.target.name), { fetch: fetched });
             task.title = `OpenWrt ${fetched.release.version} ${fetched.dir} for ${fetched.profile.id} (sha256sums signed by ${fetched.signedBy})`;
           },
@@ -248,11 +242,13 @@ export async function build(
     },
   ];
 
-  const stepsOf = (p: Planned): CompileStep[] =>
+  /** An OpenWrt target's steps depend on its release's package format, known once the release is fetched. */
+  const stepsOf = (p: Planned, c: Ctx): CompileStep[] =>
     p.twin
       ? openwrtSteps(p.target, p.twin, fwbuildVersion, {
           profile: p.profile,
           packages: config.openwrt.packages,
+          format: packageFormat(c.openwrt.get(targetSlug(p.target.name))!.fetch.release),
           ...(config.openwrt.offline ? {} : { mirror: config.openwrt.mirrors[0]! }),
         })
       : toolkitSteps(p.target, fwbuildVersion);
@@ -282,11 +278,11 @@ export async function build(
 
   const targetTasks: ListrTask<Ctx>[] = planned.map((p) => {
     const { target, profile } = p;
-    const steps = stepsOf(p);
     return {
       title: `${target.name} (${profile})`,
-      task: (_c, task) =>
-        task.newListr(
+      task: (ctx, task) => {
+        const steps = stepsOf(p, ctx);
+        return task.newListr(
           [
             ...openwrtImageTasks(target),
             ...steps.map(
@@ -369,7 +365,8 @@ export async function build(
             },
           ],
           { exitOnError: true },
-        ),
+        );
+      },
     };
   });
 

@@ -3,7 +3,8 @@ import path from 'node:path';
 import type { Target } from '../catalog/target.js';
 import { BuildError } from '../errors.js';
 import { explainImageBuilderLog } from '../openwrt/imagebuilder-errors.js';
-import { packageCodeHash, TOOLKIT_PACKAGE, writeIpk } from '../openwrt/package.js';
+import { apkPackScript } from '../openwrt/apk-package.js';
+import { packageCodeHash, TOOLKIT_PACKAGE, writeIpk, type PackageFormat } from '../openwrt/package.js';
 import { targetSlug } from '../util/paths.js';
 import { SRC, toolkitSteps, type CompileStep } from './toolkit-steps.js';
 
@@ -13,7 +14,34 @@ export interface OpenWrtBuildSpec {
   packages: string[];
   /** the mirror the ImageBuilder fetches the release's packages from; none offline */
   mirror?: string;
+  /** the release's package format: opkg's .ipk up to 24.10, apk from 25.12 and in snapshots */
+  format: PackageFormat;
 }
+
+/**
+ * What differs between the two ImageBuilder kinds, as data (target/imagebuilder/files/Makefile,
+ * include/feeds.mk): the feed file and the shape of its remote lines, whose part before
+ * /releases/ or /snapshots/ becomes the configured mirror, and what `make image` must find
+ * before it runs. apk's package_index runs `apk mkndx ... || true`, so a package apk cannot
+ * index is silently left out and only surfaces later as "no such package": fwbuild indexes
+ * first, with the ImageBuilder's own target, and checks the toolkit is in packages.adb.
+ */
+const IMAGEBUILDER_FEEDS: Record<PackageFormat, { file: string; remote: string; indexCheck: string[] }> = {
+  ipk: { file: 'repositories.conf', remote: '^(src/gz [^ ]+ )[^ ]*(/(releases|snapshots)/)', indexCheck: [] },
+  apk: {
+    file: 'repositories',
+    remote: '^()[a-z]+://[^ ]*(/(releases|snapshots)/)',
+    indexCheck: [
+      'make package_index',
+      `staging_dir/host/bin/apk --allow-untrusted adbdump packages/packages.adb 2>/dev/null | grep -qx '  - name: ${TOOLKIT_PACKAGE.name}' || {`,
+      // why: the same index without the ImageBuilder's `|| true` and signing shows apk's own words
+      '  if staging_dir/host/bin/apk mkndx --allow-untrusted --output /tmp/check.adb packages/*.apk >/dev/null; then',
+      `    echo "fwbuild: packages/packages.adb has no ${TOOLKIT_PACKAGE.name}: apk indexes packages/ unsigned, so the ImageBuilder's signing key (keys/local-private-key.pem) is what failed"`,
+      `  else echo "fwbuild: packages/packages.adb has no ${TOOLKIT_PACKAGE.name}: the ImageBuilder's package_index left it out (apk's reason above)"; fi`,
+      '  exit 1; }',
+    ],
+  },
+};
 
 /** Where the SDK and ImageBuilder images keep the release (docker/openwrt/Dockerfile). */
 const OPENWRT_ROOT = '/opt/openwrt';
@@ -25,7 +53,8 @@ const OPENWRT_ROOT = '/opt/openwrt';
  *   compiled by clang with bpf.mk's byte order, and QuickJS bytecode is written by a runner of
  *   that byte order under qemu-user, which the SDK image has not;
  * - the runner is compiled with the SDK's musl toolchain;
- * - the package is packed by fwbuild (writeIpk), so its bytes depend only on its contents;
+ * - an .ipk is packed by fwbuild (writeIpk), so its bytes depend only on its contents; an .apk by
+ *   the SDK's own `apk mkpkg` (apkPackScript), with SOURCE_DATE_EPOCH;
  * - the ImageBuilder makes the images with the package, the overlay as FILES and the config's packages.
  */
 export function openwrtSteps(target: Target, twin: Target, fwVersion: string, spec: OpenWrtBuildSpec): CompileStep[] {
@@ -39,6 +68,7 @@ export function openwrtSteps(target: Target, twin: Target, fwVersion: string, sp
     .filter((s) => ['bpf', 'runner', 'model'].includes(s.name))
     .map((s): CompileStep => ({ ...s, publish: false, ...(s.name === 'runner' ? { title: `${s.title}: writes the model bytecode` } : {}) }));
   const slug = targetSlug(target.name);
+  const feeds = IMAGEBUILDER_FEEDS[spec.format];
   return [
     ...fromTwin,
     {
@@ -62,19 +92,42 @@ export function openwrtSteps(target: Target, twin: Target, fwVersion: string, sp
       outputs: { dir: 'bin', kind: 'runner' },
       reads: ['runner', 'bpf', 'quickjs'],
     },
-    {
-      name: 'package',
-      title: `package ${TOOLKIT_PACKAGE.name} (.ipk)`,
-      cmd: ['fwbuild-host', 'ipk', packageCodeHash, fwVersion],
-      outputs: { dir: 'package', kind: 'package' },
-      reads: [],
-      after: ['bpf', 'sdk-runner', 'model'],
-      host: async (io) => {
-        const dir = path.join(io.out, 'package');
-        await mkdir(dir, { recursive: true });
-        await writeIpk({ target, version: fwVersion, steps: io.after, sourceDateEpoch: io.sourceDateEpoch }, dir);
-      },
-    },
+    spec.format === 'ipk'
+      ? {
+          name: 'package',
+          title: `package ${TOOLKIT_PACKAGE.name} (.ipk)`,
+          cmd: ['fwbuild-host', 'ipk', packageCodeHash, fwVersion],
+          outputs: { dir: 'package', kind: 'package' },
+          reads: [],
+          after: ['bpf', 'sdk-runner', 'model'],
+          host: async (io) => {
+            const dir = path.join(io.out, 'package');
+            await mkdir(dir, { recursive: true });
+            await writeIpk({ target, version: fwVersion, steps: io.after, sourceDateEpoch: io.sourceDateEpoch }, dir);
+          },
+        }
+      : {
+          // packed by the release's own apk (staging_dir/host/bin/apk mkpkg), as package-pack.mk does
+          name: 'package',
+          title: `package ${TOOLKIT_PACKAGE.name} (.apk, the SDK's apk mkpkg)`,
+          image: 'sdk',
+          cmd: [
+            'sh',
+            '-c',
+            apkPackScript({
+              arch: ow.arch,
+              version: fwVersion,
+              inRoot: '/in',
+              // the init script travels in the package too, so `apk add` on a running router enables it
+              extra: [{ from: `${SRC.overlays}/${target.provider}/etc/init.d`, to: 'etc/init.d' }],
+              sdkRoot: OPENWRT_ROOT,
+              outDir: `${SRC.out}/package`,
+            }),
+          ],
+          outputs: { dir: 'package', kind: 'package' },
+          reads: ['overlays'],
+          after: ['bpf', 'sdk-runner', 'model'],
+        },
     {
       name: 'image',
       title: `ImageBuilder make image PROFILE=${spec.profile}`,
@@ -87,9 +140,11 @@ export function openwrtSteps(target: Target, twin: Target, fwVersion: string, sp
           'set -e',
           `cd ${OPENWRT_ROOT}`,
           // the ImageBuilder's own local feed: packages/ is indexed by make image
-          'mkdir -p packages && cp /in/package/package/*.ipk packages/',
+          `mkdir -p packages && cp /in/package/package/*.${spec.format} packages/`,
           // the release's feeds from the configured mirror: only the part before /releases/ or /snapshots/ changes
-          `[ -z "$0" ] || sed -i -E "s#^(src/gz [^ ]+ )[^ ]*(/(releases|snapshots)/)#\\1\${0%/}\\2#" repositories.conf`,
+          `[ -z "$0" ] || sed -i -E "s#${feeds.remote}#\\1\${0%/}\\2#" ${feeds.file}`,
+          `echo "feeds (${feeds.file}):"; cat ${feeds.file}`,
+          ...feeds.indexCheck,
           'mkdir -p /tmp/files',
           ...['common', target.provider, slug].map((l) => `[ ! -d ${SRC.overlays}/${l} ] || cp -R ${SRC.overlays}/${l}/. /tmp/files/`),
           // an init script in FILES has no postinst to enable it: link it as `/etc/init.d/NAME enable` would

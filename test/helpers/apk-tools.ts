@@ -1,4 +1,5 @@
 import type Docker from 'dockerode';
+import { existsSync } from 'node:fs';
 import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,18 @@ import { projectPath } from '../../builder/util/paths.js';
  */
 export const sharedTools = (): string => process.env.FWBUILD_SHARED_TOOLS ?? path.resolve(projectPath(), '..', 'shared', 'tools');
 export const APK_TOOLS = 'apk-tools-3.0.6.tar.gz';
+
+/**
+ * The apk-tools source for the tests of `who`, or undefined after one line saying what they need.
+ * Under FWBUILD_REQUIRE_SHARED_TOOLS=1 (as .ci/run sets it) its absence is an error, not a skip.
+ */
+export function apkToolsSource(who: string): string | undefined {
+  const source = path.join(sharedTools(), APK_TOOLS);
+  if (existsSync(source)) return source;
+  if (process.env.FWBUILD_REQUIRE_SHARED_TOOLS === '1') throw new Error(`FWBUILD_REQUIRE_SHARED_TOOLS=1 but ${source} is missing`);
+  console.log(`${who}: skipped, needs ${source} (set FWBUILD_SHARED_TOOLS to the folder that holds ${APK_TOOLS})`);
+  return undefined;
+}
 
 /**
  * fwbuild's base image with apk-tools built from `source` and laid out as in OpenWrt's SDK

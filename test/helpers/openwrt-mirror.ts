@@ -14,10 +14,23 @@ import path from 'node:path';
 import { parseUsignKey, type UsignKey } from '../../builder/openwrt/usign.js';
 import { projectPath } from '../../builder/util/paths.js';
 
-export const DIR = 'releases/24.10.8/targets/ath79/generic';
-export const SDK = 'openwrt-sdk-24.10.8-ath79-generic_gcc-13.3.0_musl.Linux-x86_64.tar.zst';
+/** A release the doubles stand in for: one of each package format (ath79/generic). */
+export interface DoubleRelease {
+  version: string;
+  gcc: string;
+  format: 'ipk' | 'apk';
+}
+export const RELEASE_24: DoubleRelease = { version: '24.10.8', gcc: '13.3.0', format: 'ipk' };
+export const RELEASE_25: DoubleRelease = { version: '25.12.5', gcc: '14.3.0', format: 'apk' };
 
-export const IMAGEBUILDER = 'openwrt-imagebuilder-24.10.8-ath79-generic.Linux-x86_64.tar.zst';
+/** OpenWrt's names for a release's target folder, tarballs and their top folders. */
+export function releaseNames(r: DoubleRelease) {
+  const sdkTop = `openwrt-sdk-${r.version}-ath79-generic_gcc-${r.gcc}_musl.Linux-x86_64`;
+  const ibTop = `openwrt-imagebuilder-${r.version}-ath79-generic.Linux-x86_64`;
+  return { dir: `releases/${r.version}/targets/ath79/generic`, sdkTop, ibTop, sdk: `${sdkTop}.tar.zst`, imageBuilder: `${ibTop}.tar.zst`, toolchain: `toolchain-mips_24kc_gcc-${r.gcc}_musl` };
+}
+
+export const { dir: DIR, sdk: SDK, imageBuilder: IMAGEBUILDER } = releaseNames(RELEASE_24);
 
 export function usignPair(keyIdHex: string) {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
@@ -54,13 +67,15 @@ export async function mirror(
   t: ExecutionContext,
   signer = usignPair('0123456789abcdef'),
   tarballs?: { sdk: Buffer; imageBuilder: Buffer },
+  release: DoubleRelease = RELEASE_24,
 ): Promise<Mirror & { sdk: Buffer; key: UsignKey; keyLine: string }> {
   const root = await mkdtemp(path.join(tmpdir(), 'fwbuild-owrt-'));
   t.teardown(() => rm(root, { recursive: true, force: true }));
-  const dir = path.join(root, DIR);
+  const { dir: rel, sdk: SDK, imageBuilder: IMAGEBUILDER } = releaseNames(release);
+  const dir = path.join(root, rel);
   await mkdir(dir, { recursive: true });
   await writeFile(path.join(root, '.versions.json'), await readFile(projectPath('test', 'fixtures', 'openwrt', 'nix_versions.json')));
-  const profiles = await readFile(projectPath('test', 'fixtures', 'openwrt', 'profiles_24.10.8_ath79_generic.json'));
+  const profiles = await readFile(projectPath('test', 'fixtures', 'openwrt', `profiles_${release.version}_ath79_generic.json`));
   const sdk = tarballs?.sdk ?? randomBytes(300_000);
   const ib = tarballs?.imageBuilder ?? randomBytes(200_000);
   await writeFile(path.join(dir, 'profiles.json'), profiles);
