@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import { loadCatalog } from '../builder/catalog/load.js';
 import { loadConfig } from '../builder/config/load.js';
-import { testRouter } from '../builder/lab/router-test.js';
+import { testRouter } from '../builder/vrouter/router-test.js';
 
 const { values } = parseArgs({ options: { target: { type: 'string', multiple: true }, json: { type: 'boolean' } } });
 const targets = values.target ?? ['qemu-mips', 'qemu-mipsel', 'qemu-armv7', 'qemu-arm64'];

@@ -6,7 +6,7 @@ import { doctor } from './doctor.js';
 import { FwbuildError, InterruptedError, UsageError } from './errors.js';
 import { build } from './pipeline/build.js';
 import { verify } from './pipeline/verify.js';
-import { testRouter, type RouterTestReport } from './lab/router-test.js';
+import { testRouter, type RouterTestReport } from './vrouter/router-test.js';
 import { fetchOpenWrt } from './openwrt/fetch.js';
 import { didYouMean } from './util/suggest.js';
 import { fwbuildVersion } from './version.js';

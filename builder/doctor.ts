@@ -1,7 +1,7 @@
 import { access, constants } from 'node:fs/promises';
-import { qemuSystemPackage } from './lab/qemu-command.js';
-import { hostLauncher, probeQemu } from './lab/qemu-probe.js';
-import { readRouterConf } from './lab/router-conf.js';
+import { qemuSystemPackage } from './vrouter/qemu-command.js';
+import { hostLauncher, probeQemu } from './vrouter/qemu-probe.js';
+import { readRouterConf } from './vrouter/router-conf.js';
 import { projectPath } from './util/paths.js';
 import { mkdir, statfs } from 'node:fs/promises';
 import semver from 'semver';

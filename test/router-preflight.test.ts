@@ -2,7 +2,7 @@ import test from 'ava';
 import { Catalog, loadCatalog } from '../builder/catalog/load.js';
 import { loadConfig } from '../builder/config/load.js';
 import { UsageError } from '../builder/errors.js';
-import { testRouter } from '../builder/lab/router-test.js';
+import { testRouter } from '../builder/vrouter/router-test.js';
 import { tempDir } from './helpers/tmp.js';
 
 test('fwbuild test names a missing qemu-system binary and its Debian package before building anything', async (t) => {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { projectPath } from '../builder/util/paths.js';
 import { buildBpfTools, type BpfTools } from './helpers/bpf.js';
-import { referenceModel } from '../builder/lab/reference-model.js';
+import { referenceModel } from '../builder/vrouter/reference-model.js';
 import { referencePredictions } from './helpers/model.js';
 import { inNs, sh, trafficIn, TunPair, VethPair } from './helpers/netns.js';
 

@@ -22,8 +22,8 @@ import { describeArtifact, writeManifest, writeSha256sums, type Artifact, type M
 import { StepCache } from './step-cache.js';
 import { diffLock, readLock, writeLock, type LockData } from '../lock/lockfile.js';
 import { resolveLock } from '../lock/resolve.js';
-import { qemuCommand, TAP } from '../lab/qemu-command.js';
-import { readRouterConf } from '../lab/router-conf.js';
+import { qemuCommand, TAP } from '../vrouter/qemu-command.js';
+import { readRouterConf } from '../vrouter/router-conf.js';
 import { sourceMounts, toolkitSteps, type CompileStep, type SourceName } from './toolkit-steps.js';
 import { openwrtSteps } from './openwrt-steps.js';
 import { fetchOpenWrt, withOpenWrtEntry, type FetchReport } from '../openwrt/fetch.js';

@@ -18,7 +18,7 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Netns, sh } from '../../builder/lab/netns.js';
+import { Netns, sh } from '../../builder/vrouter/netns.js';
 import { writeFileAtomic } from '../../builder/util/atomic.js';
 import { projectPath } from '../../builder/util/paths.js';
 import { buildBpfTools } from '../../test/helpers/bpf.js';

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { referenceModel } from '../../builder/lab/reference-model.js';
+import { referenceModel } from '../../builder/vrouter/reference-model.js';
 
 /** The reference predictions, one JSON line per feature line, as the runner prints them. */
 export async function referencePredictions(modelFile: string, featureLines: string): Promise<string> {

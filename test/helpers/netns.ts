@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { projectPath } from '../../builder/util/paths.js';
-import { inNs, sh } from '../../builder/lab/netns.js';
-import { traffic } from '../../builder/lab/traffic.js';
+import { inNs, sh } from '../../builder/vrouter/netns.js';
+import { traffic } from '../../builder/vrouter/traffic.js';
 
 export { inNs, sh };
 
@@ -129,6 +129,6 @@ export class TunPair {
   }
 }
 
-/** Runs a traffic mode of builder/lab/traffic.mjs in a namespace (the test's older call shape). */
+/** Runs a traffic mode of builder/vrouter/traffic.mjs in a namespace (the test's older call shape). */
 export const trafficIn = (ns: string, args: string[], onFirstLine?: () => void): Promise<Record<string, unknown>[]> =>
   traffic(ns, args, onFirstLine ? { onFirstLine } : {});

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { BuildError } from '../errors.js';
 import { projectPath } from '../util/paths.js';
 
-export const TRAFFIC_SCRIPT = projectPath('builder', 'lab', 'traffic.mjs');
+export const TRAFFIC_SCRIPT = projectPath('builder', 'vrouter', 'traffic.mjs');
 
 /**
  * Runs a traffic.mjs mode inside a network namespace; resolves with its JSON lines once it
