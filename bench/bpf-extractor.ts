@@ -8,9 +8,9 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { which } from '../builder/util/which.js';
-import { attach, buildBpfTools, type BpfTools } from '../test/helpers/bpf.js';
-import { inNs, VethPair } from '../test/helpers/netns.js';
-import { ETH_ARP, ETH_IPV4, frame, ipv4, TCP, tcp } from '../test/helpers/packets.js';
+import { attach, buildBpfTools, type BpfTools } from '../devkit/bpf.js';
+import { inNs, VethPair } from '../devkit/netns.js';
+import { ETH_ARP, ETH_IPV4, frame, ipv4, TCP, tcp } from '../devkit/packets.js';
 
 const execFileP = promisify(execFile);
 

@@ -16,8 +16,8 @@ import { loadCatalog } from '../builder/catalog/load.js';
 import { loadConfig } from '../builder/config/load.js';
 import { build } from '../builder/pipeline/build.js';
 import { projectPath, targetSlug } from '../builder/util/paths.js';
-import { buildBpfTools } from '../test/helpers/bpf.js';
-import { qemuInstructions } from '../test/helpers/qemu.js';
+import { buildBpfTools } from '../devkit/bpf.js';
+import { qemuInstructions } from '../devkit/qemu-user.js';
 
 const execFileP = promisify(execFile);
 

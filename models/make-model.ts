@@ -21,7 +21,7 @@ import { loadCatalog } from '../builder/catalog/load.js';
 import { loadConfig } from '../builder/config/load.js';
 import { build } from '../builder/pipeline/build.js';
 import { projectPath } from '../builder/util/paths.js';
-import { qemuInstructions, runUnderQemu } from '../test/helpers/qemu.js';
+import { qemuInstructions, runUnderQemu } from '../devkit/qemu-user.js';
 
 const sh = promisify(execFile);
 const BUDGET = { bytecodeBytes: 100_000, instructions: 150_000 };

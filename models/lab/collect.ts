@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { Netns, sh } from '../../builder/vrouter/netns.js';
 import { writeFileAtomic } from '../../builder/util/atomic.js';
 import { projectPath } from '../../builder/util/paths.js';
-import { buildBpfTools } from '../../test/helpers/bpf.js';
+import { buildBpfTools } from '../../devkit/bpf.js';
 import { LADDER } from './ladder.mjs';
 import { makeTrace, rng, TRACE_KINDS, type Trace } from './traces.js';
 

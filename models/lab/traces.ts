@@ -6,7 +6,7 @@
  * (bpf/harness/lab_loss.bpf.c) on the router's WAN ingress, so lost packets never reach the
  * LAN port the runner watches, as with loss upstream of a home router.
  */
-import { rng as xorshift32 } from '../../test/helpers/packets.js';
+import { rng as xorshift32 } from '../../devkit/packets.js';
 
 export type TraceKind = 'steady' | 'stepped' | 'fluctuating' | 'lossy';
 export interface TraceStep {

@@ -1,0 +1,198 @@
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../builder/config/load.js';
+import { connectEngine } from '../builder/docker/engine.js';
+import { BUILD_UID, StepContainer } from '../builder/docker/step-container.js';
+import { ensureToolchain } from '../builder/docker/toolchain.js';
+import { prepareNpmSource, type NpmSource } from '../builder/sources/npm-source.js';
+import { resolveEpoch } from '../builder/util/epoch.js';
+import { projectPath } from '../builder/util/paths.js';
+import { chownTree } from '../builder/util/publish.js';
+import { StepLog } from '../builder/util/steplog.js';
+
+export interface BpfTools {
+  object: string;
+  harness: string;
+  /** fwrunner for this host (x86_64), same sources as the targets' */
+  runner: string;
+  dir: string;
+}
+
+/**
+ * Compiles bpf/ for the host's byte order (bpfel), the libbpf harness and a host fwrunner, in
+ * the same toolchain image and container setup a build uses. `signal` stops the build and
+ * removes its container (the lab passes its Ctrl-C); a failed or stopped build removes its dir.
+ */
+export async function buildBpfTools(bpfTarget: 'bpfel' | 'bpfeb' = 'bpfel', signal = new AbortController().signal): Promise<BpfTools> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'fwbuild-bpf-'));
+  const out = path.join(dir, 'out');
+  try {
+    await mkdir(out);
+    if (process.getuid?.() === 0) await chownTree(out, BUILD_UID, BUILD_UID);
+    const config = await loadConfig({ cwd: dir, env: {}, overrides: { logDir: path.join(dir, 'logs') } });
+    const docker = await connectEngine();
+    const cacheDir = path.join(projectPath(), '.fwbuild-cache');
+    const { toolchain } = await ensureToolchain(docker, { ...config, cacheDir }, {
+      signal,
+      sourceDateEpoch: resolveEpoch(undefined).value,
+    });
+    const quickjs = await prepareNpmSource(
+      JSON.parse(await readFile(projectPath('runner', 'quickjs.json'), 'utf8')) as NpmSource,
+      cacheDir,
+      signal,
+    );
+    const log = await StepLog.open(path.join(dir, 'logs'), 'host', 'bpf-tools');
+    await new StepContainer(docker, `bpftools-${path.basename(dir)}`, signal).run(
+      {
+        step: 'bpf-tools',
+        scope: 'host',
+        image: toolchain.ref,
+        cmd: [
+          'sh',
+          '-c',
+          `make -C /src/bpf OUT=/out BPF_TARGET=${bpfTarget} all harness lab && ` +
+            'make -j2 -C /src/runner QUICKJS_SRC=/deps/quickjs OUT=/out WORK=/tmp/work',
+        ],
+        mounts: [
+          { host: projectPath('bpf'), container: '/src/bpf', readOnly: true },
+          { host: projectPath('runner'), container: '/src/runner', readOnly: true },
+          { host: quickjs, container: '/deps/quickjs', readOnly: true },
+          { host: out, container: '/out', readOnly: false },
+        ],
+      },
+      log,
+    );
+  } catch (e) {
+    // a failed or stopped build leaves no half-built tools behind
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return { object: path.join(out, 'fw_flows.bpf.o'), harness: path.join(out, 'bpf_harness'), runner: path.join(out, 'fwrunner'), dir };
+}
+
+export interface HookCounters {
+  packets: number;
+  bytes: number;
+  ipv4: number;
+  ipv6: number;
+  nonIp: number;
+  fragments: number;
+  truncated: number;
+  flowsCreated: number;
+  flowFailed: number;
+}
+
+export interface DirStats {
+  packets: number;
+  bytes: number;
+  payloadBytes: number;
+  firstNs: number;
+  lastNs: number;
+  sizeHist: number[];
+  iatHist: number[];
+  tcpFlags: number;
+  retrans: number;
+  retransBytes: number;
+  gaps: number;
+  streamBytes: number;
+}
+
+export interface Flow {
+  family: 4 | 6;
+  proto: number;
+  vlan: number;
+  a: string;
+  portA: number;
+  b: string;
+  portB: number;
+  client: 'a' | 'b';
+  ifindex: number;
+  up: DirStats;
+  down: DirStats;
+  segCount: number;
+  segments: { startNs: number; endNs: number; upBytes: number; downBytes: number; downPackets: number }[];
+  /** end of each of the flow's first four segments (0: not started) */
+  earlyEndNs: number[];
+}
+
+export interface MapDump {
+  counters: { ingress: HookCounters; egress: HookCounters };
+  flows: Flow[];
+}
+
+export interface TestPacket {
+  hook: 'in' | 'eg';
+  data: Buffer;
+  /** defaults: lo (always present), no GSO */
+  ifindex?: number;
+  gsoSegs?: number;
+  gsoSize?: number;
+}
+
+export interface HarnessOptions {
+  /** Which programs: fw_lan_* (ingress is upstream) or fw_wan_* (egress is upstream). */
+  role?: 'lan' | 'wan';
+  maxFlows?: number;
+}
+
+const optionArgs = (o: HarnessOptions): string[] => [
+  ...(o.role ? ['--role', o.role] : []),
+  ...(o.maxFlows ? ['--max-flows', String(o.maxFlows)] : []),
+];
+
+/** Loads the object fresh (empty maps), runs every packet through BPF_PROG_TEST_RUN, dumps the maps. */
+export function runPackets(tools: BpfTools, packets: Iterable<TestPacket>, o: HarnessOptions = {}): Promise<MapDump & { stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(tools.harness, [...optionArgs(o), tools.object, 'run'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`bpf_harness exited ${code}: ${stderr.slice(-2000)}`));
+      resolve({ ...(JSON.parse(stdout) as MapDump), stderr });
+    });
+    void (async () => {
+      for (const p of packets) {
+        const line = `${p.hook} ${p.ifindex ?? 1} ${p.gsoSegs ?? 0} ${p.gsoSize ?? 0} ${p.data.toString('hex')}\n`;
+        if (!child.stdin.write(line)) await new Promise((r) => child.stdin.once('drain', r));
+      }
+      child.stdin.end();
+    })();
+  });
+}
+
+/** Attaches to real interfaces (inside `netns` when given) until stop() is called; then the dump. */
+export async function attach(tools: BpfTools, ifaces: string[], o: HarnessOptions & { netns?: string } = {}) {
+  const args = [...optionArgs(o), tools.object, 'attach', ...ifaces];
+  const child = o.netns
+    ? spawn('ip', ['netns', 'exec', o.netns, tools.harness, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+    : spawn(tools.harness, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const closed = new Promise<number | null>((r) => child.on('close', r));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`harness not ready: ${stderr}`)), 20_000);
+    const check = (): void => {
+      if (stdout.startsWith('ready\n')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout.on('data', check);
+    void closed.then((code) => reject(new Error(`harness exited ${code}: ${stderr}`)));
+  });
+  return {
+    async stop(): Promise<MapDump> {
+      child.stdin.end();
+      const code = await closed;
+      if (code !== 0) throw new Error(`bpf_harness exited ${code}: ${stderr}`);
+      return JSON.parse(stdout.slice('ready\n'.length)) as MapDump;
+    },
+  };
+}
