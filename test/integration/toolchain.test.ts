@@ -718,8 +718,8 @@ const apkSource = apkToolsSource('OpenWrt 25.12 integration test');
     `image/${name}-squashfs-factory.bin`,
     `image/${name}-squashfs-sysupgrade.bin`,
     `image/${name}.manifest`,
-    apkRel,
     'manifest.json',
+    apkRel,
     'sha256sums',
   ]);
   const log = await readFile(path.join(cwd, 'logs', 'ath79-generic', 'image.log'), 'utf8');
