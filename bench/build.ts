@@ -12,9 +12,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadCatalog } from '../builder/catalog/load.js';
-import { loadConfig } from '../builder/config/load.js';
-import { build, type BuildReport } from '../builder/pipeline/build.js';
+import { build, type BuildReport, loadCatalog, loadConfig } from '../builder/index.js';
 
 const { values } = parseArgs({ options: { target: { type: 'string', default: 'qemu-mips' }, warm: { type: 'boolean' }, json: { type: 'boolean' } } });
 const target = values.target!;

@@ -6,9 +6,7 @@
  * and the whole `fwbuild test` run. Needs root, Docker and qemu-system.
  */
 import { parseArgs } from 'node:util';
-import { loadCatalog } from '../builder/catalog/load.js';
-import { loadConfig } from '../builder/config/load.js';
-import { testRouter } from '../builder/vrouter/router-test.js';
+import { loadCatalog, loadConfig, testRouter } from '../builder/index.js';
 
 const { values } = parseArgs({ options: { target: { type: 'string', multiple: true }, json: { type: 'boolean' } } });
 const targets = values.target ?? ['qemu-mips', 'qemu-mipsel', 'qemu-armv7', 'qemu-arm64'];

@@ -1,15 +1,21 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { loadCatalog } from './catalog/load.js';
-import type { Target } from './catalog/target.js';
-import { loadConfig } from './config/load.js';
-import { doctor } from './doctor.js';
-import { FwbuildError, InterruptedError, UsageError } from './errors.js';
-import { build } from './pipeline/build.js';
-import { verify } from './pipeline/verify.js';
-import { testRouter, type RouterTestReport } from './vrouter/router-test.js';
-import { fetchOpenWrt } from './openwrt/fetch.js';
+// the CLI is a shell over the library API: everything it runs comes through index.ts
+import {
+  build,
+  doctor,
+  fetchOpenWrt,
+  FwbuildError,
+  fwbuildVersion,
+  InterruptedError,
+  loadCatalog,
+  loadConfig,
+  testRouter,
+  UsageError,
+  verify,
+  type RouterTestReport,
+  type Target,
+} from './index.js';
 import { didYouMean } from './util/suggest.js';
-import { fwbuildVersion } from './version.js';
 
 /**
  * The command line is a thin shell over the library (index.ts): parse, call, print, exit code.

@@ -5,6 +5,7 @@ export { loadConfig, type LoadConfigOptions } from './config/load.js';
 export { defaults, type UserConfig, type ResolvedConfig } from './config/config.js';
 export { build, planBuild, type BuildRequest, type BuildOptions, type BuildReport } from './pipeline/build.js';
 export { verify, type VerifyReport } from './pipeline/verify.js';
+export { fetchOpenWrt } from './openwrt/fetch.js';
 export { doctor, type DoctorReport } from './doctor.js';
 export { FwbuildError, UsageError, BuildError, InterruptedError } from './errors.js';
 export { readElfHeader, EM } from './util/elf.js';

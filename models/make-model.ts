@@ -17,9 +17,7 @@ import { execFile } from 'node:child_process';
 import { copyFile, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { loadCatalog } from '../builder/catalog/load.js';
-import { loadConfig } from '../builder/config/load.js';
-import { build } from '../builder/pipeline/build.js';
+import { build, loadCatalog, loadConfig } from '../builder/index.js';
 import { projectPath } from '../builder/util/paths.js';
 import { qemuInstructions, runUnderQemu } from '../devkit/qemu-user.js';
 
