@@ -12,12 +12,30 @@ export async function containersOf(runId: string, extraLabels: string[] = []): P
 
 /** Removes the images of one namespace (toolchain images first: they sit on the base image). */
 export async function removeImages(namespace: string): Promise<string[]> {
-  const ours = (await docker.listImages()).filter((i) => (i.RepoTags ?? []).some((t) => t.startsWith(`${namespace}/`)));
-  // every other image is built on the base image: remove it last
-  const isBase = (i: Docker.ImageInfo): number => Number((i.RepoTags ?? []).some((t) => t.startsWith(`${namespace}/base`)));
-  ours.sort((a, b) => isBase(a) - isBase(b));
-  for (const i of ours) await docker.getImage(i.Id).remove({ force: true });
-  return ours.flatMap((i) => i.RepoTags ?? []);
+  const all = await docker.listImages({ all: true });
+  const byId = new Map(all.map((i) => [i.Id, i]));
+  const ours = new Set(all.filter((i) => (i.RepoTags ?? []).some((t) => t.startsWith(`${namespace}/`))).map((i) => i.Id));
+  const ancestors = (i: Docker.ImageInfo): string[] => {
+    const chain: string[] = [];
+    for (let p = i.ParentId; p && byId.has(p); p = byId.get(p)!.ParentId) chain.push(p);
+    return chain;
+  };
+  const untagged = (i: Docker.ImageInfo): boolean => (i.RepoTags ?? []).every((t) => t === '<none>:<none>');
+  // ours, and the untagged images built on them (the first stages of a multi-stage build keep the
+  // base image "in use"); the deepest first, so a parent goes after its children
+  const doomed = all
+    .filter((i) => ours.has(i.Id) || (untagged(i) && ancestors(i).some((a) => ours.has(a))))
+    .sort((a, b) => ancestors(b).length - ancestors(a).length);
+  for (const i of doomed) {
+    // removing a tagged image also removes its untagged parents: those are gone already
+    await docker
+      .getImage(i.Id)
+      .remove({ force: true })
+      .catch((e: { statusCode?: number }) => {
+        if (e.statusCode !== 404) throw e;
+      });
+  }
+  return [...ours].flatMap((id) => byId.get(id)!.RepoTags ?? []);
 }
 
 /** A container's log as text: the engine's multiplexed stream has an 8-byte header per chunk. */
