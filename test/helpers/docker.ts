@@ -38,6 +38,20 @@ export async function removeImages(namespace: string): Promise<string[]> {
   return [...ours].flatMap((id) => byId.get(id)!.RepoTags ?? []);
 }
 
+/** Runs a shell script in a throwaway container of `image` with `binds`, no network; resolves with its output or fails with it. */
+export async function inContainer(image: string, script: string, binds: string[]): Promise<string> {
+  const c = await docker.createContainer({ Image: image, Cmd: ['sh', '-c', script], HostConfig: { Binds: binds, NetworkMode: 'none' }, NetworkDisabled: true });
+  try {
+    await c.start();
+    const { StatusCode } = (await c.wait()) as { StatusCode: number };
+    const out = demuxLogs((await c.logs({ stdout: true, stderr: true })) as Buffer);
+    if (StatusCode !== 0) throw new Error(`exit ${StatusCode}:\n${out}`);
+    return out;
+  } finally {
+    await c.remove({ force: true });
+  }
+}
+
 /** A container's log as text: the engine's multiplexed stream has an 8-byte header per chunk. */
 export function demuxLogs(raw: Buffer): string {
   const parts: Buffer[] = [];

@@ -15,26 +15,12 @@ import { apkPackScript, apkVersion } from '../../builder/openwrt/apk-package.js'
 import { resolveEpoch } from '../../builder/util/epoch.js';
 import { projectPath } from '../../builder/util/paths.js';
 import { apkToolsSource, ensureApkToolsImage } from '../helpers/apk-tools.js';
-import { demuxLogs, docker } from '../helpers/docker.js';
+import { docker, inContainer } from '../helpers/docker.js';
 import { tempDir } from '../helpers/tmp.js';
 import { BuildError } from '../../builder/errors.js';
 
 const source = apkToolsSource('openwrt-apk');
 const withApk = source ? test : test.skip;
-
-/** Runs a shell script in a throwaway container of `image` with `binds`; resolves with its output or fails with it. */
-async function inContainer(image: string, script: string, binds: string[]): Promise<string> {
-  const c = await docker.createContainer({ Image: image, Cmd: ['sh', '-c', script], HostConfig: { Binds: binds, NetworkMode: 'none' }, NetworkDisabled: true });
-  try {
-    await c.start();
-    const { StatusCode } = (await c.wait()) as { StatusCode: number };
-    const out = demuxLogs((await c.logs({ stdout: true, stderr: true })) as Buffer);
-    if (StatusCode !== 0) throw new Error(`exit ${StatusCode}:\n${out}`);
-    return out;
-  } finally {
-    await c.remove({ force: true });
-  }
-}
 
 test('apk versions are X.Y.Z-rN; anything apk would refuse is named before packing', (t) => {
   t.is(apkVersion('0.1.0'), '0.1.0-r1');

@@ -33,7 +33,7 @@ import { IMAGEBUILDER, mirror, releaseNames, RELEASE_25, SDK } from '../helpers/
 import { apkToolsSource, ensureApkToolsImage } from '../helpers/apk-tools.js';
 import { cpioNewc, readNewc, type CpioEntry } from '../../builder/util/cpio.js';
 import type { LockData } from '../../builder/lock/lockfile.js';
-import { containersOf, demuxLogs, docker, removeImages } from '../helpers/docker.js';
+import { containersOf, docker, inContainer, removeImages } from '../helpers/docker.js';
 import { referencePredictions } from '../helpers/model.js';
 import { runUnderQemu } from '../../devkit/qemu-user.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -732,18 +732,7 @@ const apkSource = apkToolsSource('OpenWrt 25.12 integration test');
 
   // the package, read by the real apk
   const apkFile = path.join(dist, apkRel);
-  const dump = demuxLogs(
-    (await (async () => {
-      const c = await docker.createContainer({ Image: apkTools.ref, Cmd: ['/opt/openwrt/staging_dir/host/bin/apk', 'adbdump', '/p.apk'], HostConfig: { Binds: [`${apkFile}:/p.apk:ro`], NetworkMode: 'none' } });
-      try {
-        await c.start();
-        await c.wait();
-        return (await c.logs({ stdout: true, stderr: true })) as Buffer;
-      } finally {
-        await c.remove({ force: true });
-      }
-    })()),
-  );
+  const dump = await inContainer(apkTools.ref, '/opt/openwrt/staging_dir/host/bin/apk adbdump /p.apk', [`${apkFile}:/p.apk:ro`]);
   for (const field of ['name: fwbuild-toolkit', 'version: 0.1.0-r1', 'arch: mips_24kc', 'origin: fwbuild', '- kmod-sched-core', '- kmod-sched-bpf', 'post-install']) t.true(dump.includes(field), `${field} in the package`);
 
   // the image double's root tree, as apk and the post-install scripts left it
