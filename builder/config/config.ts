@@ -124,7 +124,13 @@ export const configSchema: Schema = {
     optional: true,
     fields: {
       release: { kind: 'string', optional: true },
-      mirrors: { kind: 'strings', optional: true },
+      mirrors: {
+        kind: 'strings',
+        optional: true,
+        // the URL also lands in the ImageBuilder's feed file through sed: no characters sed or a feed line would read
+        pattern: /^https?:\/\/[^\s#&\\'"]+$/,
+        patternHint: 'an http:// or https:// URL of OpenWrt\'s download server or a mirror of it (no spaces, #, &, quotes or backslashes)',
+      },
       downloadDir: { kind: 'string', optional: true },
       offline: { kind: 'boolean', optional: true },
       timeout: { kind: 'integer', optional: true, min: 1, max: 600 },

@@ -48,8 +48,11 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
     throw new UsageError(`${where}: key "${first.key}" ${first.message}`);
   }
   const user = fromFile as UserConfig;
-  const base = found ? path.dirname(found.filepath) : cwd;
   const o = options.overrides ?? {};
+  // --mirror gets the file's rules
+  const cliIssue = o.openwrt?.mirrors ? check({ openwrt: { mirrors: o.openwrt.mirrors } }, configSchema)[0] : undefined;
+  if (cliIssue) throw new UsageError(`--mirror: ${cliIssue.message.replace(/^has /, '')}`);
+  const base = found ? path.dirname(found.filepath) : cwd;
   // Command-line paths are relative to where the user typed them; file paths to the file.
   const dir = (cli: string | undefined, envVar: string | undefined, file: string | undefined, dflt: string): string =>
     cli !== undefined ? path.resolve(cwd, cli) : envVar ? path.resolve(cwd, envVar) : path.resolve(base, file ?? dflt);

@@ -106,3 +106,14 @@ test('CLI: an unknown target or profile from the config exits 2 before any work'
   t.is(p.code, 2);
   t.regex(p.stderr, /unknown profile "virt" for target qemu-mips; accepted: malta/);
 });
+
+test('an OpenWrt mirror must be an http(s) URL without characters a feed line or sed would read, in the file and on the command line', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(path.join(dir, 'fwbuild.config.json'), JSON.stringify({ openwrt: { mirrors: ['https://mirror.example/openwrt#x'] } }));
+  const e = await t.throwsAsync(loadConfig({ cwd: dir, env: {} }), { instanceOf: UsageError });
+  t.regex(e.message, /key "openwrt\.mirrors\[0\]" has "https:\/\/mirror\.example\/openwrt#x", expected an http:\/\/ or https:\/\/ URL/);
+  await writeFile(path.join(dir, 'fwbuild.config.json'), JSON.stringify({ openwrt: { mirrors: ['https://mirror.example/openwrt'] } }));
+  t.deepEqual((await loadConfig({ cwd: dir, env: {} })).openwrt.mirrors, ['https://mirror.example/openwrt']);
+  const cli = await t.throwsAsync(loadConfig({ cwd: dir, env: {}, overrides: { openwrt: { mirrors: ['ftp://mirror.example/openwrt'] } } }), { instanceOf: UsageError });
+  t.regex(cli.message, /^--mirror: "ftp:\/\/mirror\.example\/openwrt", expected an http:\/\/ or https:\/\/ URL/);
+});
