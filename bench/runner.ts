@@ -12,7 +12,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { build, loadCatalog, loadConfig } from '../builder/index.js';
+import { build, isVirtualRouter, loadCatalog, loadConfig } from '../builder/index.js';
 import { projectPath, targetSlug } from '../builder/util/paths.js';
 import { buildBpfTools } from '../devkit/bpf.js';
 import { qemuInstructions } from '../devkit/qemu-user.js';
@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'fwbuild-bench-'));
   try {
     const catalog = await loadCatalog();
-    const targets = catalog.targets.filter((t) => t.provider === 'debian');
+    const targets = catalog.targets.filter(isVirtualRouter);
     const config = await loadConfig({ cwd: dir, env: {}, overrides: { outDir: path.join(dir, 'dist'), logDir: path.join(dir, 'logs') } });
     await build({ ...config, cacheDir: projectPath('.fwbuild-cache') }, catalog, { targets: targets.map((t) => t.name) }, { renderer: 'silent' });
     const host = await buildBpfTools('bpfel');

@@ -9,7 +9,9 @@ import {
   InterruptedError,
   loadCatalog,
   loadConfig,
+  isVirtualRouter,
   testRouter,
+  twinOf,
   UsageError,
   verify,
   type RouterTestReport,
@@ -154,9 +156,9 @@ function targetsTable(targets: readonly Target[]): string {
     t.provider,
     `${t.cpu.family} ${t.cpu.endian}`,
     t.bpf,
-    t.openwrt?.arch ?? '',
+    'openwrt' in t ? t.openwrt.arch : '',
     t.gcc.debian ?? '',
-    t.twin ? `twin: ${t.twin}` : t.qemu ? `${t.qemu.system} -M ${t.qemu.machine}` : '',
+    twinOf(t) ? `twin: ${twinOf(t)}` : t.qemu ? `${t.qemu.system} -M ${t.qemu.machine}` : '',
   ]);
   const head = ['target', 'provider', 'cpu', 'bpf', 'openwrt arch', 'gcc (debian)', 'qemu'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -167,13 +169,13 @@ function targetsTable(targets: readonly Target[]): string {
 /** One line for a newcomer after a build: what boots what was just built. */
 export function nextStep(built: readonly Target[]): string | undefined {
   // a target with a kernel of its own is a virtual router; a device target names its QEMU twin
-  const bootable = [...new Set(built.map((t) => (t.kernel && t.qemu ? t.name : t.twin)).filter((n): n is string => !!n))];
+  const bootable = [...new Set(built.map((t) => (isVirtualRouter(t) ? t.name : twinOf(t))).filter((n): n is string => !!n))];
   if (bootable.length === 0) return undefined;
-  const devices = built.filter((t) => !t.kernel && t.twin);
+  const devices = built.filter((t) => !isVirtualRouter(t) && twinOf(t));
   return (
     `next: ${bootable.map((n) => `fwbuild test --target ${n}`).join(', then ')} boots ${bootable.length > 1 ? 'them' : 'it'} in QEMU ` +
     `and sends traffic through (as root)` +
-    (devices.length ? `; ${devices.map((d) => d.twin).join(', ')} ${devices.length > 1 ? 'are the QEMU twins' : 'is the QEMU twin'} of ${devices.map((d) => d.name).join(', ')}` : '')
+    (devices.length ? `; ${devices.map(twinOf).join(', ')} ${devices.length > 1 ? 'are the QEMU twins' : 'is the QEMU twin'} of ${devices.map((d) => d.name).join(', ')}` : '')
   );
 }
 

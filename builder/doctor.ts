@@ -1,8 +1,6 @@
 import { access, constants } from 'node:fs/promises';
-import { qemuSystemPackage } from './vrouter/qemu-command.js';
-import { hostLauncher, probeQemu } from './vrouter/qemu-probe.js';
-import { readRouterConf } from './vrouter/router-conf.js';
-import { projectPath } from './util/paths.js';
+import { toolCheck, type Check } from './doctor-check.js';
+import { byProvider } from './provider.js';
 import { mkdir, statfs } from 'node:fs/promises';
 import semver from 'semver';
 import type { Catalog } from './catalog/load.js';
@@ -10,13 +8,7 @@ import type { ResolvedConfig } from './config/config.js';
 import { connectEngine } from './docker/engine.js';
 import { which } from './util/which.js';
 
-export interface Check {
-  name: string;
-  ok: boolean;
-  detail: string;
-  /** How to fix it, when not ok. */
-  fix?: string;
-}
+export type { Check } from './doctor-check.js';
 
 export interface DoctorReport {
   ok: boolean;
@@ -29,8 +21,7 @@ const MIN_FREE_GB = 10;
 export async function doctor(config: ResolvedConfig, catalog: Catalog): Promise<DoctorReport> {
   const checks: Check[] = [];
   const tool = async (name: string, cmd: string, fix: string): Promise<void> => {
-    const p = await which(cmd);
-    checks.push(p ? { name, ok: true, detail: p } : { name, ok: false, detail: `${cmd} not found on PATH`, fix });
+    checks.push(await toolCheck(name, cmd, fix));
   };
 
   const node = process.versions.node;
@@ -50,32 +41,9 @@ export async function doctor(config: ResolvedConfig, catalog: Catalog): Promise<
   await tool('mmdebstrap', 'mmdebstrap', 'apt-get install -y mmdebstrap (bootstraps the base image from Debian packages)');
   await tool('npm', 'npm', 'install npm (fetches the pinned QuickJS source archive)');
 
-  const debianTargets = catalog.targets.filter((t) => t.provider === 'debian' && t.qemu);
-  const users = [...new Set(debianTargets.map((t) => t.qemu!.user).filter((u): u is string => !!u))];
-  for (const u of users) {
-    const found = (await which(`${u}-static`)) ?? (await which(u));
-    checks.push(
-      found
-        ? { name: `qemu-user ${u}`, ok: true, detail: found }
-        : { name: `qemu-user ${u}`, ok: false, detail: `${u}-static not found`, fix: 'apt-get install -y qemu-user-static' },
-    );
-  }
-  const systems = [...new Set(debianTargets.map((t) => t.qemu!.system))];
-  for (const s of systems) {
-    await tool(`qemu-system ${s}`, s, `apt-get install -y ${qemuSystemPackage(s)}`);
-  }
-  // A binary on PATH is not enough: a NIC's ROM or a board's firmware may be missing. Start each
-  // router's command line paused, as fwbuild test would, and let QEMU say what it lacks.
-  const root = process.getuid?.() === 0;
-  for (const t of debianTargets) {
-    const name = `virtual router ${t.name}`;
-    if (!root) {
-      checks.push({ name, ok: true, detail: 'not started: QEMU makes tap devices, which needs root (as fwbuild test does)' });
-      continue;
-    }
-    if (!(await which(t.qemu!.system))) continue; // the qemu-system check above names its package
-    const r = await probeQemu(t, await readRouterConf(projectPath('overlays', t.provider)), hostLauncher);
-    checks.push({ name, ok: r.ok, detail: r.detail, ...(r.fix ? { fix: r.fix } : {}) });
+  // each provider's own needs: the virtual routers' QEMU, for one
+  for (const { provider, targets } of byProvider(catalog.targets)) {
+    if (provider.doctor && targets.length > 0) checks.push(...(await provider.doctor(targets)));
   }
   // fwbuild test: network namespaces and tap devices for the LAN client and WAN server
   await tool('ip (iproute2)', 'ip', 'apt-get install -y iproute2');

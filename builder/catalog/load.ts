@@ -1,11 +1,11 @@
-import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { check } from '../util/schema.js';
 import { nearest } from '../util/suggest.js';
 import { projectPath, targetSlug } from '../util/paths.js';
-import { targetSchema, type Target } from './target.js';
+import { providerNames, providerOf } from '../provider.js';
+import { targetSchemas, type ProviderName, type Target } from './target.js';
 
 export class Catalog {
   private readonly byName: Map<string, Target>;
@@ -53,10 +53,14 @@ export async function loadCatalog(dir = projectPath('targets')): Promise<Catalog
     } catch (e) {
       throw new UsageError(`target file ${where}: not valid JSON: ${(e as Error).message}`);
     }
-    const issues = check(data, targetSchema);
+    // the row's provider first: its schema is the one that says what else the row needs
+    const providerIssues = check(data, { provider: { kind: 'enum', values: providerNames } }).filter((i) => i.key === 'provider' || i.key === '(root)');
+    const provider = (data as { provider: ProviderName }).provider;
+    const issues = providerIssues.length > 0 ? providerIssues : check(data, targetSchemas[provider]);
     if (issues.length > 0) {
       const first = issues[0]!;
-      throw new UsageError(`target file ${where}: key "${first.key}" ${first.message}`);
+      const whose = first.message === 'is required' && first.key !== 'provider' ? ` for the ${provider} provider` : '';
+      throw new UsageError(`target file ${where}: key "${first.key}" ${first.message}${whose}`);
     }
     const target = data as Target;
     if (`${targetSlug(target.name)}.json` !== file) {
@@ -69,38 +73,11 @@ export async function loadCatalog(dir = projectPath('targets')): Promise<Catalog
   return new Catalog(targets);
 }
 
-/** Facts that single files cannot check alone: the data must agree with itself. */
+/** Facts that single files cannot check alone: the data must agree with itself, and with its provider's rules. */
 function checkConsistency(t: Target, all: readonly Target[]): void {
-  const fail = (msg: string): never => {
-    throw new UsageError(`target file targets/${targetSlug(t.name)}.json: ${msg}`);
-  };
+  const problems: string[] = [];
   const expectedBpf = t.cpu.endian === 'big' ? 'bpfeb' : 'bpfel';
-  if (t.bpf !== expectedBpf) fail(`key "bpf" is "${t.bpf}" but cpu.endian is ${t.cpu.endian}; expected "${expectedBpf}"`);
-  if (t.provider === 'openwrt' && !t.openwrt) fail('key "openwrt" is required for the openwrt provider');
-  if (t.provider === 'debian') {
-    if (!t.gcc.debian) fail('key "gcc.debian" is required for the debian provider');
-    if (!t.qemu) fail('key "qemu" is required for the debian provider');
-    if (!t.profiles?.length) fail('key "profiles" must list at least one board for the debian provider');
-    if (!t.qemu?.memory) fail('key "qemu.memory" (MiB) is required for the debian provider');
-    if (!t.kernel || !t.userland) fail('keys "kernel" and "userland" are required for the debian provider (the virtual router image)');
-  }
-  if (t.userland?.busybox === 'debian' && !t.userland.debianArch) fail('a Debian busybox needs "userland.debianArch"');
-  if (t.kernel?.source === 'build') {
-    if (!t.kernel.config || !t.kernel.arch || !t.kernel.image) fail('a kernel built from source needs "kernel.config", "kernel.arch" and "kernel.image"');
-    else if (!existsSync(projectPath('targets', 'kernels', `${t.kernel.config}.config`))) {
-      fail(`key "kernel.config" names targets/kernels/${t.kernel.config}.config, which does not exist`);
-    }
-  }
-  if (t.kernel?.source === 'debian' && !t.kernel.debianArch) fail('a Debian kernel needs "kernel.debianArch"');
-  if (t.twin) {
-    const twin = all.find((o) => o.name === t.twin);
-    if (!twin) fail(`key "twin" names unknown target "${t.twin}"`);
-    else if (twin.provider !== 'debian') fail(`key "twin": "${t.twin}" is not a debian (QEMU) target`);
-    else if (twin.cpu.family !== t.cpu.family || twin.cpu.endian !== t.cpu.endian) {
-      fail(
-        `key "twin": "${t.twin}" is ${twin.cpu.family} ${twin.cpu.endian}-endian but this target is ` +
-          `${t.cpu.family} ${t.cpu.endian}-endian; a twin must run the same CPU family and byte order`,
-      );
-    }
-  }
+  if (t.bpf !== expectedBpf) problems.push(`key "bpf" is "${t.bpf}" but cpu.endian is ${t.cpu.endian}; expected "${expectedBpf}"`);
+  problems.push(...providerOf(t).check(t, all));
+  if (problems.length > 0) throw new UsageError(`target file targets/${targetSlug(t.name)}.json: ${problems[0]}`);
 }

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Catalog } from '../catalog/load.js';
-import type { Target } from '../catalog/target.js';
+import type { OpenWrtSpec, Target } from '../catalog/target.js';
 import type { ResolvedConfig } from '../config/config.js';
 import { BuildError, UsageError } from '../errors.js';
 import { diffLock, readLock, writeLock, type LockData, type OpenWrtLock } from '../lock/lockfile.js';
@@ -153,8 +153,8 @@ function noProfile(target: string, version: string, doc: ProfilesJson): UsageErr
   );
 }
 
-function openwrtOf(t: Target): NonNullable<Target['openwrt']> {
-  if (t.provider !== 'openwrt' || !t.openwrt) {
+function openwrtOf(t: Target): OpenWrtSpec {
+  if (!('openwrt' in t)) {
     throw new UsageError(`${t.name} is a virtual router built from Debian packages; fwbuild fetch is for OpenWrt targets (fwbuild targets lists them)`);
   }
   return t.openwrt;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import * as tar from 'tar';
-import type { Target } from '../catalog/target.js';
+import type { OpenWrtTarget } from '../catalog/target.js';
 import { BuildError } from '../errors.js';
 import { sha256 } from '../util/hash.js';
 import type { ResolvedRelease } from './releases.js';
@@ -42,7 +42,7 @@ export function packageFormat(release: ResolvedRelease): PackageFormat {
 }
 
 export interface PackageInput {
-  target: Target;
+  target: OpenWrtTarget;
   version: string;
   /** step name -> its output folder */
   steps: Record<string, string>;
@@ -59,8 +59,7 @@ export const packageCodeHash = sha256(readFileSync(fileURLToPath(import.meta.url
  * same inputs give the same bytes.
  */
 export async function writeIpk(input: PackageInput, outDir: string): Promise<string> {
-  const arch = input.target.openwrt?.arch;
-  if (!arch) throw new BuildError(`${input.target.name} has no openwrt.arch in its catalog entry`);
+  const arch = input.target.openwrt.arch;
   const work = await mkdtemp(path.join(outDir, '.ipk-'));
   try {
     const data = path.join(work, 'data');

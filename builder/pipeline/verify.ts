@@ -8,7 +8,7 @@ import { sha256File } from '../util/hash.js';
 import { parseSums } from '../util/sums.js';
 import { targetSlug } from '../util/paths.js';
 import { build, type BuildOptions } from './build.js';
-import type { Manifest } from './manifest.js';
+import type { Manifest } from '../toolkit/manifest.js';
 
 export interface VerifyReport {
   ok: boolean;

@@ -2,17 +2,18 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Catalog } from '../catalog/load.js';
+import { isVirtualRouter, twinOf } from '../catalog/target.js';
 import type { ResolvedConfig } from '../config/config.js';
 import { BuildError, InterruptedError, UsageError } from '../errors.js';
 import { build, type BuildOptions } from '../pipeline/build.js';
-import type { Manifest } from '../pipeline/manifest.js';
+import type { Manifest } from '../toolkit/manifest.js';
 import { targetSlug } from '../util/paths.js';
 import { which } from '../util/which.js';
 import { Netns } from './netns.js';
 import { QemuRouter } from './qemu-router.js';
-import { qemuSystemPackage, TAP } from './qemu-command.js';
+import { qemuSystemPackage, TAP } from '../debian/qemu-command.js';
 import { referenceModel } from './reference-model.js';
-import { readRouterConf, type Port, type RouterPorts } from './router-conf.js';
+import { readRouterConf, type Port, type RouterPorts } from '../debian/router-conf.js';
 import { traffic, withListener } from './traffic.js';
 
 /** Prefix of every namespace `fwbuild test` creates, so leftovers are recognisable. */
@@ -99,9 +100,10 @@ const PLAN = {
 export async function testRouter(config: ResolvedConfig, catalog: Catalog, name: string, o: RouterTestOptions = {}): Promise<RouterTestReport> {
   const started = Date.now();
   const target = catalog.resolve(name);
-  if (target.provider !== 'debian' || !target.qemu) {
+  if (!isVirtualRouter(target)) {
+    const twin = twinOf(target);
     throw new UsageError(
-      `fwbuild test boots virtual routers; ${target.name} is an OpenWrt device target` + (target.twin ? ` (its QEMU twin is ${target.twin})` : ''),
+      `fwbuild test boots virtual routers; ${target.name} is an OpenWrt device target` + (twin ? ` (its QEMU twin is ${twin})` : ''),
     );
   }
   if (process.getuid?.() !== 0) {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { imageId } from '../../builder/docker/engine.js';
 import { buildImageFrom, demuxLogs } from './docker.js';
 import type { ImageResult } from '../../builder/docker/base-image.js';
-import type { Launched, Launcher } from '../../builder/vrouter/qemu-probe.js';
+import type { Launched, Launcher } from '../../builder/debian/qemu-probe.js';
 import { sha256 } from '../../builder/util/hash.js';
 import { projectPath } from '../../builder/util/paths.js';
 

@@ -13,7 +13,7 @@ import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Catalog, loadCatalog } from '../../builder/catalog/load.js';
-import type { Target } from '../../builder/catalog/target.js';
+import { isVirtualRouter, type Target } from '../../builder/catalog/target.js';
 import { loadConfig } from '../../builder/config/load.js';
 import { BuildError, UsageError } from '../../builder/errors.js';
 import { BUILD_UID, StepContainer } from '../../builder/docker/step-container.js';
@@ -70,7 +70,7 @@ test.after.always(async () => {
 test.serial('the toolchain image builds from Debian packages and the toolkit for every debian target', async (t) => {
   t.log(cold ? `cold: images under ${namespace}/` : 'warm: fwbuild/ images reused (FWBUILD_TEST_WARM=1)');
   catalog = await loadCatalog();
-  debianTargets = catalog.targets.filter((x) => x.provider === 'debian');
+  debianTargets = catalog.targets.filter(isVirtualRouter);
   const config = await testConfig(shared, { outDir: out, cacheDir: cache, logDir: path.join(shared, 'logs') });
   first = await build(config, catalog, { targets: debianTargets.map((x) => x.name) }, { renderer: 'silent' });
   if (cold) {

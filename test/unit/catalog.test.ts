@@ -2,6 +2,7 @@ import test from 'ava';
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadCatalog } from '../../builder/catalog/load.js';
+import { isVirtualRouter, type DebianTarget, type OpenWrtTarget } from '../../builder/catalog/target.js';
 import { UsageError } from '../../builder/errors.js';
 import { projectPath } from '../../builder/util/paths.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -9,7 +10,7 @@ import { tempDir } from '../helpers/tmp.js';
 test('the catalog holds the 11 targets of DESIGN §5 with their facts', async (t) => {
   const catalog = await loadCatalog();
   t.is(catalog.targets.length, 11);
-  const ath79 = catalog.resolve('ath79');
+  const ath79 = catalog.resolve('ath79') as OpenWrtTarget;
   t.is(ath79.name, 'ath79/generic');
   t.is(ath79.bpf, 'bpfeb');
   t.is(ath79.cpu.endian, 'big');
@@ -18,8 +19,8 @@ test('the catalog holds the 11 targets of DESIGN §5 with their facts', async (t
   t.is(ath79.twin, 'qemu-mips');
   t.is(catalog.resolve('ramips').name, 'ramips/mt7621');
   t.is(catalog.resolve('ramips/mt7621').bpf, 'bpfel');
-  t.is(catalog.resolve('mediatek').openwrt?.arch, 'aarch64_cortex-a53');
-  const mips = catalog.resolve('qemu-mips');
+  t.is((catalog.resolve('mediatek') as OpenWrtTarget).openwrt.arch, 'aarch64_cortex-a53');
+  const mips = catalog.resolve('qemu-mips') as DebianTarget;
   t.is(mips.provider, 'debian');
   t.is(mips.gcc.debian, 'mips-linux-gnu');
   t.is(mips.qemu?.machine, 'malta');
@@ -75,18 +76,18 @@ test('a target file that is not JSON is rejected by name', async (t) => {
 });
 
 test('one home for target facts: the toolchain image installs exactly what the catalog\'s virtual routers name', async (t) => {
-  const routers = (await loadCatalog()).targets.filter((x) => x.provider === 'debian');
+  const routers = (await loadCatalog()).targets.filter(isVirtualRouter);
   const lines = async (f: string) =>
     (await readFile(projectPath('docker', 'toolchain', f), 'utf8')).split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean);
   const packages = await lines('packages.txt');
   for (const r of routers) t.true(packages.includes(`gcc-${r.gcc.debian}`), `${r.name}: gcc-${r.gcc.debian} in docker/toolchain/packages.txt`);
   // packaged kernels and busybox by architecture; the ones built from source by their source package
-  const kernels = routers.filter((r) => r.kernel?.source === 'debian').map((r) => `${r.kernel!.package}:${r.kernel!.debianArch}`);
+  const kernels = routers.filter((r) => r.kernel.source === 'debian').map((r) => `${r.kernel.package}:${r.kernel.debianArch}`);
   t.deepEqual((await lines('kernels.txt')).sort(), [...new Set(kernels)].sort(), 'kernels.txt = the catalog\'s packaged kernels');
-  const userland = routers.map((r) => (r.userland?.busybox === 'debian' ? `busybox-static:${r.userland.debianArch}` : 'source:busybox'));
+  const userland = routers.map((r) => (r.userland.busybox === 'debian' ? `busybox-static:${r.userland.debianArch}` : 'source:busybox'));
   t.deepEqual((await lines('userland.txt')).sort(), [...new Set(userland)].sort(), 'userland.txt = the catalog\'s busybox per router');
   const dockerfile = await readFile(projectPath('docker', 'toolchain', 'Dockerfile'), 'utf8');
-  for (const r of routers.filter((x) => x.kernel?.source === 'build')) {
-    t.regex(dockerfile, new RegExp(`apt-get install[^\\n]* ${r.kernel!.package.replace(/\./g, '\\.')}\\b`), `${r.name}: the Dockerfile installs ${r.kernel!.package}`);
+  for (const r of routers.filter((x) => x.kernel.source === 'build')) {
+    t.regex(dockerfile, new RegExp(`apt-get install[^\\n]* ${r.kernel.package.replace(/\./g, '\\.')}\\b`), `${r.name}: the Dockerfile installs ${r.kernel.package}`);
   }
 });

@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BuildError } from '../../builder/errors.js';
-import { readRouterConf } from '../../builder/vrouter/router-conf.js';
+import { readRouterConf } from '../../builder/debian/router-conf.js';
 import { projectPath } from '../../builder/util/paths.js';
 import { tempDir } from '../helpers/tmp.js';
 

@@ -4,6 +4,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { loadCatalog } from '../../../builder/catalog/load.js';
+import type { OpenWrtTarget } from '../../../builder/catalog/target.js';
 import { BuildError } from '../../../builder/errors.js';
 import { packageFormat, writeIpk } from '../../../builder/openwrt/package.js';
 import { SNAPSHOT } from '../../../builder/openwrt/releases.js';
@@ -25,7 +26,7 @@ async function stepOutputs(root: string, runner = 'ELF-runner'): Promise<Record<
 }
 
 test('the .ipk is laid out as ipkg-build does, and the same inputs give the same bytes under any umask', async (t) => {
-  const target = (await loadCatalog()).resolve('ath79');
+  const target = (await loadCatalog()).resolve('ath79') as OpenWrtTarget;
   const a = await tempDir(t);
   const b = await tempDir(t);
   const input = { target, version: '0.1.0', sourceDateEpoch: 1700000000 };
@@ -54,14 +55,13 @@ test('the .ipk is laid out as ipkg-build does, and the same inputs give the same
   t.notDeepEqual(await readFile(changed), await readFile(first), 'a changed file changes the package');
 });
 
-test('a step that left nothing is named; a target with no OpenWrt arch is refused', async (t) => {
+test('a step that left nothing is named', async (t) => {
   const catalog = await loadCatalog();
   const dir = await tempDir(t);
   const steps = await stepOutputs(dir);
   steps.model = path.join(dir, 'nowhere');
-  const e = await t.throwsAsync(writeIpk({ target: catalog.resolve('ath79'), version: '1', sourceDateEpoch: 1, steps }, dir), { instanceOf: BuildError });
+  const e = await t.throwsAsync(writeIpk({ target: (catalog.resolve('ath79') as OpenWrtTarget), version: '1', sourceDateEpoch: 1, steps }, dir), { instanceOf: BuildError });
   t.is(e.message, 'package fwbuild-toolkit: step model left nothing in model/');
-  await t.throwsAsync(writeIpk({ target: catalog.resolve('qemu-mips'), version: '1', sourceDateEpoch: 1, steps }, dir), { message: /qemu-mips has no openwrt\.arch/ });
 });
 
 test('package format: .ipk up to 24.10, .apk from 25.12 and in snapshots', (t) => {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Target } from '../catalog/target.js';
 import { readElfHeader } from '../util/elf.js';
 import { listFiles, sha256File } from '../util/hash.js';
-import type { ArtifactKind } from './toolkit-steps.js';
+import type { ArtifactKind } from './steps.js';
 
 export interface Artifact {
   path: string;

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Target } from '../catalog/target.js';
+import type { DebianTarget, Target } from '../catalog/target.js';
 import { EM, machineForFamily } from '../util/elf.js';
 import { qemuCommand, qemuSystemPackage } from './qemu-command.js';
 import type { RouterPorts } from './router-conf.js';
@@ -82,8 +82,7 @@ export function packageForQemuError(output: string): string | undefined {
  * creates every device before it answers, so "prelaunch" means it accepted all of them; a
  * missing ROM, firmware or binary makes it exit with the file's name instead.
  */
-export async function probeQemu(target: Target, ports: RouterPorts, launch: Launcher, timeoutMs = 60_000): Promise<ProbeResult> {
-  if (!target.qemu) return { ok: false, detail: `${target.name} has no QEMU machine` };
+export async function probeQemu(target: DebianTarget, ports: RouterPorts, launch: Launcher, timeoutMs = 60_000): Promise<ProbeResult> {
   const dir = await mkdtemp(path.join(tmpdir(), 'fwbuild-probe-'));
   try {
     const files = { kernel: path.join(dir, 'kernel.elf'), initramfs: path.join(dir, 'initramfs') };

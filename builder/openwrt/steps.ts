@@ -1,12 +1,12 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { Target } from '../catalog/target.js';
+import type { DebianTarget, OpenWrtTarget } from '../catalog/target.js';
 import { BuildError } from '../errors.js';
-import { explainImageBuilderLog } from '../openwrt/imagebuilder-errors.js';
-import { apkPackScript } from '../openwrt/apk-package.js';
-import { packageCodeHash, TOOLKIT_PACKAGE, writeIpk, type PackageFormat } from '../openwrt/package.js';
 import { targetSlug } from '../util/paths.js';
-import { SRC, toolkitSteps, type CompileStep } from './toolkit-steps.js';
+import { SRC, toolkitSteps, type CompileStep } from '../toolkit/steps.js';
+import { explainImageBuilderLog } from './imagebuilder-errors.js';
+import { apkPackScript } from './apk-package.js';
+import { packageCodeHash, TOOLKIT_PACKAGE, writeIpk, type PackageFormat } from './package.js';
 
 export interface OpenWrtBuildSpec {
   profile: string;
@@ -57,16 +57,13 @@ const OPENWRT_ROOT = '/opt/openwrt';
  *   the SDK's own `apk mkpkg` (apkPackScript), with SOURCE_DATE_EPOCH;
  * - the ImageBuilder makes the images with the package, the overlay as FILES and the config's packages.
  */
-export function openwrtSteps(target: Target, twin: Target, fwVersion: string, spec: OpenWrtBuildSpec): CompileStep[] {
+export function openwrtSteps(target: OpenWrtTarget, twin: DebianTarget, fwVersion: string, spec: OpenWrtBuildSpec): CompileStep[] {
   const ow = target.openwrt;
   const triple = target.gcc.openwrt;
-  if (!ow || !triple) throw new BuildError(`target ${target.name} needs openwrt and gcc.openwrt in its catalog entry`);
   if (twin.bpf !== target.bpf || twin.cpu.endian !== target.cpu.endian || twin.cpu.family !== target.cpu.family) {
     throw new BuildError(`target ${target.name}: its twin ${twin.name} must have the same CPU family, byte order and BPF target`);
   }
-  const fromTwin = toolkitSteps(twin, fwVersion)
-    .filter((s) => ['bpf', 'runner', 'model'].includes(s.name))
-    .map((s): CompileStep => ({ ...s, publish: false, ...(s.name === 'runner' ? { title: `${s.title}: writes the model bytecode` } : {}) }));
+  const fromTwin = toolkitSteps(twin, fwVersion).map((s): CompileStep => ({ ...s, publish: false, ...(s.name === 'runner' ? { title: `${s.title}: writes the model bytecode` } : {}) }));
   const slug = targetSlug(target.name);
   const feeds = IMAGEBUILDER_FEEDS[spec.format];
   return [
