@@ -1,44 +1,6 @@
-import type { Schema } from '../util/schema.js';
+import type { Infer, Schema } from '../util/schema.js';
 
-/** The config as written by a user: every key optional. */
-export interface UserConfig {
-  target?: string;
-  profile?: string;
-  outDir?: string;
-  cacheDir?: string;
-  logDir?: string;
-  sourceDateEpoch?: number;
-  /** The model script (defines predict(features)); compiled to bytecode for each target. */
-  model?: string;
-  debian?: { suite?: string; mirror?: string };
-  docker?: { socketPath?: string; namespace?: string };
-  openwrt?: OpenWrtUserConfig;
-}
-
-export interface OpenWrtUserConfig {
-  /** stable | oldstable | snapshot | a series (24.10) | a semver range | a version */
-  release?: string;
-  /** The OpenWrt download server or mirrors of it, tried in order (default: OpenWrt's, https://downloads.openwrt.org). */
-  mirrors?: string[];
-  /** Verified downloads, by sha256 (default: <cacheDir>/openwrt). */
-  downloadDir?: string;
-  /** Use only the download folder. */
-  offline?: boolean;
-  /** Seconds to wait for a connection or for data before trying again, then the next mirror. */
-  timeout?: number;
-  /** Extra trusted usign public keys (base64 lines), besides targets/openwrt-keys/usign.json. */
-  keys?: string[];
-  /** Packages added to the image besides the toolkit (`-name` removes a default one), as ImageBuilder's PACKAGES. */
-  packages?: string[];
-  /** `usign` (sha256sums.sig, default) or `gpg` (sha256sums.asc, checked with gpgv against gpgKeyring). */
-  signature?: 'usign' | 'gpg';
-  /** gpg: a keyring file with OpenWrt's public keys (`gpg --export … > FILE`). */
-  gpgKeyring?: string;
-  /** gpg: trusted fingerprints besides OpenWrt's in targets/openwrt-keys/gpg.json. */
-  gpgFingerprints?: string[];
-}
-
-/** The config the library works with: defaults applied, paths absolute. */
+/** The config the library works with: defaults applied, paths absolute (the keys' types are the schema's). */
 export interface ResolvedConfig {
   target?: string;
   profile?: string;
@@ -47,7 +9,7 @@ export interface ResolvedConfig {
   logDir: string;
   sourceDateEpoch?: number;
   model: string;
-  debian: { suite: string; mirror?: string };
+  debian: { suite: NonNullable<NonNullable<UserConfig['debian']>['suite']>; mirror?: string };
   /** namespace: the repository prefix of fwbuild's images (`<namespace>/base`, `<namespace>/toolchain`) */
   docker: { socketPath?: string; namespace: string };
   /** Where the config came from, for messages; undefined when only defaults apply. */
@@ -62,7 +24,7 @@ export interface ResolvedConfig {
     timeout: number;
     keys: string[];
     packages: string[];
-    signature: 'usign' | 'gpg';
+    signature: NonNullable<OpenWrtUserConfig['signature']>;
     gpgKeyring?: string;
     gpgFingerprints: string[];
   };
@@ -84,12 +46,14 @@ export const defaults = {
 /** Debian suites whose cross toolchains the toolchain image knows how to install. */
 export const supportedSuites = ['bookworm'] as const;
 
-export const configSchema: Schema = {
+/** The config file's keys, declared once: the checker's messages and UserConfig come from here. */
+export const configSchema = {
   target: { kind: 'string', optional: true },
   profile: { kind: 'string', optional: true },
   outDir: { kind: 'string', optional: true },
   cacheDir: { kind: 'string', optional: true },
   logDir: { kind: 'string', optional: true },
+  /** The model script (defines predict(features)); compiled to bytecode for each target. */
   model: { kind: 'string', optional: true, pattern: /\.js$/, patternHint: 'a path to a .js file that defines predict(features)' },
   // 1980-01-01: zip and some archive formats cannot express earlier times.
   sourceDateEpoch: { kind: 'integer', optional: true, min: 315532800, max: 4102444800 },
@@ -123,7 +87,9 @@ export const configSchema: Schema = {
     kind: 'object',
     optional: true,
     fields: {
+      /** stable | oldstable | snapshot | a series (24.10) | a semver range | a version */
       release: { kind: 'string', optional: true },
+      /** The OpenWrt download server or mirrors of it, tried in order (default: OpenWrt's, https://downloads.openwrt.org). */
       mirrors: {
         kind: 'strings',
         optional: true,
@@ -131,14 +97,27 @@ export const configSchema: Schema = {
         pattern: /^https?:\/\/[^\s#&\\'"]+$/,
         patternHint: 'an http:// or https:// URL of OpenWrt\'s download server or a mirror of it (no spaces, #, &, quotes or backslashes)',
       },
+      /** Verified downloads, by sha256 (default: <cacheDir>/openwrt). */
       downloadDir: { kind: 'string', optional: true },
+      /** Use only the download folder. */
       offline: { kind: 'boolean', optional: true },
+      /** Seconds to wait for a connection or for data before trying again, then the next mirror. */
       timeout: { kind: 'integer', optional: true, min: 1, max: 600 },
+      /** Extra trusted usign public keys (base64 lines), besides targets/openwrt-keys/usign.json. */
       keys: { kind: 'strings', optional: true },
+      /** Packages added to the image besides the toolkit (`-name` removes a default one), as ImageBuilder's PACKAGES. */
       packages: { kind: 'strings', optional: true, pattern: /^-?[a-z0-9][a-z0-9+._-]*$/, patternHint: 'an OpenWrt package name, or -name to leave a default package out' },
+      /** `usign` (sha256sums.sig, default) or `gpg` (sha256sums.asc, checked with gpgv against gpgKeyring). */
       signature: { kind: 'enum', optional: true, values: ['usign', 'gpg'] },
+      /** gpg: a keyring file with OpenWrt's public keys (`gpg --export … > FILE`). */
       gpgKeyring: { kind: 'string', optional: true },
+      /** gpg: trusted fingerprints besides OpenWrt's in targets/openwrt-keys/gpg.json. */
       gpgFingerprints: { kind: 'strings', optional: true, pattern: /^(0x)?[0-9A-Fa-f ]{40,50}$/, patternHint: 'a 40-digit gpg fingerprint' },
     },
   },
-};
+} as const satisfies Schema;
+
+/** The config as written by a user: every key optional. */
+export type UserConfig = Infer<typeof configSchema>;
+export type OpenWrtUserConfig = NonNullable<UserConfig['openwrt']>;
+

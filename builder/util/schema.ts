@@ -1,9 +1,11 @@
 import { didYouMean } from './suggest.js';
 
 /**
- * A tiny declarative schema for config and catalog files. Hand-written rather than ajv/zod
- * because every error must be one line naming the key, the value and what would be accepted,
- * with a "did you mean" for unknown keys and values, and these files have a dozen keys.
+ * A tiny declarative schema for config and catalog files, and the TypeScript types derived
+ * from it (`Infer`), so each key is declared once. Hand-written rather than zod, valibot or
+ * TypeBox because every error must be one line naming the key, the value and what would be
+ * accepted, with a "did you mean" for unknown keys and values (the tests pin those words):
+ * a library's issues would have to be re-worded by code as long as this checker.
  */
 export type Field =
   | { kind: 'string'; optional?: boolean; pattern?: RegExp; patternHint?: string }
@@ -14,6 +16,32 @@ export type Field =
   | { kind: 'object'; optional?: boolean; fields: Schema };
 
 export type Schema = Readonly<Record<string, Field>>;
+
+/** The value a field accepts, as a TypeScript type. */
+type FieldType<F> = F extends { kind: 'string' }
+  ? string
+  : F extends { kind: 'integer' }
+    ? number
+    : F extends { kind: 'boolean' }
+      ? boolean
+      : F extends { kind: 'enum'; values: readonly (infer V)[] }
+        ? V
+        : F extends { kind: 'strings' }
+          ? string[]
+          : F extends { kind: 'object'; fields: infer S }
+            ? Infer<S>
+            : never;
+
+type OptionalKeys<S> = { [K in keyof S]: S[K] extends { optional: true } ? K : never }[keyof S];
+
+/** The type of a value that passes `check(value, schema)`; declare the schema `as const satisfies Schema`. */
+export type Infer<S> = {
+  -readonly [K in Exclude<keyof S, OptionalKeys<S>>]: FieldType<S[K]>;
+} & {
+  -readonly [K in OptionalKeys<S>]?: FieldType<S[K]>;
+} extends infer O
+  ? { [K in keyof O]: O[K] }
+  : never;
 
 export interface SchemaIssue {
   key: string;
