@@ -19,3 +19,5 @@ while (alive()) await new Promise((r) => setTimeout(r, 2000));
 await rm(folder, { recursive: true, force: true });
 console.log(`${new Date().toISOString()} removed ${folder}`);
 if (namespace) console.log(`removed images: ${(await removeImages(namespace)).join(' ') || '(none)'}`);
+// nothing went wrong: the log (beside the folder) goes too
+await rm(`${folder}.janitor.log`, { force: true });

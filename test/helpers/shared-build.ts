@@ -1,5 +1,5 @@
 /**
- * The fixture of the integration files under test/integration/build/: one build of every
+ * The fixture of the integration files under test/integration/full-build/: one build of every
  * virtual router, made once per ava run and shared by those files.
  *
  * ava runs each file in its own process (workerThreads: false, which the namespace tests need,
@@ -110,9 +110,11 @@ export async function testConfig(s: Pick<SharedBuild, 'namespace'>, cwd: string,
 
 /**
  * Registers the hooks that hold the run's lock for this file and fill in the shared build;
- * the returned object is complete when the file's first test starts.
+ * the returned object is complete when the file's first test starts, and `ready` gets it at
+ * the end of the same hook (ava runs a file's before hooks concurrently, so a hook of the
+ * file's own would run before the build is there).
  */
-export function useSharedBuild(test: TestFn): SharedBuild {
+export function useSharedBuild(test: TestFn, ready: (s: SharedBuild) => void = () => {}): SharedBuild {
   const s = { shared: root, out: path.join(root, 'dist'), cache: path.join(root, 'cache') } as SharedBuild;
   test.before(async () => {
     await lock();
@@ -125,6 +127,7 @@ export function useSharedBuild(test: TestFn): SharedBuild {
     const report = await readJson<BuildReport>(reportFile);
     if (report) {
       s.first = report;
+      ready(s);
       return;
     }
     const config = await testConfig(s, root, { outDir: s.out, cacheDir: s.cache, logDir: path.join(root, 'logs') });
@@ -135,6 +138,7 @@ export function useSharedBuild(test: TestFn): SharedBuild {
       throw e;
     }
     await writeFile(reportFile, JSON.stringify(s.first));
+    ready(s);
   });
   test.after.always(unlock);
   return s;
