@@ -54,7 +54,7 @@ export interface RouterTestReport {
   /** seconds from QEMU start to the runner's ready line, and to its first prediction */
   bootSeconds: number;
   firstPredictionSeconds: number | null;
-  runner: { programs: number; jited: number; window: number; vmHwmKb: number | null; vmRssKb: number | null };
+  runner: { programs: number; jited: number; window: number; loadMs: number; vmHwmKb: number | null; vmRssKb: number | null };
   /** the BPF hook counters of the runner's last window summary (LAN port, ingress and egress) */
   hooks: Record<string, Record<string, number>> | null;
   flows: { expected: number; seen: number; extra: number; checks: FlowCheck[] };
@@ -165,10 +165,10 @@ export async function testRouter(config: ResolvedConfig, catalog: Catalog, name:
       (o.bootTimeout ?? 300) * 1000,
       signal,
     );
-    const ready = JSON.parse(readyLine.slice(readyLine.indexOf('{'))) as { programs: number; jited: number; window: number };
+    const ready = JSON.parse(readyLine.slice(readyLine.indexOf('{'))) as { programs: number; jited: number; window: number; loadMs: number };
     const bootSeconds = (Date.now() - router.startedAt) / 1000;
     await router.waitForLine((l) => l.startsWith('rcS: up:'), `${target.name}: rcS did not finish`, 60_000, signal);
-    say(`${target.name}: runner ready after ${bootSeconds.toFixed(1)} s (${ready.jited} of ${ready.programs} programs JIT-compiled)`);
+    say(`${target.name}: runner ready after ${bootSeconds.toFixed(1)} s (${ready.jited} of ${ready.programs} programs JIT-compiled, loaded and verified in ${ready.loadMs} ms)`);
 
     const expected = await sendTraffic(lanNs, wanNs, ports, signal);
     say(`${target.name}: traffic sent; waiting for the runner's windows`);
@@ -214,7 +214,7 @@ export async function testRouter(config: ResolvedConfig, catalog: Catalog, name:
       build: { ran: steps.filter((s) => s.status === 'ran').map((s) => s.name), cached: steps.filter((s) => s.status === 'cached').length, seconds: built.seconds },
       bootSeconds,
       firstPredictionSeconds: firstPrediction,
-      runner: { programs: ready.programs, jited: ready.jited, window: ready.window, vmHwmKb: kb('VmHWM'), vmRssKb: kb('VmRSS') },
+      runner: { programs: ready.programs, jited: ready.jited, window: ready.window, loadMs: ready.loadMs, vmHwmKb: kb('VmHWM'), vmRssKb: kb('VmRSS') },
       hooks: lines.filter((l) => l.summary).at(-1)?.summary?.hooks ?? null,
       flows: { expected: checks.length, seen: checks.filter((c) => c.seen).length, extra, checks },
       bytes: {

@@ -380,6 +380,7 @@ int watch_run(const struct runner_config *c)
 	struct sigaction sa;
 	char err[600];
 	int rc = 1, nattached = 0, jited;
+	uint64_t load_ns;
 	uint64_t next;
 
 	memset(&m, 0, sizeof(m));
@@ -406,6 +407,8 @@ int watch_run(const struct runner_config *c)
 	}
 	if (plan_progs(att, c, progs, (int)(sizeof(progs) / sizeof(progs[0]))))
 		goto out_obj;
+	/* loading is verification and JIT: on a slow router the part of start-up the BPF code decides */
+	load_ns = mono_ns();
 	if (bpf_obj_open(&o, c->object) ||
 	    (c->pin_dir[0] && mkdir(c->pin_dir, 0700) && errno != EEXIST && (snprintf(o.err, sizeof(o.err),
 		"pin folder %s: %s", c->pin_dir, strerror(errno)), 1)) ||
@@ -413,6 +416,7 @@ int watch_run(const struct runner_config *c)
 		fprintf(stderr, "fwrunner: %s\n", o.err);
 		goto out_obj;
 	}
+	load_ns = mono_ns() - load_ns;
 	flows = bpf_obj_map(&o, "fw_flows");
 	counters = bpf_obj_map(&o, "fw_counters");
 	if (!flows) {
@@ -432,8 +436,8 @@ int watch_run(const struct runner_config *c)
 	jited = bpf_obj_jited(&o);
 	fprintf(stderr, "fwrunner: watching %d interface(s), %u s windows, flow table %s, %d of %d programs JIT-compiled\n",
 		c->nifaces, c->window_s, flows->reused ? "restored from its pin" : "new", jited, bpf_obj_loaded(&o));
-	printf("{\"ready\":true,\"interfaces\":%d,\"window\":%u,\"flowTableRestored\":%s,\"programs\":%d,\"jited\":%d}\n",
-	       c->nifaces, c->window_s, flows->reused ? "true" : "false", bpf_obj_loaded(&o), jited);
+	printf("{\"ready\":true,\"interfaces\":%d,\"window\":%u,\"flowTableRestored\":%s,\"programs\":%d,\"jited\":%d,\"loadMs\":%.1f}\n",
+	       c->nifaces, c->window_s, flows->reused ? "true" : "false", bpf_obj_loaded(&o), jited, (double)load_ns / 1e6);
 	fflush(stdout);
 
 	/* Baseline: what the table held before this run is not this window's traffic. */

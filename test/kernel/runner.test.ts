@@ -36,6 +36,7 @@ interface Line {
   flowTableRestored?: boolean;
   programs?: number;
   jited?: number;
+  loadMs?: number;
   window?: number;
   flow?: { id: number; proto: number; client: string; clientPort: number; server: string; serverPort: number };
   features?: Record<string, number | number[]>;
@@ -215,6 +216,7 @@ test.serial('SIGTERM detaches every filter; the pinned flow table survives a res
   t.false(r.lines[0]!.flowTableRestored);
   t.is(r.lines[0]!.programs, 2, 'only the two programs a LAN Ethernet port needs are loaded');
   t.is(r.lines[0]!.jited, 2, 'the host kernel JIT-compiles both');
+  t.true((r.lines[0]!.loadMs ?? -1) > 0, 'the ready line says how long loading (verification, JIT) took');
   t.regex(await inNs(net.server, 'tc', ['filter', 'show', 'dev', net.serverIf, 'ingress']), /fw_lan_ingress/);
   t.regex(await inNs(net.server, 'tc', ['filter', 'show', 'dev', net.serverIf, 'egress']), /fw_lan_egress/);
   await download(net, 300_000);
