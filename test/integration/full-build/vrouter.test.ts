@@ -44,11 +44,12 @@ for (const name of ['qemu-mips', 'qemu-armv7', 'qemu-mipsel', 'qemu-arm64']) {
     t.is(r.predictions.withPrediction, r.predictions.lines);
     t.is(r.predictions.matchingReference, r.predictions.withPrediction);
     t.true((r.runner.vmHwmKb ?? 0) > 0, 'VmHWM read inside the guest');
+    t.true(r.runner.loadMs > 0, 'the runner timed loading its BPF programs (verification and JIT) in the guest');
     t.deepEqual(await Netns.list(LAB_PREFIX), [], 'no lab namespace left');
     t.deepEqual(await qemuWithLabTaps(), [], 'no QEMU left');
     t.log(
       `${name}: runner ready ${r.bootSeconds.toFixed(1)} s after QEMU start, first prediction at ${r.firstPredictionSeconds?.toFixed(1) ?? '-'} s, ` +
-        `VmHWM ${r.runner.vmHwmKb} kB, ${r.predictions.lines} flow lines, whole test ${r.seconds.toFixed(1)} s`,
+        `BPF programs loaded in ${r.runner.loadMs} ms, VmHWM ${r.runner.vmHwmKb} kB, ${r.predictions.lines} flow lines, whole test ${r.seconds.toFixed(1)} s`,
     );
   });
 
