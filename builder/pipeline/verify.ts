@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Catalog } from '../catalog/load.js';
 import type { ResolvedConfig } from '../config/config.js';
@@ -52,6 +52,8 @@ export async function verify(
   } catch {
     throw new UsageError(`no build to verify in ${published}`, `build it first: fwbuild --target ${target.name}`);
   }
+  // a project verified before it ever built here (a fresh clone of a published dist) has no cache yet
+  await mkdir(config.cacheDir, { recursive: true });
   const scratch = await mkdtemp(path.join(config.cacheDir, 'verify-'));
   try {
     const rebuiltDir = path.join(scratch, 'dist');

@@ -106,6 +106,24 @@ test('verify without a published build says what to do and exits 2', async (t) =
   t.regex(two.stderr, /verify takes one target/);
 });
 
+test('verify in a project that has a published build but no cache folder yet goes on to the rebuild', async (t) => {
+  const { mkdir, mkdtemp, rm, writeFile } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const path = await import('node:path');
+  const dir = await mkdtemp(path.join(tmpdir(), 'fwbuild-verify-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // a dist as a colleague would hand it over: manifest and sums, nothing else of the project's
+  await mkdir(path.join(dir, 'dist', 'qemu-armv7'), { recursive: true });
+  await writeFile(path.join(dir, 'dist', 'qemu-armv7', 'manifest.json'), JSON.stringify({ sourceDateEpoch: 1700000000, inputs: {} }));
+  await writeFile(path.join(dir, 'dist', 'qemu-armv7', 'sha256sums'), '');
+  // no Docker at that socket: the rebuild stops there, after the cache folder was made
+  const r = await runCli(['verify', '--target', 'qemu-armv7', '--json'], { cwd: dir, env: { DOCKER_HOST: 'unix:///nonexistent.sock' } });
+  t.is(r.code, 1, r.stderr);
+  const doc = JSON.parse(r.stdout) as { error: { message: string } };
+  t.notRegex(doc.error.message, /mkdtemp/);
+  t.regex(doc.error.message, /^Docker engine not reachable at unix:\/\/\/nonexistent\.sock/);
+});
+
 test('doctor --json reports each check with a fix for each gap', async (t) => {
   const r = await runCli(['doctor', '--json'], { env: { PATH: '/nonexistent', DOCKER_HOST: 'unix:///nonexistent.sock' } });
   t.is(r.code, 1);
