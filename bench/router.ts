@@ -21,6 +21,7 @@ for (const name of targets) {
     buildSeconds: r.build.seconds,
     stepsRun: r.build.ran,
     readySeconds: r.bootSeconds,
+    bpfLoadMs: r.runner.loadMs,
     firstPredictionSeconds: r.firstPredictionSeconds,
     vmHwmKb: r.runner.vmHwmKb,
     testSeconds: r.seconds,
@@ -28,11 +29,11 @@ for (const name of targets) {
 }
 if (values.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
 else {
-  process.stdout.write('target        ok    build s  (steps run)        ready s  1st prediction s  VmHWM kB  test s\n');
+  process.stdout.write('target        ok    build s  (steps run)        ready s  BPF load ms  1st prediction s  VmHWM kB  test s\n');
   for (const r of rows) {
     process.stdout.write(
       `${r.target.padEnd(13)} ${String(r.ok).padEnd(5)} ${r.buildSeconds.toFixed(1).padStart(7)}  ${(r.stepsRun.join(',') || 'none').padEnd(18)} ` +
-        `${r.readySeconds.toFixed(1).padStart(7)}  ${(r.firstPredictionSeconds?.toFixed(1) ?? "-").padStart(16)}  ${String(r.vmHwmKb ?? "-").padStart(8)}  ${r.testSeconds.toFixed(1).padStart(6)}\n`,
+        `${r.readySeconds.toFixed(1).padStart(7)}  ${r.bpfLoadMs.toFixed(1).padStart(11)}  ${(r.firstPredictionSeconds?.toFixed(1) ?? "-").padStart(16)}  ${String(r.vmHwmKb ?? "-").padStart(8)}  ${r.testSeconds.toFixed(1).padStart(6)}\n`,
     );
   }
 }
