@@ -72,7 +72,9 @@ export async function extractSafe(archive: string, dest: string, options: Extrac
       );
     }
   } catch (e) {
-    await rm(dest, { recursive: true, force: true });
+    // node-tar rejects as soon as it refuses, while writes it started may still be landing:
+    // rm retries a folder that is not empty yet (ENOTEMPTY, seen under load) instead of failing
+    await rm(dest, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     // node-tar's own refusals (a decompression ratio past 1000, a corrupt stream) in one line
     if ((e as { tarCode?: string }).tarCode) throw new BuildError(`refusing ${path.basename(archive)}: ${(e as Error).message}`);
     throw e;
