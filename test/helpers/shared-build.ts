@@ -37,6 +37,10 @@ export interface SharedBuild {
   shared: string;
   out: string;
   cache: string;
+  /** a config for a test folder, with the run's image namespace */
+  testConfig(cwd: string, overrides: { outDir: string; cacheDir: string; logDir: string }): Promise<ResolvedConfig>;
+  /** a test folder whose config points the CLI at the run's images */
+  cliProject(t: Parameters<typeof tempDir>[0]): Promise<string>;
 }
 
 interface State {
@@ -115,7 +119,13 @@ export async function testConfig(s: Pick<SharedBuild, 'namespace'>, cwd: string,
  * file's own would run before the build is there).
  */
 export function useSharedBuild(test: TestFn, ready: (s: SharedBuild) => void = () => {}): SharedBuild {
-  const s = { shared: root, out: path.join(root, 'dist'), cache: path.join(root, 'cache') } as SharedBuild;
+  const s = {
+    shared: root,
+    out: path.join(root, 'dist'),
+    cache: path.join(root, 'cache'),
+    testConfig: (cwd, overrides) => testConfig(s, cwd, overrides),
+    cliProject: (t) => cliProject(s, t),
+  } as SharedBuild;
   test.before(async () => {
     await lock();
     const failed = await readFile(path.join(root, 'failed'), 'utf8').catch(() => undefined);

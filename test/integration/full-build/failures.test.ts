@@ -8,21 +8,15 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Catalog } from '../../../builder/catalog/load.js';
 import { BuildError } from '../../../builder/errors.js';
-import { build, type BuildReport } from '../../../builder/pipeline/build.js';
+import { build } from '../../../builder/pipeline/build.js';
 import { spawnCli } from '../../helpers/cli.js';
 import { containersOf } from '../../helpers/docker.js';
 import { tempDir } from '../../helpers/tmp.js';
-import { testConfig as sharedTestConfig, useSharedBuild } from '../../helpers/shared-build.js';
+import { useSharedBuild } from '../../helpers/shared-build.js';
 
-let first: BuildReport;
 let catalog: Catalog;
-let shared: string;
-let out: string;
 let cache: string;
-let namespace: string;
-const s = useSharedBuild(test, (b) => ({ first, catalog, shared, out, cache, namespace } = b));
-/** Loads a config for a test folder, with the run's image namespace. */
-const testConfig = (cwd: string, overrides: { outDir: string; cacheDir: string; logDir: string }) => sharedTestConfig(s, cwd, overrides);
+const { testConfig } = useSharedBuild(test, (b) => ({ catalog, cache } = b));
 
 test.serial('a failing step exits with its log tail, removes its container and publishes nothing', async (t) => {
   const dir = await tempDir(t);

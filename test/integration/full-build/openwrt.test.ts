@@ -28,7 +28,7 @@ import type { LockData } from '../../../builder/lock/lockfile.js';
 import { containersOf, docker, inContainer } from '../../helpers/docker.js';
 import { runUnderQemu } from '../../../devkit/qemu-user.js';
 import { tempDir } from '../../helpers/tmp.js';
-import { testConfig as sharedTestConfig, useSharedBuild } from '../../helpers/shared-build.js';
+import { useSharedBuild } from '../../helpers/shared-build.js';
 
 let first: BuildReport;
 let catalog: Catalog;
@@ -36,12 +36,10 @@ let shared: string;
 let out: string;
 let cache: string;
 let namespace: string;
-const s = useSharedBuild(test, (b) => ({ first, catalog, shared, out, cache, namespace } = b));
+const { testConfig } = useSharedBuild(test, (b) => ({ first, catalog, shared, out, cache, namespace } = b));
 const sh = promisify(execFile);
 /** the SDK and ImageBuilder test doubles, made by the first OpenWrt test */
 let owrtTarballs: { sdk: Buffer; imageBuilder: Buffer } | undefined;
-/** Loads a config for a test folder, with the run's image namespace. */
-const testConfig = (cwd: string, overrides: { outDir: string; cacheDir: string; logDir: string }) => sharedTestConfig(s, cwd, overrides);
 
 test.serial('the ImageBuilder image: the base image, Debian host tools and a checked test-double tarball; make info runs in it; reused; an escaping tarball builds nothing', async (t) => {
   const dir = await tempDir(t);

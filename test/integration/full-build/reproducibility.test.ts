@@ -17,19 +17,14 @@ import { cpioNewc, readNewc, type CpioEntry } from '../../../builder/util/cpio.j
 import type { LockData } from '../../../builder/lock/lockfile.js';
 import { containersOf } from '../../helpers/docker.js';
 import { tempDir } from '../../helpers/tmp.js';
-import { cliProject as sharedCliProject, testConfig as sharedTestConfig, useSharedBuild } from '../../helpers/shared-build.js';
+import { useSharedBuild } from '../../helpers/shared-build.js';
 
 let first: BuildReport;
 let catalog: Catalog;
 let out: string;
 let cache: string;
-let namespace: string;
 let cold: boolean;
-const s = useSharedBuild(test, (b) => ({ first, catalog, out, cache, namespace, cold } = b));
-/** Loads a config for a test folder, with the run's image namespace. */
-const testConfig = (cwd: string, overrides: { outDir: string; cacheDir: string; logDir: string }) => sharedTestConfig(s, cwd, overrides);
-/** A folder whose config points the CLI at the run's images. */
-const cliProject = (t: Parameters<typeof tempDir>[0]) => sharedCliProject(s, t);
+const { testConfig, cliProject } = useSharedBuild(test, (b) => ({ first, catalog, out, cache, cold } = b));
 
 test.serial('a second cold build, later, in another cache and under umask 077, gives byte-identical outputs (qemu-mips, qemu-armv7)', async (t) => {
   const dir = await cliProject(t);

@@ -31,7 +31,7 @@ let out: string;
 let cache: string;
 let namespace: string;
 let cold: boolean;
-const s = useSharedBuild(test, (b) => ({ first, catalog, debianTargets, out, cache, namespace, cold } = b));
+useSharedBuild(test, (b) => ({ first, catalog, debianTargets, out, cache, namespace, cold } = b));
 
 test.serial('the toolchain image builds from Debian packages and the toolkit for every debian target', async (t) => {
   t.log(cold ? `cold: images under ${namespace}/` : 'warm: fwbuild/ images reused (FWBUILD_TEST_WARM=1)');

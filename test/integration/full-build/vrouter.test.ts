@@ -10,20 +10,14 @@ import { build, type BuildReport } from '../../../builder/pipeline/build.js';
 import { runCli, spawnCli } from '../../helpers/cli.js';
 import { LAB_PREFIX, testRouter, type RouterTestReport } from '../../../builder/vrouter/router-test.js';
 import { Netns } from '../../../builder/vrouter/netns.js';
-import { tempDir } from '../../helpers/tmp.js';
-import { cliProject as sharedCliProject, testConfig as sharedTestConfig, useSharedBuild } from '../../helpers/shared-build.js';
+import { useSharedBuild } from '../../helpers/shared-build.js';
 
 let first: BuildReport;
 let catalog: Catalog;
 let shared: string;
 let out: string;
 let cache: string;
-let namespace: string;
-const s = useSharedBuild(test, (b) => ({ first, catalog, shared, out, cache, namespace } = b));
-/** Loads a config for a test folder, with the run's image namespace. */
-const testConfig = (cwd: string, overrides: { outDir: string; cacheDir: string; logDir: string }) => sharedTestConfig(s, cwd, overrides);
-/** A folder whose config points the CLI at the run's images. */
-const cliProject = (t: Parameters<typeof tempDir>[0]) => sharedCliProject(s, t);
+const { testConfig, cliProject } = useSharedBuild(test, (b) => ({ first, catalog, shared, out, cache } = b));
 
 /** What `fwbuild test` reported per target, for the figures in the log and the flow checks. */
 const routerReports = new Map<string, RouterTestReport>();
