@@ -26,8 +26,8 @@ export async function linkStats(ns: string, dev: string): Promise<LinkStats> {
 
 /**
  * Two network namespaces joined by a veth pair, quiet by construction (no link-local
- * addresses, no DAD, static neighbours, offloads off) so that the only packets on the wire are
- * the ones a test sends. Addresses live only inside these namespaces.
+ * addresses, no DAD, no ARP, static neighbours, offloads off) so that the only packets on the
+ * wire are the ones a test sends. Addresses live only inside these namespaces.
  */
 export class VethPair {
   readonly id = randomBytes(3).toString('hex');
@@ -50,6 +50,11 @@ export class VethPair {
       await inNs(ns, 'sysctl', ['-qw', `net.ipv6.conf.${dev}.accept_ra=0`, `net.ipv6.conf.${dev}.router_solicitations=0`]);
       await inNs(ns, 'ip', ['link', 'set', 'dev', dev, 'addrgenmode', 'none']);
       await inNs(ns, 'ethtool', ['-K', dev, 'tso', 'off', 'gso', 'off', 'gro', 'off']);
+      // IFF_NOARP also keeps IPv6 from joining the address's solicited-node group: otherwise
+      // the kernel sends an MLD report when the address is added and repeats it up to a second
+      // later, a packet no test sent (one once landed between a TC attach and a counter read).
+      // The permanent neighbours below still give each side its peer's MAC.
+      await inNs(ns, 'ip', ['link', 'set', 'dev', dev, 'arp', 'off']);
       await inNs(ns, 'ip', ['link', 'set', 'dev', dev, 'up']);
       await inNs(ns, 'ip', ['addr', 'add', `${v4}/24`, 'dev', dev]);
       await inNs(ns, 'ip', ['-6', 'addr', 'add', `${v6}/64`, 'dev', dev, 'nodad']);

@@ -20,6 +20,11 @@ test('TCP downloads and a UDP stream across veth: flows, bytes and interface tot
   const net = new VethPair();
   t.teardown(() => net.down());
   await net.up();
+  // Quiet by construction: nothing crosses the pair unless a test sends it. Longer than the
+  // kernel's MLD report interval (1 s), whose repeats once broke the count below by one.
+  const idle = await net.stats(net.server, net.serverIf);
+  await new Promise((r) => setTimeout(r, 1500));
+  t.deepEqual(await net.stats(net.server, net.serverIf), idle, 'no packet crosses an idle pair');
   // The server-side end faces the client like a router's LAN port: ingress there is upstream.
   const session = await attach(tools, [net.serverIf], { netns: net.server, role: 'lan' });
   const before = await net.stats(net.server, net.serverIf);
