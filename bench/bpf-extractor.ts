@@ -8,7 +8,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { which } from '../builder/util/which.js';
-import { attach, buildBpfTools, type BpfTools } from '../devkit/bpf.js';
+import { attach, buildBpfTools, verifierStats, type BpfTools } from '../devkit/bpf.js';
 import { inNs, VethPair } from '../devkit/netns.js';
 import { ETH_ARP, ETH_IPV4, frame, ipv4, TCP, tcp } from '../devkit/packets.js';
 
@@ -54,8 +54,8 @@ async function main(): Promise<void> {
   const empty = path.join(path.dirname(tools.object), 'empty_tc.bpf.o');
   try {
     const verifier = {
-      fw_flows: JSON.parse(await harness(tools, [tools.object, 'verifier-stats'], '')) as Record<string, number>,
-      empty_tc: JSON.parse(await harness(tools, [empty, 'verifier-stats'], '')) as Record<string, number>,
+      fw_flows: await verifierStats(tools),
+      empty_tc: await verifierStats(tools, empty),
     };
     const REPEAT = 1_000_000;
     const NEW = 100_000;

@@ -42,6 +42,8 @@
 /* 802.1ad + two 802.1Q tags are real on some ISP links; one more may sit in the skb */
 #define VLAN_MAX_DEPTH 3
 #define IPV6_EXT_MAX 6 /* extension headers walked before giving up on ports */
+/* Headers start below this offset (6 extension headers of at most 2,048 bytes fit). */
+#define HDR_OFF_MAX 0x3fff
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -78,6 +80,41 @@ struct pkt {
 	__u8 tcp_flags;
 	bool fragment;            /* non-first fragment: no L4 header */
 };
+
+
+/*
+ * Branch-free tests. The verifier walks every path through the parser, and two paths meet
+ * again only where their states agree; a branch per header kind teaches it a different
+ * constant on each side (a length, an offset, a flag), so everything after a branch was walked
+ * once per kind, and a chain of headers multiplied those walks. Values computed with these stay
+ * "0 or 1" to the verifier on every path, so the paths stay one.
+ * EQ: 1 when x == k, for x and k below 2^32. NZ: 1 when x != 0, for x below 2^63.
+ */
+#define EQ(x, k) ((__u64)((__u64)((__u32)(x) ^ (__u32)(k)) - 1) >> 63)
+#define NZ(x) ((__u64)(-(__s64)(__u64)(x)) >> 63)
+/* c ? a : b for c in {0, 1}, without a branch */
+#define SEL(c, a, b) ((b) ^ (((a) ^ (b)) & -(c)))
+
+/*
+ * Tells the verifier what is already true of a header offset, before it goes into a packet
+ * pointer: it is below HDR_OFF_MAX, and its last two bits are the link header's length's
+ * (Ethernet 14, none on an L3 device; VLAN tags, PPPoE, IPv4 options and IPv6 extension headers
+ * are all multiples of 4 long). For every real offset this changes nothing. Linux 6.1's
+ * verifier loses both facts in the branch-free arithmetic below, and then gives a packet
+ * pointer no range (the offset might pass 64 KiB) and refuses 2- and 4-byte reads through it
+ * on CPUs without unaligned access (MIPS). The barrier keeps the compiler from dropping the
+ * test and the mask as no-ops. false: a header chain longer than any real one.
+ */
+static __always_inline bool hdr_off(__u32 *off, const bool eth)
+{
+	__u32 o = *off;
+
+	asm volatile("" : "+r"(o));
+	if (o > HDR_OFF_MAX)
+		return false;
+	*off = (o & (HDR_OFF_MAX & ~3u)) | (eth ? sizeof(struct ethhdr) & 3 : 0);
+	return true;
+}
 
 /* Bounds check the verifier can follow: [off, off+len) lies inside the packet. */
 #define HAVE(data, end, off, len) ((void *)(data) + (off) + (len) <= (void *)(end))
@@ -149,16 +186,27 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, __u16 *l3
 		return -1;
 	proto = ((struct ethhdr *)data)->h_proto;
 	off = sizeof(struct ethhdr);
+	/*
+	 * Up to VLAN_MAX_DEPTH tags, without a branch per tag: a tag moves `off` by 4, and the
+	 * protocol is read again just before `off` (the same field when there was no tag).
+	 */
 #pragma unroll
 	for (int i = 0; i < VLAN_MAX_DEPTH; i++) {
-		if (proto != ETH_P_8021Q_BE && proto != ETH_P_8021AD_BE)
-			break;
-		if (!HAVE(data, end, off, 4))
+		__u32 tag = EQ(proto, ETH_P_8021Q_BE) | EQ(proto, ETH_P_8021AD_BE);
+		__u32 at;
+		__u8 *t;
+
+		off += tag << 2;
+		/* the 4 bytes before `off`: the tag just passed (TCI, inner protocol), or the MAC
+		 * header's last ones; addressed from their start, as the verifier needs */
+		at = off - 4;
+		asm volatile("" : "+r"(at));
+		t = data + at;
+		if ((void *)(t + 4) > end)
 			return -1;
-		if (!p->key.vlan)
-			p->key.vlan = bpf_ntohs(*(__be16 *)(data + off)) & 0x0fff;
-		proto = *(__be16 *)(data + off + 2);
-		off += 4;
+		/* the outermost tag's VLAN id, unless the skb carried one */
+		p->key.vlan = SEL(tag & !p->key.vlan, bpf_ntohs(*(__be16 *)t) & 0x0fff, p->key.vlan);
+		proto = *(__be16 *)(t + 2);
 	}
 	/* PPPoE session frames (the Ethernet side of a DSL WAN): 6-byte PPPoE header, then PPP's
 	 * 2-byte protocol. Anything but IPv4 and IPv6 (LCP, IPCP, ...) is not IP. */
@@ -217,7 +265,7 @@ l3:
 		struct ipv6hdr *ip6 = data + off;
 		__u32 plen;
 		__u8 nexthdr;
-		bool first_frag = false;
+		__u32 first_frag = 0, later_frag = 0;
 
 		if (!HAVE(data, end, off, sizeof(*ip6)))
 			return -1;
@@ -234,37 +282,43 @@ l3:
 			plen = skb->len - off - sizeof(*ip6);
 		nexthdr = ip6->nexthdr;
 		off += sizeof(*ip6);
-		/* Walk a bounded chain of extension headers: the verifier needs a fixed bound. */
+		/*
+		 * Walk a bounded chain of extension headers (the verifier needs a fixed bound), each
+		 * iteration without a branch on the header's kind: see EQ above.
+		 */
 #pragma unroll
 		for (int i = 0; i < IPV6_EXT_MAX; i++) {
-			__u8 *ext = data + off;
-			__u32 len;
+			__u32 frag = EQ(nexthdr, IPPROTO_FRAGMENT), ah = EQ(nexthdr, IPPROTO_AH);
+			__u32 walk = EQ(nexthdr, IPPROTO_HOPOPTS) | EQ(nexthdr, IPPROTO_ROUTING) | EQ(nexthdr, IPPROTO_DSTOPTS) | frag | ah;
+			__u32 len, fo;
+			__u8 *ext;
 
-			if (nexthdr != IPPROTO_HOPOPTS && nexthdr != IPPROTO_ROUTING && nexthdr != IPPROTO_DSTOPTS &&
-			    nexthdr != IPPROTO_FRAGMENT && nexthdr != IPPROTO_AH)
+			if (!walk)
 				break;
-			if (!HAVE(data, end, off, 8))
+			if (!hdr_off(&off, eth))
 				return -1;
-			if (nexthdr == IPPROTO_FRAGMENT) {
-				len = 8;
-				if (*(__be16 *)(ext + 2) & bpf_htons(0xfff8))
-					p->fragment = true; /* offset != 0: no L4 header here */
-				else if (*(__be16 *)(ext + 2) & bpf_htons(1))
-					first_frag = true; /* more follow: the L4 header may be cut */
-			} else if (nexthdr == IPPROTO_AH) {
-				len = (ext[1] + 2) * 4;
-			} else {
-				len = (ext[1] + 1) * 8;
-			}
+			/* checked and read through one pointer, as 6.1's verifier needs */
+			ext = data + off;
+			if ((void *)(ext + 8) > end)
+				return -1;
+			/* 8 for a fragment header, (n + 2) * 4 for AH, (n + 1) * 8 for the others */
+			len = SEL(frag, 8, SEL(ah, ((__u32)ext[1] + 2) << 2, ((__u32)ext[1] + 1) << 3));
+			fo = *(__be16 *)(ext + 2);
+			/* offset != 0: no L4 header here; offset 0 with more to come: it may be cut */
+			later_frag |= frag & NZ(fo & bpf_htons(0xfff8));
+			first_frag |= frag & !NZ(fo & bpf_htons(0xfff8)) & NZ(fo & bpf_htons(1));
 			if (len > plen)
 				return -1;
 			plen -= len;
 			nexthdr = ext[0];
 			off += len;
-			if (p->fragment)
+			if (later_frag)
 				break;
 		}
+		p->fragment = later_frag;
 		p->key.proto = nexthdr;
+		if (!hdr_off(&off, eth))
+			return -1;
 		if (!p->fragment && parse_l4(data, end, off, nexthdr, plen, p) == 0)
 			return 0;
 		/* as for IPv4: a first fragment too short for its L4 header goes with the others */

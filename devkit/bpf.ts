@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -162,6 +162,16 @@ export function runPackets(tools: BpfTools, packets: Iterable<TestPacket>, o: Ha
       }
       child.stdin.end();
     })();
+  });
+}
+
+/** Instructions the verifier processed to load each program of `object` on this kernel, by program name. */
+export function verifierStats(tools: BpfTools, object = tools.object): Promise<Record<string, number>> {
+  return new Promise((resolve, reject) => {
+    execFile(tools.harness, [object, 'verifier-stats'], (e, stdout, stderr) => {
+      if (e) return reject(new Error(`bpf_harness verifier-stats: ${stderr.slice(-2000) || e.message}`));
+      resolve(JSON.parse(stdout) as Record<string, number>);
+    });
   });
 }
 

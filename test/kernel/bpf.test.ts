@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { rm } from 'node:fs/promises';
-import { buildBpfTools, runPackets, type BpfTools, type DirStats, type Flow, type MapDump, type TestPacket } from '../../devkit/bpf.js';
+import { buildBpfTools, runPackets, verifierStats, type BpfTools, type DirStats, type Flow, type MapDump, type TestPacket } from '../../devkit/bpf.js';
 import {
   ACK, ETH_ARP, ETH_IPV4, ETH_IPV6, ext6frag, ext6opts, FIN, frame, ICMP, ipv4, ipv6, PSH, rng, SYN, TCP, tcp, UDP, udp,
 } from '../../devkit/packets.js';
@@ -14,6 +14,21 @@ test.before(async () => {
   tools = await buildBpfTools('bpfel');
 });
 test.after.always(() => rm(tools.dir, { recursive: true, force: true }));
+
+/**
+ * The verifier's work is load time on a slow router and headroom under its 1M limit: the
+ * parser is written so that its paths merge (fw_flows.bpf.c, EQ/SEL), and this keeps it so.
+ * The count is deterministic for an object and a kernel, not a timing.
+ */
+const VERIFIER_BUDGET = 50_000;
+test('every program verifies within the budget of processed instructions', async (t) => {
+  const stats = await verifierStats(tools);
+  t.deepEqual(Object.keys(stats).sort(), [
+    'fw_lan_egress', 'fw_lan_egress_ip', 'fw_lan_ingress', 'fw_lan_ingress_ip', 'fw_wan_egress', 'fw_wan_egress_ip', 'fw_wan_ingress', 'fw_wan_ingress_ip',
+  ]);
+  for (const [prog, n] of Object.entries(stats)) t.true(n > 0 && n < VERIFIER_BUDGET, `${prog}: ${n} processed instructions`);
+  t.log(JSON.stringify(stats));
+});
 
 const inn = (data: Buffer, extra: Partial<TestPacket> = {}): TestPacket => ({ hook: 'in', data, ...extra });
 const eg = (data: Buffer, extra: Partial<TestPacket> = {}): TestPacket => ({ hook: 'eg', data, ...extra });
