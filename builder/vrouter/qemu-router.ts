@@ -76,11 +76,19 @@ export class QemuRouter {
 
   /**
    * Resolves with the first console line (already seen or still to come) that `test` accepts;
-   * fails naming `what`, the timeout and the console log when it does not come.
+   * fails naming `what`, the timeout and the console log when it does not come, or at once on
+   * a line `never` accepts (one that says it will not come).
    */
-  waitForLine(test: (line: string) => boolean, what: string, timeoutMs: number, signal?: AbortSignal): Promise<string> {
-    const seen = this.lines.find(test);
-    if (seen !== undefined) return Promise.resolve(seen);
+  waitForLine(
+    test: (line: string) => boolean,
+    what: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+    never?: (line: string) => boolean,
+  ): Promise<string> {
+    const seen = this.lines.find((l) => test(l) || never?.(l));
+    if (seen !== undefined && test(seen)) return Promise.resolve(seen);
+    if (seen !== undefined) return Promise.reject(this.failure(what, `"${seen.trim()}"`));
     return new Promise((resolve, reject) => {
       let settled = false;
       const done = (fn: () => void): void => {
@@ -93,16 +101,18 @@ export class QemuRouter {
       };
       const off = this.onLine((l) => {
         if (test(l)) done(() => resolve(l));
+        else if (never?.(l)) fail(`"${l.trim()}"`);
       });
-      const fail = (why: string): void =>
-        done(() =>
-          reject(new BuildError(`${what}: ${why}; console log: ${this.consoleLog}\n--- last console lines ---\n${this.tail()}`)),
-        );
+      const fail = (why: string): void => done(() => reject(this.failure(what, why)));
       const timer = setTimeout(() => fail(`nothing after ${Math.round(timeoutMs / 1000)} s`), timeoutMs);
       const onAbort = (): void => done(() => reject(new InterruptedError('SIGINT')));
       signal?.addEventListener('abort', onAbort, { once: true });
       void this.exited.then((code) => fail(`QEMU exited (code ${code}) first`));
     });
+  }
+
+  private failure(what: string, why: string): BuildError {
+    return new BuildError(`${what}: ${why}; console log: ${this.consoleLog}\n--- last console lines ---\n${this.tail()}`);
   }
 
   /**

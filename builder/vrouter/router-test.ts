@@ -164,6 +164,8 @@ export async function testRouter(config: ResolvedConfig, catalog: Catalog, name:
       `${target.name}: waiting for fwrunner's ready line on the serial console`,
       (o.bootTimeout ?? 300) * 1000,
       signal,
+      // the guest's init script prints this when the runner ends, e.g. on a refused program
+      (l) => l.includes('fwrunner: exited with status'),
     );
     const ready = JSON.parse(readyLine.slice(readyLine.indexOf('{'))) as { programs: number; jited: number; window: number; loadMs: number };
     const bootSeconds = (Date.now() - router.startedAt) / 1000;

@@ -344,6 +344,8 @@ test.serial('the plain init script starts the runner from the shipped config and
     'for i in $(seq 1 50); do tc filter show dev br-lan ingress | grep -q . || break; sleep 0.1; done',
     'echo "== stopped"; tc filter show dev br-lan ingress; tc filter show dev br-lan egress',
     'echo "== pins"; ls /sys/fs/bpf/fwrunner',
+    // the script's own line once the runner has ended (fwbuild test stops waiting on it)
+    'for i in $(seq 1 50); do grep -q "fwrunner: exited" /var/log/fwrunner.log && break; sleep 0.1; done',
     'echo "== log"; cat /var/log/fwrunner.log',
   ].join('\n');
   const out = await inNs(net.server, 'unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script]);
@@ -354,6 +356,7 @@ test.serial('the plain init script starts the runner from the shipped config and
   t.regex(out, /== pins\nfw_counters\nfw_flows\nfw_zero\n/, 'the flow table stays pinned for the next start');
   t.regex(out, /watching 1 interface\(s\), 10 s windows/, 'the shipped config was read: br-lan, 10 s windows');
   t.regex(out, /stopped by signal 15; filters removed/);
+  t.regex(out, /fwrunner: exited with status 0\n/, 'the init script says when the runner has ended, and how');
   // The procd script needs OpenWrt's procd; here only its shell syntax can be checked.
   await sh('sh', ['-n', projectPath('overlays', 'openwrt', 'etc', 'init.d', 'fwrunner')]);
 });
