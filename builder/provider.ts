@@ -58,6 +58,8 @@ export interface TargetPlan {
   readonly images: Job[];
   /** The steps, known once `fetch` has run (an OpenWrt release's package format decides them). */
   steps(): CompileStep[];
+  /** The kernel config fragment (targets/kernels/NAME.config) its steps read, when it builds a kernel. */
+  readonly kernelConfig?: string;
   /** The image a step names in `image` (other than the toolchain), once `images` has run. */
   image(name: NonNullable<CompileStep['image']>): ImageResult | undefined;
   /** The lock with what this target resolved (its downloads). */

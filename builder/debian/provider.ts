@@ -44,6 +44,7 @@ export const debianProvider: Provider<DebianTarget> = {
       fetch: [],
       images: [],
       steps: () => debianSteps(target, env.fwVersion),
+      kernelConfig: target.kernel.config,
       image: () => undefined,
       lock: (lock) => lock,
       // the exact QEMU command line of the router, paths relative to the published folder

@@ -84,7 +84,6 @@ export class StepRunner {
     }
     if (process.getuid?.() === 0) await chownTree(out, BUILD_UID, BUILD_UID);
     const log = await StepLog.open(o.config.logDir, slug, step.name);
-    const kernelConfig = 'kernel' in plan.target ? plan.target.kernel.config : undefined;
     const run = new StepContainer(o.docker, o.runId, o.signal).run(
       {
         step: step.name,
@@ -93,7 +92,7 @@ export class StepRunner {
         cmd: step.cmd,
         network: !!step.network,
         mounts: [
-          ...sourceMounts(sourcePaths(o.config, o.quickjsDir, kernelConfig), step.reads),
+          ...sourceMounts(sourcePaths(o.config, o.quickjsDir, plan.kernelConfig), step.reads),
           ...Object.entries(afterDirs).map(([s, host]) => ({ host, container: `/in/${s}`, readOnly: true })),
           { host: out, container: '/out', readOnly: false },
         ],
