@@ -1,6 +1,6 @@
 /**
  * Benchmark of the flow extractor (issue: bpf/). Prints figures, never passes or fails on them.
- *   node --import=tsx bench/bpf-extractor.ts [--json]
+ *   node --import=tsx bench/bpf-extractor.ts [--rounds N (11)] [--json]
  * Needs root, Docker (to compile) and iperf3 (for the throughput part).
  */
 import { execFile, spawn } from 'node:child_process';
@@ -50,6 +50,9 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 
 async function main(): Promise<void> {
   const json = process.argv.includes('--json');
+  const at = process.argv.indexOf('--rounds');
+  const rounds = at > 0 ? Number(process.argv[at + 1]) : 11;
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds needs a whole number of at least 1, got "${process.argv[at + 1]}"`);
   const tools = await buildBpfTools('bpfel');
   const empty = path.join(path.dirname(tools.object), 'empty_tc.bpf.o');
   try {
@@ -67,11 +70,34 @@ async function main(): Promise<void> {
       'TCP, new flow': { lines: fresh, repeat: 1 },
       'non-IP frame (ARP)': { lines: arp, repeat: REPEAT },
     };
-    const perPacket: Record<string, { ns: number; emptyNs: number; overNs: number; ratio: number }> = {};
-    for (const [name, c] of Object.entries(cases)) {
-      const ns = await meanNs(tools, tools.object, 'fw_lan_ingress', c.lines, c.repeat);
-      const emptyNs = await meanNs(tools, empty, 'empty_tc', c.lines, c.repeat);
-      perPacket[name] = { ns, emptyNs, overNs: ns - emptyNs, ratio: ns / emptyNs };
+    // Interleaved rounds, the order of the two programs alternating, so that a noisy stretch
+    // of the machine falls on both; medians per case, and the spread of the difference.
+    type Row = { ns: number; emptyNs: number; overNs: number; ratio: number; overMin: number; overMax: number };
+    const samples: Record<string, { ns: number[]; emptyNs: number[]; over: number[] }> = {};
+    for (let round = 0; round < rounds; round++) {
+      for (const [name, c] of Object.entries(cases)) {
+        const fw = (): Promise<number> => meanNs(tools, tools.object, 'fw_lan_ingress', c.lines, c.repeat);
+        const base = (): Promise<number> => meanNs(tools, empty, 'empty_tc', c.lines, c.repeat);
+        let ns: number;
+        let emptyNs: number;
+        if (round % 2 === 0) {
+          ns = await fw();
+          emptyNs = await base();
+        } else {
+          emptyNs = await base();
+          ns = await fw();
+        }
+        const s = (samples[name] ??= { ns: [], emptyNs: [], over: [] });
+        s.ns.push(ns);
+        s.emptyNs.push(emptyNs);
+        s.over.push(ns - emptyNs);
+      }
+    }
+    const perPacket: Record<string, Row> = {};
+    for (const [name, s] of Object.entries(samples)) {
+      const ns = median(s.ns);
+      const emptyNs = median(s.emptyNs);
+      perPacket[name] = { ns, emptyNs, overNs: median(s.over), ratio: ns / emptyNs, overMin: Math.min(...s.over), overMax: Math.max(...s.over) };
     }
 
     let throughput: { withoutGbps: number; withGbps: number; ratio: number; lossPercent: number } | string = 'skipped: iperf3 not installed (apt-get install iperf3)';
@@ -107,9 +133,10 @@ async function main(): Promise<void> {
       return;
     }
     console.log('verifier, processed instructions:', JSON.stringify(verifier));
-    console.log('BPF_PROG_TEST_RUN, ns per packet (fw_lan_ingress vs an empty TC program, same run):');
+    console.log(`BPF_PROG_TEST_RUN, ns per packet (fw_lan_ingress vs an empty TC program, median of ${rounds} interleaved rounds):`);
     for (const [n, r] of Object.entries(perPacket)) {
-      console.log(`  ${n.padEnd(20)} ${r.ns.toFixed(1).padStart(7)} ns  empty ${r.emptyNs.toFixed(1).padStart(6)} ns  +${r.overNs.toFixed(1)} ns  x${r.ratio.toFixed(2)}`);
+      const spread = `(${r.overMin.toFixed(0)}..${r.overMax.toFixed(0)})`;
+      console.log(`  ${n.padEnd(20)} ${r.ns.toFixed(1).padStart(7)} ns  empty ${r.emptyNs.toFixed(1).padStart(6)} ns  +${r.overNs.toFixed(1)} ns ${spread}  x${r.ratio.toFixed(2)}`);
     }
     console.log('bulk TCP over veth (iperf3, median of 3 x 4 s):', typeof throughput === 'string' ? throughput : `${throughput.withoutGbps.toFixed(2)} Gbit/s without, ${throughput.withGbps.toFixed(2)} Gbit/s with (ratio ${throughput.ratio.toFixed(3)}, loss ${throughput.lossPercent.toFixed(1)}%)`);
   } finally {
