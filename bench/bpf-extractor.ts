@@ -6,7 +6,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import { which } from '../builder/util/which.js';
 import { attach, buildBpfTools, verifierStats, type BpfTools } from '../devkit/bpf.js';
 import { inNs, VethPair } from '../devkit/netns.js';
@@ -49,10 +49,10 @@ async function iperf(net: VethPair, seconds: number): Promise<number> {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
-  const json = process.argv.includes('--json');
-  const at = process.argv.indexOf('--rounds');
-  const rounds = at > 0 ? Number(process.argv[at + 1]) : 11;
-  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds needs a whole number of at least 1, got "${process.argv[at + 1]}"`);
+  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '11' }, json: { type: 'boolean' } } });
+  const json = values.json === true;
+  const rounds = Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds needs a whole number of at least 1, got "${values.rounds}"`);
   const tools = await buildBpfTools('bpfel');
   const empty = path.join(path.dirname(tools.object), 'empty_tc.bpf.o');
   try {
