@@ -119,6 +119,34 @@ static __always_inline bool hdr_off(__u32 *off, const bool eth)
 /* Bounds check the verifier can follow: [off, off+len) lies inside the packet. */
 #define HAVE(data, end, off, len) ((void *)(data) + (off) + (len) <= (void *)(end))
 
+/*
+ * A 4-byte packet field, as a 4-byte load would read it. Behind a 14-byte Ethernet header the IP
+ * header sits on a 4-byte boundary; on an L3 device it starts the packet, which the verifier of a
+ * CPU without efficient unaligned access (MIPS) takes to start 2 bytes past one (NET_IP_ALIGN)
+ * and where it refuses 4-byte loads: two 2-byte loads there instead.
+ */
+static __always_inline __u32 pkt_u32(const void *f, const bool eth)
+{
+	const __u16 *h = f;
+
+	if (eth)
+		return *(const __u32 *)f;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (__u32)h[0] | (__u32)h[1] << 16;
+#else
+	return (__u32)h[0] << 16 | (__u32)h[1];
+#endif
+}
+
+static __always_inline void pkt_addr6(__u8 *dst, const void *f, const bool eth)
+{
+	for (int i = 0; i < 4; i++) {
+		__u32 w = pkt_u32(f + 4 * i, eth);
+
+		__builtin_memcpy(dst + 4 * i, &w, 4);
+	}
+}
+
 static __always_inline void v4_mapped(__u8 *dst, __be32 addr)
 {
 	__builtin_memset(dst, 0, 10);
@@ -127,7 +155,8 @@ static __always_inline void v4_mapped(__u8 *dst, __be32 addr)
 	__builtin_memcpy(dst + 12, &addr, 4);
 }
 
-static __always_inline int parse_l4(void *data, void *end, __u32 off, __u8 proto, __u32 l4_len, struct pkt *p)
+static __always_inline int parse_l4(void *data, void *end, __u32 off, __u8 proto, __u32 l4_len, struct pkt *p,
+				    const bool eth)
 {
 	if (proto == IPPROTO_TCP) {
 		struct tcphdr *th = data + off;
@@ -140,7 +169,7 @@ static __always_inline int parse_l4(void *data, void *end, __u32 off, __u8 proto
 			return -1;
 		p->key.port_a = th->source;
 		p->key.port_b = th->dest;
-		p->seq = bpf_ntohl(th->seq);
+		p->seq = bpf_ntohl(pkt_u32(&th->seq, eth));
 		p->tcp_flags = ((__u8 *)th)[13];
 		p->l2_l4_hdr = off + doff;
 		p->payload = l4_len - doff;
@@ -248,10 +277,10 @@ l3:
 			return -1;
 		p->key.family = 4;
 		p->key.proto = iph->protocol;
-		v4_mapped(p->key.addr_a, iph->saddr);
-		v4_mapped(p->key.addr_b, iph->daddr);
+		v4_mapped(p->key.addr_a, pkt_u32(&iph->saddr, eth));
+		v4_mapped(p->key.addr_b, pkt_u32(&iph->daddr, eth));
 		frag = iph->frag_off & bpf_htons(0x1fff);
-		if (!frag && parse_l4(data, end, off + ihl, iph->protocol, tot - ihl, p) == 0)
+		if (!frag && parse_l4(data, end, off + ihl, iph->protocol, tot - ihl, p, eth) == 0)
 			return 0;
 		/* A later fragment has no L4 header; a first fragment too short to hold one goes
 		 * with them (port-less) instead of being lost as truncated. */
@@ -273,8 +302,8 @@ l3:
 		if (HI_NIBBLE(ip6, 0) != 6)
 			return -1;
 		p->key.family = 6;
-		__builtin_memcpy(p->key.addr_a, &ip6->saddr, 16);
-		__builtin_memcpy(p->key.addr_b, &ip6->daddr, 16);
+		pkt_addr6(p->key.addr_a, &ip6->saddr, eth);
+		pkt_addr6(p->key.addr_b, &ip6->daddr, eth);
 		plen = bpf_ntohs(ip6->payload_len);
 		if (skb->gso_segs > 1 || plen == 0)
 			plen = skb->len - off - sizeof(*ip6);
@@ -320,7 +349,7 @@ l3:
 		p->key.proto = nexthdr;
 		if (!hdr_off(&off, eth))
 			return -1;
-		if (!p->fragment && parse_l4(data, end, off, nexthdr, plen, p) == 0)
+		if (!p->fragment && parse_l4(data, end, off, nexthdr, plen, p, eth) == 0)
 			return 0;
 		/* as for IPv4: a first fragment too short for its L4 header goes with the others */
 		if (!p->fragment && !first_frag)

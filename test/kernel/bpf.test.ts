@@ -30,6 +30,14 @@ test('every program verifies within the budget of processed instructions', async
   t.log(JSON.stringify(stats));
 });
 
+test('every program also verifies under the packet alignment rules of MIPS routers (an L3 device\'s IP header 2 bytes off a word)', async (t) => {
+  // x86 lets any alignment pass; ath79 and ramips check it (BPF_F_STRICT_ALIGNMENT here). The
+  // *_ip programs read 4-byte fields as two 2-byte loads for this (pkt_u32 in fw_flows.bpf.c).
+  const stats = await verifierStats(tools, tools.object, { strictAlignment: true });
+  t.is(Object.keys(stats).length, 8);
+  for (const [prog, n] of Object.entries(stats)) t.true(n > 0 && n < VERIFIER_BUDGET, `${prog}: ${n} processed instructions`);
+});
+
 const inn = (data: Buffer, extra: Partial<TestPacket> = {}): TestPacket => ({ hook: 'in', data, ...extra });
 const eg = (data: Buffer, extra: Partial<TestPacket> = {}): TestPacket => ({ hook: 'eg', data, ...extra });
 
