@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "bench_bpf.h"
 #include "config.h"
 #include "jsvm.h"
 #include "watch.h"
@@ -27,6 +28,8 @@ static void usage(FILE *f)
 		"  run FILE.qbc        evaluate bytecode, print its completion value as JSON\n"
 		"  info                print the build's facts as JSON\n"
 		"  bench-window --flows N --model M   one window over N synthetic flows (benchmarks)\n"
+		"  bench-bpf [--object PATH] [--repeat N] [--new-flows N]   BPF cost per packet and load\n"
+		"  bench-loop N        the clock over a loop of N iterations (calibrates bench-bpf)\n"
 		"watch/predict OPTIONS (override /etc/config/fwrunner or --config FILE):\n"
 		"  --lan IF  --wan IF  --window SEC  --windows N  --once  --model PATH|none  --object PATH\n"
 		"  --pin-dir DIR|none  --output FILE  --output-max-kb N  --record FILE  --mem-limit BYTES\n"
@@ -120,7 +123,7 @@ static int daemon_main(const char *cmd, int argc, char **argv)
 	struct runner_config c;
 	char err[400], key[32];
 	const char *file = NULL;
-	unsigned long flows = 100;
+	unsigned long flows = 100, repeat = 2000, new_flows = 500;
 	int i;
 
 	config_defaults(&c);
@@ -153,6 +156,17 @@ static int daemon_main(const char *cmd, int argc, char **argv)
 			flows = strtoul(argv[++i], NULL, 10);
 			continue;
 		}
+		if ((!strcmp(a, "--repeat") || !strcmp(a, "--new-flows")) && !strcmp(cmd, "bench-bpf")) {
+			unsigned long long v;
+
+			if (parse_size(argv[i + 1], &v) || v < 1 || v > 1000000) {
+				fprintf(stderr, "fwrunner: %s needs a whole number from 1 to 1000000, got \"%s\"\n", a, argv[i + 1]);
+				return 2;
+			}
+			*(a[2] == 'r' ? &repeat : &new_flows) = (unsigned long)v;
+			i++;
+			continue;
+		}
 		/* --pin-dir -> pin_dir: the same names as the config file */
 		snprintf(key, sizeof(key), "%s", a + 2);
 		for (char *p = key; *p; p++)
@@ -165,6 +179,8 @@ static int daemon_main(const char *cmd, int argc, char **argv)
 	}
 	if (!strcmp(cmd, "bench-window"))
 		return bench_window(&c, (uint32_t)flows);
+	if (!strcmp(cmd, "bench-bpf"))
+		return bench_bpf(c.object, (uint32_t)repeat, (uint32_t)new_flows);
 	return !strcmp(cmd, "watch") ? watch_run(&c) : predict_lines(&c);
 }
 
@@ -178,7 +194,8 @@ int main(int argc, char **argv)
 	size_t len = 0;
 	int i = 1, rc = 1;
 
-	if (argc > 1 && (!strcmp(argv[1], "watch") || !strcmp(argv[1], "predict") || !strcmp(argv[1], "bench-window")))
+	if (argc > 1 && (!strcmp(argv[1], "watch") || !strcmp(argv[1], "predict") || !strcmp(argv[1], "bench-window") ||
+			 !strcmp(argv[1], "bench-bpf")))
 		return daemon_main(argv[1], argc - 2, argv + 2);
 	for (; i + 1 < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
 		if (parse_size(argv[i + 1], &n) != 0) {
@@ -202,6 +219,13 @@ int main(int argc, char **argv)
 	cmd = argv[i++];
 	if (strcmp(cmd, "info") == 0)
 		return info();
+	if (strcmp(cmd, "bench-loop") == 0) {
+		if (argc - i != 1 || parse_size(argv[i], &n)) {
+			fprintf(stderr, "fwrunner: bench-loop needs a number of iterations\n");
+			return 2;
+		}
+		return bench_loop(n);
+	}
 	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0) {
 		usage(stdout);
 		return 0;

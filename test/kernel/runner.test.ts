@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { projectPath } from '../../builder/util/paths.js';
-import { buildBpfTools, type BpfTools } from '../../devkit/bpf.js';
+import { buildBpfTools, type BenchBpfResult, type BpfTools } from '../../devkit/bpf.js';
 import { referenceModel } from '../../builder/vrouter/reference-model.js';
 import { referencePredictions } from '../helpers/model.js';
 import { inNs, sh, trafficIn, TunPair, VethPair } from '../../devkit/netns.js';
@@ -453,4 +453,33 @@ test('the shipped model keeps its per-flow state for 1,100 flows at once (its ta
   const errors = small.trim().split('\n');
   t.true(errors.length > 0 && errors[0] !== '');
   t.deepEqual(errors.filter((l) => !/^fwrunner: .*InternalError: out of memory/.test(l)).slice(0, 3), []);
+});
+
+test('bench-bpf measures the programs through BPF_PROG_TEST_RUN beside an empty program, and refuses a bad count', async (t) => {
+  // What bench:platforms runs in every virtual router, here on the host kernel.
+  const out = await sh(tools.runner, ['bench-bpf', '--object', tools.object, '--repeat', '2000', '--new-flows', '200']);
+  const r = JSON.parse(out) as BenchBpfResult;
+  t.is(r.programs, 4, 'the four Ethernet-port programs');
+  t.true(r.loadAllNs > r.loadOneNs && r.loadOneNs > 0, `load of four ${r.loadAllNs} ns, of one ${r.loadOneNs} ns`);
+  // the flow record's work (a clock read, a hash lookup, counters) costs more than returning
+  t.true(r.existingFlow.ns > r.existingFlow.emptyNs, JSON.stringify(r.existingFlow));
+  // an insert on top of the lookup costs more than updating a record
+  t.true(r.newFlow.ns - r.newFlow.emptyNs > r.existingFlow.ns - r.existingFlow.emptyNs, JSON.stringify(r));
+
+  const bad = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const c = spawn(tools.runner, ['bench-bpf', '--object', tools.object, '--repeat', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    c.on('close', (code) => resolve({ code, stderr }));
+  });
+  t.is(bad.code, 2);
+  t.is(bad.stderr.trim(), 'fwrunner: --repeat needs a whole number from 1 to 1000000, got "0"');
+  const missing = await sh(tools.runner, ['bench-bpf', '--object', '/nonexistent.o']).catch((e: Error) => e.message);
+  t.regex(missing, /nonexistent\.o/);
+
+  // bench-loop: the guest-clock calibration; its time grows with the loop
+  const loop = (n: number) => sh(tools.runner, ['bench-loop', String(n)]).then((o) => JSON.parse(o) as { loop: number; ns: number });
+  const [small, big] = [await loop(1000), await loop(10_000_000)];
+  t.is(big.loop, 10_000_000);
+  t.true(big.ns > small.ns, `${small.ns} ns for 1,000 iterations, ${big.ns} for 10 million`);
 });
