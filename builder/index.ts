@@ -13,4 +13,4 @@ export { doctor, type DoctorReport } from './doctor.js';
 export { FwbuildError, UsageError, BuildError, InterruptedError } from './errors.js';
 export { readElfHeader, EM } from './util/elf.js';
 export { fwbuildVersion } from './version.js';
-export { testRouter, type RouterTestReport, type FlowCheck } from './vrouter/router-test.js';
+export { testRouter, type RouterTestReport, type RouterLab, type FlowCheck } from './vrouter/router-test.js';

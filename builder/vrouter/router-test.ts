@@ -29,6 +29,22 @@ export interface RouterTestOptions extends Pick<BuildOptions, 'renderer'> {
   labId?: string;
   /** Passed to the build: fail if the inputs differ from fwbuild.lock. */
   frozen?: boolean;
+  /** Added to the image's QEMU command line (bench:platforms: `-icount shift=0`). */
+  qemuArgs?: string[];
+  /**
+   * Runs once the runner is ready and the guest's rcS is done, before the test's traffic: benches
+   * run commands in the guest and send traffic of their own here.
+   */
+  onReady?: (lab: RouterLab) => Promise<void>;
+}
+
+/** What a booted router test holds, for `onReady`. */
+export interface RouterLab {
+  router: QemuRouter;
+  lan: Netns;
+  wan: Netns;
+  ports: RouterPorts;
+  signal: AbortSignal;
 }
 
 /** One flow the test sent, what the runner reported for it, and whether they agree. */
@@ -123,9 +139,10 @@ export async function testRouter(config: ResolvedConfig, catalog: Catalog, name:
 
   const id = o.labId ?? randomBytes(3).toString('hex');
   const taps = { lan: `fwl${id}`, wan: `fww${id}` };
-  const argv = manifest.qemu.argv.map((a) =>
-    a.replace(TAP.lan, taps.lan).replace(TAP.wan, taps.wan).replace(/^(kernel|image)\//, `${dist}/$1/`),
-  );
+  const argv = [
+    ...manifest.qemu.argv.map((a) => a.replace(TAP.lan, taps.lan).replace(TAP.wan, taps.wan).replace(/^(kernel|image)\//, `${dist}/$1/`)),
+    ...(o.qemuArgs ?? []),
+  ];
   const consoleLog = path.join(config.logDir, targetSlug(target.name), 'test-console.log');
   const made: Netns[] = [];
   let router: QemuRouter | undefined;
@@ -171,6 +188,7 @@ export async function testRouter(config: ResolvedConfig, catalog: Catalog, name:
     const bootSeconds = (Date.now() - router.startedAt) / 1000;
     await router.waitForLine((l) => l.startsWith('rcS: up:'), `${target.name}: rcS did not finish`, 60_000, signal);
     say(`${target.name}: runner ready after ${bootSeconds.toFixed(1)} s (${ready.jited} of ${ready.programs} programs JIT-compiled, loaded and verified in ${ready.loadMs} ms)`);
+    await o.onReady?.({ router, lan: lanNs, wan: wanNs, ports, signal });
 
     const expected = await sendTraffic(lanNs, wanNs, ports, signal);
     say(`${target.name}: traffic sent; waiting for the runner's windows`);
