@@ -1,5 +1,8 @@
 /**
  * Benchmark of the flow extractor (issue: bpf/). Prints figures, never passes or fails on them.
+ * Per packet, three programs on the same packets, interleaved: fw_lan_ingress, an empty TC
+ * program (the baseline), and the flow table alone (bpf/harness/lru_floor.bpf.c: fw_flows'
+ * LRU table, key and record, a lookup and for a new flow the insert; no parsing, no clock).
  *   node --import=tsx bench/bpf-extractor.ts [--rounds N (11)] [--json]
  * Needs root, Docker (to compile) and iperf3 (for the throughput part).
  */
@@ -55,6 +58,8 @@ async function main(): Promise<void> {
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds needs a whole number of at least 1, got "${values.rounds}"`);
   const tools = await buildBpfTools('bpfel');
   const empty = path.join(path.dirname(tools.object), 'empty_tc.bpf.o');
+  // the flow table alone (bpf/harness/lru_floor.bpf.c): what fw_flows cannot go below
+  const floor = path.join(path.dirname(tools.object), 'lru_floor.bpf.o');
   try {
     const verifier = {
       fw_flows: await verifierStats(tools),
@@ -72,32 +77,45 @@ async function main(): Promise<void> {
     };
     // Interleaved rounds, the order of the two programs alternating, so that a noisy stretch
     // of the machine falls on both; medians per case, and the spread of the difference.
-    type Row = { ns: number; emptyNs: number; overNs: number; ratio: number; overMin: number; overMax: number };
-    const samples: Record<string, { ns: number[]; emptyNs: number[]; over: number[] }> = {};
+    type Row = { ns: number; emptyNs: number; overNs: number; ratio: number; overMin: number; overMax: number; tableOverNs: number };
+    const samples: Record<string, { ns: number[]; emptyNs: number[]; over: number[]; table: number[] }> = {};
     for (let round = 0; round < rounds; round++) {
       for (const [name, c] of Object.entries(cases)) {
         const fw = (): Promise<number> => meanNs(tools, tools.object, 'fw_lan_ingress', c.lines, c.repeat);
         const base = (): Promise<number> => meanNs(tools, empty, 'empty_tc', c.lines, c.repeat);
+        const table = (): Promise<number> => meanNs(tools, floor, 'lru_floor', c.lines, c.repeat);
         let ns: number;
         let emptyNs: number;
+        let tableNs: number;
         if (round % 2 === 0) {
           ns = await fw();
           emptyNs = await base();
+          tableNs = await table();
         } else {
+          tableNs = await table();
           emptyNs = await base();
           ns = await fw();
         }
-        const s = (samples[name] ??= { ns: [], emptyNs: [], over: [] });
+        const s = (samples[name] ??= { ns: [], emptyNs: [], over: [], table: [] });
         s.ns.push(ns);
         s.emptyNs.push(emptyNs);
         s.over.push(ns - emptyNs);
+        s.table.push(tableNs - emptyNs);
       }
     }
     const perPacket: Record<string, Row> = {};
     for (const [name, s] of Object.entries(samples)) {
       const ns = median(s.ns);
       const emptyNs = median(s.emptyNs);
-      perPacket[name] = { ns, emptyNs, overNs: median(s.over), ratio: ns / emptyNs, overMin: Math.min(...s.over), overMax: Math.max(...s.over) };
+      perPacket[name] = {
+        ns,
+        emptyNs,
+        overNs: median(s.over),
+        ratio: ns / emptyNs,
+        overMin: Math.min(...s.over),
+        overMax: Math.max(...s.over),
+        tableOverNs: median(s.table),
+      };
     }
 
     let throughput: { withoutGbps: number; withGbps: number; ratio: number; lossPercent: number } | string = 'skipped: iperf3 not installed (apt-get install iperf3)';
@@ -136,7 +154,10 @@ async function main(): Promise<void> {
     console.log(`BPF_PROG_TEST_RUN, ns per packet (fw_lan_ingress vs an empty TC program, median of ${rounds} interleaved rounds):`);
     for (const [n, r] of Object.entries(perPacket)) {
       const spread = `(${r.overMin.toFixed(0)}..${r.overMax.toFixed(0)})`;
-      console.log(`  ${n.padEnd(20)} ${r.ns.toFixed(1).padStart(7)} ns  empty ${r.emptyNs.toFixed(1).padStart(6)} ns  +${r.overNs.toFixed(1)} ns ${spread}  x${r.ratio.toFixed(2)}`);
+      console.log(
+        `  ${n.padEnd(20)} ${r.ns.toFixed(1).padStart(7)} ns  empty ${r.emptyNs.toFixed(1).padStart(6)} ns  +${r.overNs.toFixed(1)} ns ${spread}  x${r.ratio.toFixed(2)}` +
+          `   the flow table alone (lookup, insert of a new record): +${r.tableOverNs.toFixed(1)} ns`,
+      );
     }
     console.log('bulk TCP over veth (iperf3, median of 3 x 4 s):', typeof throughput === 'string' ? throughput : `${throughput.withoutGbps.toFixed(2)} Gbit/s without, ${throughput.withGbps.toFixed(2)} Gbit/s with (ratio ${throughput.ratio.toFixed(3)}, loss ${throughput.lossPercent.toFixed(1)}%)`);
   } finally {
