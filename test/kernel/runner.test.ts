@@ -459,12 +459,12 @@ test('bench-bpf measures the programs through BPF_PROG_TEST_RUN beside an empty 
   // What bench:platforms runs in every virtual router, here on the host kernel.
   const out = await sh(tools.runner, ['bench-bpf', '--object', tools.object, '--repeat', '2000', '--new-flows', '200']);
   const r = JSON.parse(out) as BenchBpfResult;
+  // figures only (timing is for bench/): every one measured, none missing or negative
   t.is(r.programs, 4, 'the four Ethernet-port programs');
-  t.true(r.loadAllNs > r.loadOneNs && r.loadOneNs > 0, `load of four ${r.loadAllNs} ns, of one ${r.loadOneNs} ns`);
-  // the flow record's work (a clock read, a hash lookup, counters) costs more than returning
-  t.true(r.existingFlow.ns > r.existingFlow.emptyNs, JSON.stringify(r.existingFlow));
-  // an insert on top of the lookup costs more than updating a record
-  t.true(r.newFlow.ns - r.newFlow.emptyNs > r.existingFlow.ns - r.existingFlow.emptyNs, JSON.stringify(r));
+  t.is(r.jited, r.jitEnable > 0 ? 4 : 0);
+  for (const v of [r.loadAllNs, r.loadOneNs, r.existingFlow.ns, r.existingFlow.emptyNs, r.newFlow.ns, r.newFlow.emptyNs, r.nonIp.ns, r.nonIp.emptyNs]) {
+    t.true(Number.isFinite(v) && v > 0, JSON.stringify(r));
+  }
 
   const bad = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
     const c = spawn(tools.runner, ['bench-bpf', '--object', tools.object, '--repeat', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -477,9 +477,10 @@ test('bench-bpf measures the programs through BPF_PROG_TEST_RUN beside an empty 
   const missing = await sh(tools.runner, ['bench-bpf', '--object', '/nonexistent.o']).catch((e: Error) => e.message);
   t.regex(missing, /nonexistent\.o/);
 
-  // bench-loop: the guest-clock calibration; its time grows with the loop
-  const loop = (n: number) => sh(tools.runner, ['bench-loop', String(n)]).then((o) => JSON.parse(o) as { loop: number; ns: number });
-  const [small, big] = [await loop(1000), await loop(10_000_000)];
-  t.is(big.loop, 10_000_000);
-  t.true(big.ns > small.ns, `${small.ns} ns for 1,000 iterations, ${big.ns} for 10 million`);
+  // bench-loop: the guest-clock calibration; it reports the loop it ran and a time
+  const loop = JSON.parse(await sh(tools.runner, ['bench-loop', '1000000'])) as { loop: number; ns: number };
+  t.is(loop.loop, 1_000_000);
+  t.true(Number.isInteger(loop.ns) && loop.ns > 0, JSON.stringify(loop));
+  const noCount = await sh(tools.runner, ['bench-loop']).catch((e: Error) => e.message);
+  t.regex(noCount, /bench-loop needs a number of iterations/);
 });
