@@ -11,21 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include "bench_bpf.h"
 #include "bpf_obj.h"
 #include "bpf_sys.h"
+#include "watch.h"
 
 #define PKT_LEN (14 + 20 + 20 + 1400)
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* A download packet of flow `i`: server 10.x.y.z:443 -> client 192.168.1.20, 1400 B payload. */
 static void tcp_packet(uint8_t *p, uint32_t i)

@@ -25,7 +25,7 @@ static void on_signal(int sig)
 	stop_signal = sig;
 }
 
-static uint64_t mono_ns(void)
+uint64_t mono_ns(void)
 {
 	struct timespec ts;
 

@@ -2,7 +2,11 @@
 #ifndef FW_WATCH_H
 #define FW_WATCH_H
 
+#include <stdint.h>
 #include "config.h"
+
+/* CLOCK_MONOTONIC in ns (under QEMU -icount shift=0, guest instructions). */
+uint64_t mono_ns(void);
 
 /* Attaches, then every window reads the flows, runs the model and writes JSON lines. */
 int watch_run(const struct runner_config *c);
