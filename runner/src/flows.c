@@ -192,7 +192,7 @@ _Static_assert(FW_SIZE_BINS <= FEATURE_HIST_LEN && FW_IAT_BINS <= FEATURE_HIST_L
 	       "an array longer than FEATURE_HIST_LEN");
 
 static void dir_features(double *v, double (*hs)[FEATURE_HIST_LEN], const struct fw_dir_stats *now,
-			 const struct dir_snap *prev, uint32_t window_s)
+			 const struct dir_snap *prev, double span_s)
 {
 	double packets = (double)(now->packets - (prev ? prev->packets : 0));
 	double bytes = (double)(now->bytes - (prev ? prev->bytes : 0));
@@ -200,7 +200,7 @@ static void dir_features(double *v, double (*hs)[FEATURE_HIST_LEN], const struct
 	v[0] = packets;
 	v[1] = bytes;
 	v[2] = (double)(now->payload_bytes - (prev ? prev->payload : 0));
-	v[3] = bytes * 8.0 / 1e6 / window_s;
+	v[3] = bytes * 8.0 / 1e6 / span_s;
 	v[4] = packets > 0 ? bytes / packets : 0;
 	v[5] = (double)(now->retrans - (prev ? prev->retrans : 0));
 	v[6] = (double)(now->gaps - (prev ? prev->gaps : 0));
@@ -210,7 +210,8 @@ static void dir_features(double *v, double (*hs)[FEATURE_HIST_LEN], const struct
 	}
 }
 
-void features_compute(const struct flow_window *f, uint32_t window_s, uint64_t now_ns, struct features *o)
+void features_compute(const struct flow_window *f, uint32_t window_s, double span_s, uint64_t now_ns,
+		      struct features *o)
 {
 	const struct fw_flow *x = &f->now;
 	uint32_t started = x->seg_count - (f->prev ? f->prev->seg_count : 0);
@@ -222,8 +223,8 @@ void features_compute(const struct flow_window *f, uint32_t window_s, uint64_t n
 
 	v[0] = window_s;
 	v[1] = f->key.proto;
-	dir_features(v + 2, &o->hist[0], &x->dir[FW_DIR_UP], f->prev ? &f->prev->d[FW_DIR_UP] : NULL, window_s);
-	dir_features(v + 9, &o->hist[2], &x->dir[FW_DIR_DOWN], f->prev ? &f->prev->d[FW_DIR_DOWN] : NULL, window_s);
+	dir_features(v + 2, &o->hist[0], &x->dir[FW_DIR_UP], f->prev ? &f->prev->d[FW_DIR_UP] : NULL, span_s);
+	dir_features(v + 9, &o->hist[2], &x->dir[FW_DIR_DOWN], f->prev ? &f->prev->d[FW_DIR_DOWN] : NULL, span_s);
 	/* Segments that started in this window (the ring holds the last FW_SEGMENTS). */
 	for (uint32_t i = 0; i < k; i++) {
 		const struct fw_segment *s = &x->seg[(x->seg_count - 1 - i) & (FW_SEGMENTS - 1)];

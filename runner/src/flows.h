@@ -73,7 +73,13 @@ struct feature_atoms {
 	JSAtom hist[FEATURE_HISTS];
 };
 
-void features_compute(const struct flow_window *f, uint32_t window_s, uint64_t now_ns, struct features *out);
+/*
+ * window_s is the configured length (the model's "window" input); span_s the time this window
+ * really covered, from one read of the table to the next, which the rates are taken over: a
+ * window cut short by a signal, or read late on a busy router, still reports true rates.
+ */
+void features_compute(const struct flow_window *f, uint32_t window_s, double span_s, uint64_t now_ns,
+		      struct features *out);
 /* Atoms are made once per context: building the object then does no string hashing. */
 void feature_atoms_init(JSContext *ctx, struct feature_atoms *a);
 void feature_atoms_free(JSContext *ctx, struct feature_atoms *a);

@@ -292,7 +292,7 @@ static void emit_summary(int counters_fd, uint32_t index, uint32_t active, uint3
 }
 
 static int emit_window(struct model *m, const struct runner_config *c, struct window *w, uint32_t index,
-		       struct capped_file *out, struct capped_file *rec)
+		       double span_s, struct capped_file *out, struct capped_file *rec)
 {
 	JSContext *ctx = m->vm.ctx;
 	uint64_t now = mono_ns();
@@ -314,7 +314,7 @@ static int emit_window(struct model *m, const struct runner_config *c, struct wi
 		char *pred = NULL;
 		int n;
 
-		features_compute(f, c->window_s, now, &x);
+		features_compute(f, c->window_s, span_s, now, &x);
 		if (features_to_json(&x, ftxt, sizeof(ftxt)) < 0)
 			snprintf(ftxt, sizeof(ftxt), "null");
 		flow_endpoints(&f->now, &f->key, client, server, sizeof(client), &cport, &sport);
@@ -381,7 +381,7 @@ int watch_run(const struct runner_config *c)
 	char err[600];
 	int rc = 1, nattached = 0, jited;
 	uint64_t load_ns;
-	uint64_t next;
+	uint64_t next, last_read, read_at;
 
 	memset(&m, 0, sizeof(m));
 	m.predict = JS_UNDEFINED;
@@ -444,6 +444,7 @@ int watch_run(const struct runner_config *c)
 	{
 		struct window w;
 
+		last_read = mono_ns();
 		if (window_read(flows->fd, &prev, &w)) {
 			fprintf(stderr, "fwrunner: reading flows: %s\n", strerror(errno));
 			goto out_detach;
@@ -460,11 +461,13 @@ int watch_run(const struct runner_config *c)
 		sleep_until(next);
 		if (stop_signal && index > 1)
 			break;
+		read_at = mono_ns();
 		if (window_read(flows->fd, &prev, &w)) {
 			fprintf(stderr, "fwrunner: reading flows: %s\n", strerror(errno));
 			goto out_detach;
 		}
-		emit_window(&m, c, &w, index, &out, &rec);
+		emit_window(&m, c, &w, index, (double)(read_at - last_read) / 1e9, &out, &rec);
+		last_read = read_at;
 		if (counters)
 			emit_summary(counters->fd, index, w.n, w.next.count, &out);
 		flow_table_free(&prev);
@@ -608,7 +611,7 @@ int bench_window(const struct runner_config *c, uint32_t n)
 	}
 	/* the window alone, from features to output: on a guest under -icount, its instructions */
 	uint64_t t = mono_ns();
-	rc = emit_window(&m, c, &w, 1, &out, &none);
+	rc = emit_window(&m, c, &w, 1, c->window_s, &out, &none);
 	t = mono_ns() - t;
 	capped_close(&out);
 	fprintf(stderr, "fwrunner: bench window of %u flows: %lu predictions, %lu failed, %llu ns\n", n, m.calls, m.failures,
