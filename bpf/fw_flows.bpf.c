@@ -9,8 +9,9 @@
  *  - no BPF atomic instructions and no 64-bit division: the ARM32 JIT in 6.1 rejects both
  *    with ENOTSUPP instead of falling back to the interpreter (seen on qemu-armv7). Global
  *    counters are per-CPU. A flow's two directions live in separate fields, so each field has
- *    one writer as long as one direction of a flow is handled on one CPU at a time (RSS/RPS
- *    and socket locking keep it so); the segment state shared by both directions is a hint.
+ *    one writer as long as one direction of a flow is handled on one CPU at a time (a receive
+ *    queue, RSS or RPS keep it so for forwarded traffic; local senders on two CPUs do not, and
+ *    then an increment can be lost); the segment state shared by both directions is a hint.
  */
 #include <stdbool.h>
 #include <linux/bpf.h>

@@ -7,15 +7,16 @@ export const TRAFFIC_SCRIPT = projectPath('builder', 'vrouter', 'traffic.mjs');
 /**
  * Runs a traffic.mjs mode inside a network namespace; resolves with its JSON lines once it
  * exits. `onFirstLine` fires when it announced itself (a server is listening). Killed on abort
- * or after `timeoutMs`.
+ * or after `timeoutMs`. `cpu` runs it on that CPU only (taskset).
  */
 export function traffic(
   ns: string,
   args: string[],
-  o: { onFirstLine?: () => void; signal?: AbortSignal; timeoutMs?: number; script?: string } = {},
+  o: { onFirstLine?: () => void; signal?: AbortSignal; timeoutMs?: number; script?: string; cpu?: number } = {},
 ): Promise<Record<string, unknown>[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, o.script ?? TRAFFIC_SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const pin = o.cpu === undefined ? [] : ['taskset', '-c', String(o.cpu)];
+    const child = spawn('ip', ['netns', 'exec', ns, ...pin, process.execPath, o.script ?? TRAFFIC_SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     let announced = false;
