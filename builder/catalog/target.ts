@@ -15,6 +15,18 @@ const qemuSchema = {
   /** `-device` model with its properties; `romfile=` keeps a PCI NIC from loading an iPXE boot
    * ROM, which a router booted with `-kernel` never runs (and Debian ships only as a Recommends) */
   nic: { kind: 'string' },
+  /** PCI address (`slot` or `slot.function`) of each port's NIC, where the board's default
+   * puts both on one interrupt: on Malta the first free slots share IRQ 10 through the i8259,
+   * and a sustained download through the router wedged both NICs (2 runs of 2 on qemu-mips;
+   * slots 0x12 and 0x14, on IRQs 10 and 11, carried 24 downloads of 8 MB in 4 runs) */
+  nicAddr: {
+    kind: 'object',
+    optional: true,
+    fields: {
+      lan: { kind: 'string', pattern: /^0x[0-9a-f]{1,2}(\.[0-7])?$/, patternHint: 'a PCI slot such as "0x12" or "0x12.0"' },
+      wan: { kind: 'string', pattern: /^0x[0-9a-f]{1,2}(\.[0-7])?$/, patternHint: 'a PCI slot such as "0x14" or "0x14.0"' },
+    },
+  },
   /** Serial console device the kernel is told to use (console=…) */
   console: { kind: 'string' },
   /** Guest RAM in MiB (required for the debian provider's virtual routers) */

@@ -21,7 +21,7 @@ export function qemuCommand(q: QemuSpec, files: QemuFiles, ports: RouterPorts, t
     '-netdev',
     `tap,id=${id},ifname=${taps[id]},script=no,downscript=no`,
     '-device',
-    `${q.nic},netdev=${id},mac=${ports[id].mac}`,
+    `${q.nic},netdev=${id},mac=${ports[id].mac}${q.nicAddr ? `,addr=${q.nicAddr[id]}` : ''}`,
   ];
   return [
     q.system,

@@ -3,6 +3,8 @@ import { cp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadCatalog } from '../../builder/catalog/load.js';
 import { isVirtualRouter, type DebianTarget, type OpenWrtTarget } from '../../builder/catalog/target.js';
+import { qemuCommand } from '../../builder/debian/qemu-command.js';
+import type { RouterPorts } from '../../builder/debian/router-conf.js';
 import { UsageError } from '../../builder/errors.js';
 import { projectPath } from '../../builder/util/paths.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -29,6 +31,18 @@ test('the catalog holds the 11 targets of DESIGN §5 with their facts', async (t
     catalog.targets.filter((t) => t.provider === 'debian').map((t) => t.name),
     ['qemu-arm64', 'qemu-armv7', 'qemu-mips', 'qemu-mipsel'],
   );
+});
+
+test('each port\'s NIC goes to the PCI slot its row names (MIPS: one interrupt per NIC), else where QEMU puts it', async (t) => {
+  const catalog = await loadCatalog();
+  const ports = { lan: { mac: '52:54:00:00:00:01' }, wan: { mac: '52:54:00:00:00:02' } } as unknown as RouterPorts;
+  const devices = (name: string) => {
+    const argv = qemuCommand((catalog.resolve(name) as DebianTarget).qemu, { kernel: 'k', initramfs: 'i' }, ports);
+    return argv.filter((_, i) => argv[i - 1] === '-device');
+  };
+  t.deepEqual(devices('qemu-mips'), ['pcnet,romfile=,netdev=lan,mac=52:54:00:00:00:01,addr=0x12', 'pcnet,romfile=,netdev=wan,mac=52:54:00:00:00:02,addr=0x14']);
+  t.deepEqual(devices('qemu-mipsel'), devices('qemu-mips'));
+  t.false(devices('qemu-arm64').some((d) => d.includes('addr=')), devices('qemu-arm64').join(' '));
 });
 
 test('an unknown target names the closest and lists the accepted ones', async (t) => {
@@ -58,6 +72,7 @@ test('a broken target file is rejected with the file and key named', async (t) =
     ['ath79-generic.json', (o) => ({ ...o, twin: 'qemu-mipz' }), /key "twin" names unknown target "qemu-mipz"/],
     ['qemu-armv7.json', (o) => ({ ...o, name: 'qemu-arm' }), /name "qemu-arm" must live in qemu-arm\.json/],
     ['qemu-armv7.json', (o) => ({ ...o, provider: undefined }), /key "provider" is required/],
+    ['qemu-mips.json', (o) => ({ ...o, qemu: { ...(o.qemu as object), nicAddr: { lan: '0x12', wan: '20' } } }), /key "qemu\.nicAddr\.wan" .*"20".*PCI slot/],
   ];
   for (const [file, edit, re] of cases) {
     const dir = await brokenCatalog(t, file, edit);
