@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { projectPath } from '../builder/util/paths.js';
 import { inNs, Netns, sh } from '../builder/vrouter/netns.js';
-import { traffic } from '../builder/vrouter/traffic.js';
+import { onCpu, traffic } from '../builder/vrouter/traffic.js';
 
 export { inNs, sh };
 
@@ -110,7 +110,8 @@ export class TunPair {
   async up(): Promise<void> {
     this.spaces.push(await Netns.create(this.client), await Netns.create(this.server));
     // the relay writes every packet into the kernel: on TRAFFIC_CPU too (see there)
-    const wire = spawn('taskset', ['-c', String(TRAFFIC_CPU), 'python3', projectPath('devkit', 'tun-wire.py'), this.clientIf, this.serverIf], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const [cmd, ...args] = [...onCpu(TRAFFIC_CPU), 'python3', projectPath('devkit', 'tun-wire.py'), this.clientIf, this.serverIf];
+    const wire = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'inherit'] });
     this.wire = wire;
     await new Promise<void>((resolve, reject) => {
       wire.stdout!.once('data', () => resolve());

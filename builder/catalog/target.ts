@@ -5,6 +5,8 @@ import type { Infer, Schema } from '../util/schema.js';
  * provider's schema, and the TypeScript types below are derived from the same declarations.
  */
 
+const pciAddr = { kind: 'string', pattern: /^0x[0-9a-f]{1,2}(\.[0-7])?$/, patternHint: 'a PCI slot such as "0x12" or "0x12.0"' } as const;
+
 const qemuSchema = {
   /** qemu-system binary, e.g. qemu-system-mips */
   system: { kind: 'string' },
@@ -22,10 +24,7 @@ const qemuSchema = {
   nicAddr: {
     kind: 'object',
     optional: true,
-    fields: {
-      lan: { kind: 'string', pattern: /^0x[0-9a-f]{1,2}(\.[0-7])?$/, patternHint: 'a PCI slot such as "0x12" or "0x12.0"' },
-      wan: { kind: 'string', pattern: /^0x[0-9a-f]{1,2}(\.[0-7])?$/, patternHint: 'a PCI slot such as "0x14" or "0x14.0"' },
-    },
+    fields: { lan: pciAddr, wan: pciAddr },
   },
   /** Serial console device the kernel is told to use (console=…) */
   console: { kind: 'string' },

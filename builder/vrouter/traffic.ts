@@ -4,6 +4,9 @@ import { projectPath } from '../util/paths.js';
 
 export const TRAFFIC_SCRIPT = projectPath('builder', 'vrouter', 'traffic.mjs');
 
+/** The words that run a command on one CPU only (taskset, util-linux), or none. */
+export const onCpu = (cpu: number | undefined): string[] => (cpu === undefined ? [] : ['taskset', '-c', String(cpu)]);
+
 /**
  * Runs a traffic.mjs mode inside a network namespace; resolves with its JSON lines once it
  * exits. `onFirstLine` fires when it announced itself (a server is listening). Killed on abort
@@ -15,8 +18,7 @@ export function traffic(
   o: { onFirstLine?: () => void; signal?: AbortSignal; timeoutMs?: number; script?: string; cpu?: number } = {},
 ): Promise<Record<string, unknown>[]> {
   return new Promise((resolve, reject) => {
-    const pin = o.cpu === undefined ? [] : ['taskset', '-c', String(o.cpu)];
-    const child = spawn('ip', ['netns', 'exec', ns, ...pin, process.execPath, o.script ?? TRAFFIC_SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('ip', ['netns', 'exec', ns, ...onCpu(o.cpu), process.execPath, o.script ?? TRAFFIC_SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     let announced = false;
