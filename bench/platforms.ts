@@ -216,7 +216,7 @@ function report(rows: PlatformRow[], window: number, when: string): string {
   L.push(
     `Written by \`npm run bench:platforms\` (${when}). Every figure is measured inside the virtual router of each CPU, booted under QEMU with \`-icount shift=0\`, where the guest's clock advances one nanosecond per guest instruction: "instructions" below are the guest clock's nanoseconds. The calibration row checks that claim on each CPU (a loop's instructions counted by qemu-user against the guest's nanoseconds over the same loop; 1.00 means exact, above 1 the timer interrupts the loop took).`,
     '',
-    'BPF per packet: `BPF_PROG_TEST_RUN` of `fw_lan_ingress` in the guest kernel, minus a program that only returns, run the same way (existing flow: one packet repeated 2,000 times; new flow: 500 packets of flows never seen, one run each; non-IP: an ARP frame). Load: open, verify and JIT the four programs of a router that watches a LAN and a WAN Ethernet port (the ready-line row below: the two programs of the LAN port alone, at boot). Runner: one window from the flow records to the output lines (`fwrunner bench-window`), with the shipped model and with a model that returns at once; the difference is the model. Forwarding: 8 MB downloads from the WAN side to the LAN side through the router, 4 with the toolkit attached and 4 after its runner stopped (filters detached), in one boot; the time of every download is in the row, and under TCG they spread widely (up to 1.7 times on one router in one boot): a ratio is no finer than that spread.',
+    'BPF per packet: `BPF_PROG_TEST_RUN` of `fw_lan_ingress` in the guest kernel, minus a program that only returns, run the same way (existing flow: one packet repeated 2,000 times; new flow: 500 packets of flows never seen, one run each, which wait in a pending slot; its second packet: the same 500 packets once more, which record the flows, except the fifth or so whose slot another flow took; non-IP: an ARP frame). Load: open, verify and JIT the four programs of a router that watches a LAN and a WAN Ethernet port (the ready-line row below: the two programs of the LAN port alone, at boot). Runner: one window from the flow records to the output lines (`fwrunner bench-window`), with the shipped model and with a model that returns at once; the difference is the model. Forwarding: 8 MB downloads from the WAN side to the LAN side through the router, 4 with the toolkit attached and 4 after its runner stopped (filters detached), in one boot; the time of every download is in the row, and under TCG they spread widely (up to 1.7 times on one router in one boot): a ratio is no finer than that spread.',
     '',
   );
   L.push('| | ' + rows.map((r) => `${r.target}${r.twin ? ` (${r.twin})` : ''}`).join(' | ') + ' |');
@@ -227,9 +227,11 @@ function report(rows: PlatformRow[], window: number, when: string): string {
   row('calibration: guest ns per counted instruction', (r) => r.calibration.ratio.toFixed(3));
   row('BPF existing flow, instructions over empty (JIT)', (r) => n(over(r.bpf.jit.existingFlow)));
   row('BPF new flow (JIT)', (r) => n(over(r.bpf.jit.newFlow)));
+  row('BPF new flow, its second packet (JIT)', (r) => (r.bpf.jit.newFlowSecond ? n(over(r.bpf.jit.newFlowSecond)) : 'not measured'));
   row('BPF non-IP (JIT)', (r) => n(over(r.bpf.jit.nonIp)));
   row('BPF existing flow (interpreter)', (r) => interp(r, (b) => n(over(b.existingFlow))));
   row('BPF new flow (interpreter)', (r) => interp(r, (b) => n(over(b.newFlow))));
+  row('BPF new flow, its second packet (interpreter)', (r) => interp(r, (b) => (b.newFlowSecond ? n(over(b.newFlowSecond)) : 'not measured')));
   row('BPF non-IP (interpreter)', (r) => interp(r, (b) => n(over(b.nonIp))));
   row('load: LAN+WAN port programs, instructions (JIT)', (r) => `${n(r.bpf.jit.loadAllNs)} (${r.bpf.jit.jited}/${r.bpf.jit.programs} JIT)`);
   row('load: LAN+WAN port programs (interpreter)', (r) => interp(r, (b) => n(b.loadAllNs)));

@@ -60,6 +60,14 @@ struct {
 	__type(value, struct fw_hook_counters);
 } fw_counters SEC(".maps");
 
+/* First packets of flows not yet in fw_flows: see struct fw_pending. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FW_PENDING_SLOTS);
+	__type(key, __u32);
+	__type(value, struct fw_pending);
+} fw_pending SEC(".maps");
+
 /*
  * An all-zero flow record to insert new flows from: struct fw_flow is larger than the
  * 512-byte BPF stack, so it cannot be built there. Nothing ever writes to this map.
@@ -410,23 +418,23 @@ static __always_inline __u32 iat_bin(__u64 ns)
 }
 
 /* Returns 1 for payload below the highest sequence number seen: sent again (or late). */
-static __always_inline int track_seq(struct fw_dir_stats *d, const struct pkt *p)
+static __always_inline int track_seq(struct fw_dir_stats *d, __u32 seq, __u32 payload)
 {
-	__u32 end_seq = p->seq + p->payload;
+	__u32 end_seq = seq + payload;
 	int resent = 0;
 
 	/* the first payload starts the stream: it is in order, and its bytes count */
 	if (!d->seq_valid) {
 		d->seq_valid = 1;
-		d->next_seq = p->seq;
+		d->next_seq = seq;
 	}
 	/* Serial-number arithmetic: sequence numbers wrap at 2^32. */
-	if ((__s32)(p->seq - d->next_seq) < 0) {
+	if ((__s32)(seq - d->next_seq) < 0) {
 		d->retrans++;
-		d->retrans_bytes += p->payload;
+		d->retrans_bytes += payload;
 		resent = 1;
 	}
-	else if ((__s32)(p->seq - d->next_seq) > 0)
+	else if ((__s32)(seq - d->next_seq) > 0)
 		d->gaps++;
 	if ((__s32)(end_seq - d->next_seq) > 0) {
 		d->stream_bytes += end_seq - d->next_seq;
@@ -443,13 +451,13 @@ static __always_inline void segment_end(struct fw_flow *f, __u32 k, __u64 now)
 		f->early_end_ns[k] = now;
 }
 
-static __always_inline void track_segment(struct fw_flow *f, __u32 dir, const struct pkt *p, __u64 now, __u32 segs,
+static __always_inline void track_segment(struct fw_flow *f, __u32 dir, __u32 payload, __u64 now, __u32 segs,
 					  int resent)
 {
 	struct fw_segment *s;
 	__u32 cur;
 
-	if (!p->payload)
+	if (!payload)
 		return;
 	cur = f->seg_count - 1;
 	if (dir == FW_DIR_UP) {
@@ -457,7 +465,7 @@ static __always_inline void track_segment(struct fw_flow *f, __u32 dir, const st
 		if (f->seg_count) {
 			s = &f->seg[cur & (FW_SEGMENTS - 1)];
 			if (!s->down_bytes) {
-				s->up_bytes += p->payload;
+				s->up_bytes += payload;
 				segment_end(f, cur, now);
 				return;
 			}
@@ -468,7 +476,7 @@ static __always_inline void track_segment(struct fw_flow *f, __u32 dir, const st
 		cur = f->seg_count;
 		s = &f->seg[cur & (FW_SEGMENTS - 1)];
 		s->start_ns = now;
-		s->up_bytes = p->payload;
+		s->up_bytes = payload;
 		s->down_bytes = 0;
 		s->down_packets = 0;
 		segment_end(f, cur, now);
@@ -478,9 +486,132 @@ static __always_inline void track_segment(struct fw_flow *f, __u32 dir, const st
 	if (!f->seg_count)
 		return; /* response bytes before any request seen (flow began before we did) */
 	s = &f->seg[cur & (FW_SEGMENTS - 1)];
-	s->down_bytes += p->payload;
+	s->down_bytes += payload;
 	s->down_packets += segs;
 	segment_end(f, cur, now);
+}
+
+/* What one packet adds to a flow record: a parsed packet, or a parked one (struct fw_pending). */
+struct acct {
+	__u64 ns;
+	__u64 wire;
+	__u32 segs;
+	__u32 payload;
+	__u32 seq;
+	__u8 tcp_flags;
+	bool tcp; /* a TCP header was read (not a later fragment) */
+};
+
+/* Adds a packet to direction `dir` of f, in arrival order. */
+static __always_inline void account(struct fw_flow *f, __u32 dir, const struct acct *a)
+{
+	struct fw_dir_stats *d = &f->dir[dir & 1];
+	int resent = 0;
+
+	if (d->packets)
+		d->iat_hist[iat_bin(a->ns - d->last_ns) & (FW_IAT_BINS - 1)]++;
+	else
+		d->first_ns = a->ns;
+	d->last_ns = a->ns;
+	d->packets += a->segs;
+	d->bytes += a->wire;
+	d->payload_bytes += a->payload;
+	/* 32-bit division: the ARM32 JIT in 6.1 has no 64-bit divide and refuses the program. */
+	d->size_hist[size_bin((__u32)a->wire / a->segs) & (FW_SIZE_BINS - 1)] += a->segs;
+	if (a->tcp) {
+		d->tcp_flags |= a->tcp_flags;
+		if (a->payload)
+			resent = track_seq(d, a->seq, a->payload);
+	}
+	track_segment(f, dir & 1, a->payload, a->ns, a->segs, resent);
+}
+
+static __always_inline void acct_parked(struct acct *a, const struct fw_pending *q)
+{
+	a->ns = q->ns;
+	a->wire = q->wire;
+	a->segs = q->segs ? q->segs : 1;
+	a->payload = q->payload;
+	a->seq = q->seq;
+	a->tcp_flags = q->tcp_flags;
+	a->tcp = q->flags & FW_PENDING_TCP;
+}
+
+/*
+ * A parked packet that reaches a record after later packets of its flow (it waited on another
+ * CPU than the one that recorded the flow): counted, sized and timed as the flow's first
+ * packet if it was, but kept out of the gaps, sequence and segments, which follow arrival order.
+ */
+static __always_inline void account_late(struct fw_flow *f, const struct fw_pending *q)
+{
+	struct fw_dir_stats *d = &f->dir[q->dir & 1];
+	__u32 segs = q->segs ? q->segs : 1;
+
+	if (!d->packets || q->ns < d->first_ns)
+		d->first_ns = q->ns;
+	if (!d->packets)
+		d->last_ns = q->ns;
+	d->packets += segs;
+	d->bytes += q->wire;
+	d->payload_bytes += q->payload;
+	d->size_hist[size_bin(q->wire / segs) & (FW_SIZE_BINS - 1)] += segs;
+	if (q->flags & FW_PENDING_TCP)
+		d->tcp_flags |= q->tcp_flags;
+}
+
+/*
+ * The key's ten words folded in one at a time, each multiplied and its high half folded back
+ * down before the next: a product's bits depend only on the factors' lower bits, and flows of
+ * one host differ only in the upper halves of a port word and an address word, which plain
+ * multiplication would leave to cancel. Then mixed (Wellons' lowbias32) for the low bits.
+ */
+static __always_inline __u32 pending_slot(const struct fw_flow_key *k)
+{
+	const __u32 *w = (const __u32 *)k;
+	__u32 h = 0;
+
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(*k) / 4); i++) {
+		h = (h ^ w[i]) * 2654435761u;
+		h ^= h >> 15;
+	}
+	h *= 0x7feb352du;
+	h ^= h >> 15;
+	h *= 0x846ca68bu;
+	h ^= h >> 16;
+	return h & (FW_PENDING_SLOTS - 1);
+}
+
+static __always_inline bool key_eq(const struct fw_flow_key *x, const struct fw_flow_key *y)
+{
+	const __u64 *a = (const __u64 *)x, *b = (const __u64 *)y;
+
+	return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4])) == 0;
+}
+
+/*
+ * Inserts the record for `key` from a parked first packet. NOEXIST: when two CPUs race to
+ * create a flow, one wins. *created tells whether this call did.
+ */
+static __always_inline struct fw_flow *record(const struct fw_flow_key *key, const struct fw_pending *q, bool *created)
+{
+	__u32 zero = 0, hook = q->hook & 1;
+	struct fw_flow *init = bpf_map_lookup_elem(&fw_zero, &zero), *f;
+	/* counted at the hook of the flow's first packet */
+	struct fw_hook_counters *c = bpf_map_lookup_elem(&fw_counters, &hook);
+
+	if (!init || !c)
+		return NULL;
+	*created = bpf_map_update_elem(&fw_flows, key, init, BPF_NOEXIST) == 0;
+	f = bpf_map_lookup_elem(&fw_flows, key);
+	if (!f)
+		return NULL;
+	if (*created) {
+		c->flows_created++;
+		f->client_is_b = !!(q->flags & FW_PENDING_CLIENT_B);
+		f->ifindex = q->ifindex;
+	}
+	return f;
 }
 
 static __always_inline int handle(struct __sk_buff *skb, const __u32 hook, const __u32 dir, const bool eth)
@@ -492,9 +623,8 @@ static __always_inline int handle(struct __sk_buff *skb, const __u32 hook, const
 	__u64 wire = skb->len;
 	__u32 ifindex = skb->ifindex;
 	struct fw_flow *f;
-	struct fw_dir_stats *d;
-	__u64 now;
-	int r, resent = 0;
+	struct acct a;
+	int r;
 
 	if (!c)
 		return TC_ACT_OK;
@@ -522,46 +652,58 @@ static __always_inline int handle(struct __sk_buff *skb, const __u32 hook, const
 	bool swapped = key_needs_swap(&p.key);
 	if (swapped)
 		swap_key(&p.key);
-	now = bpf_ktime_get_ns();
+	a.ns = bpf_ktime_get_ns();
+	a.wire = wire;
+	a.segs = segs;
+	a.payload = p.payload;
+	a.seq = p.seq;
+	a.tcp_flags = p.tcp_flags;
+	a.tcp = p.key.proto == IPPROTO_TCP && !p.fragment;
 	f = bpf_map_lookup_elem(&fw_flows, &p.key);
 	if (!f) {
-		__u32 zero = 0;
-		struct fw_flow *init = bpf_map_lookup_elem(&fw_zero, &zero);
+		__u32 slot = pending_slot(&p.key);
+		struct fw_pending *q = bpf_map_lookup_elem(&fw_pending, &slot);
+		struct acct first;
 		bool created;
 
-		if (!init)
+		if (!q)
 			return TC_ACT_OK;
-		/* NOEXIST: when two CPUs race to create a flow, one wins and fills it in. */
-		created = bpf_map_update_elem(&fw_flows, &p.key, init, BPF_NOEXIST) == 0;
-		f = bpf_map_lookup_elem(&fw_flows, &p.key);
+		if (!q->ns || !key_eq(&q->key, &p.key)) {
+			/* The flow's first packet: park it, in place of whatever waited in the slot. */
+			if (q->ns) {
+				c->displaced += q->segs;
+				c->displaced_bytes += q->wire;
+			}
+			__builtin_memcpy(&q->key, &p.key, sizeof(p.key));
+			q->ns = a.ns;
+			q->wire = (__u32)wire;
+			q->payload = p.payload;
+			q->seq = p.seq;
+			q->segs = segs;
+			q->ifindex = ifindex;
+			q->tcp_flags = p.tcp_flags;
+			q->dir = dir;
+			q->hook = hook;
+			/* The sender of an upstream packet is the client: a before the swap. */
+			q->flags = (a.tcp ? FW_PENDING_TCP : 0) | ((dir == FW_DIR_UP) == swapped ? FW_PENDING_CLIENT_B : 0);
+			return TC_ACT_OK;
+		}
+		/* Its second packet on this CPU: record the flow, its first packet, then this one. */
+		f = record(&p.key, q, &created);
 		if (!f) {
-			c->flow_failed++;
+			c->flow_failed += 2;
+			q->ns = 0;
 			return TC_ACT_OK;
 		}
 		if (created) {
-			c->flows_created++;
-			/* The sender of an upstream packet is the client: a before the swap. */
-			f->client_is_b = (dir == FW_DIR_UP) == swapped;
-			f->ifindex = ifindex;
+			acct_parked(&first, q);
+			account(f, q->dir, &first);
+		} else {
+			account_late(f, q);
 		}
+		q->ns = 0;
 	}
-	d = &f->dir[dir & 1];
-	if (d->packets)
-		d->iat_hist[iat_bin(now - d->last_ns) & (FW_IAT_BINS - 1)]++;
-	else
-		d->first_ns = now;
-	d->last_ns = now;
-	d->packets += segs;
-	d->bytes += wire;
-	d->payload_bytes += p.payload;
-	/* 32-bit division: the ARM32 JIT in 6.1 has no 64-bit divide and refuses the program. */
-	d->size_hist[size_bin((__u32)wire / segs) & (FW_SIZE_BINS - 1)] += segs;
-	if (p.key.proto == IPPROTO_TCP && !p.fragment) {
-		d->tcp_flags |= p.tcp_flags;
-		if (p.payload)
-			resent = track_seq(d, &p);
-	}
-	track_segment(f, dir & 1, &p, now, segs, resent);
+	account(f, dir, &a);
 	return TC_ACT_OK;
 }
 
@@ -586,5 +728,54 @@ FW_PROG(fw_lan_ingress_ip, FW_HOOK_INGRESS, FW_DIR_UP, false)
 FW_PROG(fw_lan_egress_ip, FW_HOOK_EGRESS, FW_DIR_DOWN, false)
 FW_PROG(fw_wan_ingress_ip, FW_HOOK_INGRESS, FW_DIR_DOWN, false)
 FW_PROG(fw_wan_egress_ip, FW_HOOK_EGRESS, FW_DIR_UP, false)
+
+/*
+ * Records the flow parked in this CPU's pending slot number data[0] | data[1] << 8, if
+ * any: run through BPF_PROG_TEST_RUN on each CPU by whoever reads the table and wants every
+ * flow in it, one-packet flows too (the test harness; the runner does not). Returns 1 when the
+ * slot held a flow.
+ */
+SEC("tc")
+int fw_flush(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct fw_hook_counters *c;
+	struct fw_pending *q;
+	struct fw_flow *f;
+	struct acct first;
+	__u32 slot, hook;
+	bool created;
+
+	/* bytes, not a 2-byte load: MIPS's verifier takes the packet to start 2 bytes off a word */
+	if (data + 2 > end)
+		return TC_ACT_OK;
+	slot = (((__u8 *)data)[0] | (__u32)((__u8 *)data)[1] << 8) & (FW_PENDING_SLOTS - 1);
+	q = bpf_map_lookup_elem(&fw_pending, &slot);
+	if (!q || !q->ns)
+		return TC_ACT_OK;
+	hook = q->hook & 1;
+	c = bpf_map_lookup_elem(&fw_counters, &hook);
+	if (!c)
+		return TC_ACT_OK;
+	f = bpf_map_lookup_elem(&fw_flows, &q->key);
+	if (!f) {
+		f = record(&q->key, q, &created);
+		if (!f) {
+			c->flow_failed++;
+			q->ns = 0;
+			return 1;
+		}
+		if (created) {
+			acct_parked(&first, q);
+			account(f, q->dir, &first);
+		} else {
+			account_late(f, q);
+		}
+	} else {
+		account_late(f, q);
+	}
+	q->ns = 0;
+	return 1;
+}
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -82,6 +82,9 @@ export interface HookCounters {
   truncated: number;
   flowsCreated: number;
   flowFailed: number;
+  /** wire packets of one-packet-so-far flows pushed out of their pending slot (fw_maps.h) */
+  displaced: number;
+  displacedBytes: number;
 }
 
 export interface DirStats {
@@ -118,6 +121,8 @@ export interface Flow {
 }
 
 export interface MapDump {
+  /** flows whose only packet so far waited in a pending slot at the dump (recorded unless kept) */
+  parked: number;
   counters: { ingress: HookCounters; egress: HookCounters };
   flows: Flow[];
 }
@@ -135,10 +140,13 @@ export interface HarnessOptions {
   /** Which programs: fw_lan_* (ingress is upstream) or fw_wan_* (egress is upstream). */
   role?: 'lan' | 'wan';
   maxFlows?: number;
+  /** 'keep': dump without recording the flows parked in pending slots (default: record them) */
+  pending?: 'keep' | 'flush';
 }
 
 const optionArgs = (o: HarnessOptions): string[] => [
   ...(o.role ? ['--role', o.role] : []),
+  ...(o.pending ? ['--pending', o.pending] : []),
   ...(o.maxFlows ? ['--max-flows', String(o.maxFlows)] : []),
 ];
 
@@ -175,6 +183,8 @@ export interface BenchBpfResult {
   loadOneNs: number;
   existingFlow: { ns: number; emptyNs: number };
   newFlow: { ns: number; emptyNs: number };
+  /** the same new flows' second packets, which record them (the first waited in a pending slot) */
+  newFlowSecond: { ns: number; emptyNs: number };
   nonIp: { ns: number; emptyNs: number };
 }
 

@@ -10,8 +10,12 @@
  *   bpf_harness OBJ verifier-stats       instructions the verifier processed, per program
  *   bpf_harness OBJ verifier-stats-strict  the same with MIPS's packet alignment rules
  * OPTIONS: --role lan|wan (which programs: fw_lan_* or fw_wan_*; default lan)  --max-flows N
+ *          --pending flush|keep (default flush: before a dump, record the flows whose only packet
+ *          waits in a pending slot; "parked" in the dump counts them either way)
  */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <sched.h>
 #include <errno.h>
 #include <net/if.h>
 #include <poll.h>
@@ -25,6 +29,7 @@
 #include "fw_maps.h"
 
 #define MAX_PKT 65535
+#define ETH_HLEN_MIN 14 /* BPF_PROG_TEST_RUN refuses shorter frames for TC programs */
 
 static volatile sig_atomic_t stop;
 static void on_signal(int sig) { (void)sig; stop = 1; }
@@ -99,8 +104,71 @@ static void print_flow(const struct fw_flow_key *k, const struct fw_flow *f)
 	printf("]}");
 }
 
+/*
+ * Records every flow still parked in a pending slot (a flow of one packet so far), so that the
+ * dump holds every packet: fw_flush runs on the caller's CPU, so this moves to each CPU in turn.
+ */
+static int flush_pending(struct bpf_object *obj, int flush, unsigned long *parked)
+{
+	struct bpf_program *prog = bpf_object__find_program_by_name(obj, "fw_flush");
+	int map = bpf_object__find_map_fd_by_name(obj, "fw_pending");
+	int ncpu = libbpf_num_possible_cpus(), rc = 0;
+	struct fw_pending *v;
+	cpu_set_t was;
+
+	if (!prog || map < 0 || ncpu <= 0)
+		return die("fw_flush or fw_pending not found", ENOENT);
+	v = calloc((size_t)ncpu * FW_PENDING_SLOTS, sizeof(*v));
+	if (!v)
+		return die("calloc", ENOMEM);
+	for (__u32 slot = 0; slot < FW_PENDING_SLOTS; slot++) {
+		if (bpf_map_lookup_elem(map, &slot, v + (size_t)slot * ncpu)) {
+			rc = die("fw_pending lookup", errno);
+			goto out;
+		}
+	}
+	if (sched_getaffinity(0, sizeof(was), &was)) {
+		rc = die("sched_getaffinity", errno);
+		goto out;
+	}
+	for (int cpu = 0; cpu < ncpu; cpu++) {
+		cpu_set_t one;
+
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		for (__u32 slot = 0; slot < FW_PENDING_SLOTS; slot++) {
+			unsigned char pkt[ETH_HLEN_MIN] = { 0 };
+
+			if (!v[(size_t)slot * ncpu + cpu].ns)
+				continue;
+			++*parked;
+			if (!flush)
+				continue;
+			if (sched_setaffinity(0, sizeof(one), &one)) {
+				rc = die("sched_setaffinity (a parked flow on a CPU this process may not use)", errno);
+				goto restore;
+			}
+			pkt[0] = (unsigned char)slot;
+			pkt[1] = (unsigned char)(slot >> 8);
+			LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = sizeof(pkt), .repeat = 1);
+			if (bpf_prog_test_run_opts(bpf_program__fd(prog), &opts)) {
+				rc = die("fw_flush", errno);
+				goto restore;
+			}
+		}
+	}
+restore:
+	sched_setaffinity(0, sizeof(was), &was);
+out:
+	free(v);
+	return rc;
+}
+
+static int keep_pending; /* --pending keep: dump without recording the parked flows */
+
 static int dump(struct bpf_object *obj)
 {
+	unsigned long parked = 0;
 	int flows = bpf_object__find_map_fd_by_name(obj, "fw_flows");
 	int counters = bpf_object__find_map_fd_by_name(obj, "fw_counters");
 	int ncpu = libbpf_num_possible_cpus();
@@ -112,10 +180,12 @@ static int dump(struct bpf_object *obj)
 
 	if (flows < 0 || counters < 0 || ncpu <= 0)
 		return die("maps not found", ENOENT);
+	if (flush_pending(obj, !keep_pending, &parked))
+		return 1;
 	per_cpu = calloc((size_t)ncpu, sizeof(*per_cpu));
 	if (!per_cpu)
 		return die("calloc", ENOMEM);
-	printf("{\"counters\":{");
+	printf("{\"parked\":%lu,\"counters\":{", parked);
 	for (__u32 hook = 0; hook < FW_HOOK_MAX; hook++) {
 		struct fw_hook_counters sum = {0};
 
@@ -125,12 +195,14 @@ static int dump(struct bpf_object *obj)
 		for (int c = 0; c < ncpu; c++)
 			fw_hook_counters_add(&sum, &per_cpu[c]);
 		printf("%s\"%s\":{\"packets\":%llu,\"bytes\":%llu,\"ipv4\":%llu,\"ipv6\":%llu,\"nonIp\":%llu,"
-		       "\"fragments\":%llu,\"truncated\":%llu,\"flowsCreated\":%llu,\"flowFailed\":%llu}",
+		       "\"fragments\":%llu,\"truncated\":%llu,\"flowsCreated\":%llu,\"flowFailed\":%llu,"
+		       "\"displaced\":%llu,\"displacedBytes\":%llu}",
 		       hook ? "," : "", hook == FW_HOOK_INGRESS ? "ingress" : "egress", (unsigned long long)sum.packets,
 		       (unsigned long long)sum.bytes, (unsigned long long)sum.ipv4, (unsigned long long)sum.ipv6,
 		       (unsigned long long)sum.non_ip, (unsigned long long)sum.fragments,
 		       (unsigned long long)sum.truncated, (unsigned long long)sum.flows_created,
-		       (unsigned long long)sum.flow_failed);
+		       (unsigned long long)sum.flow_failed, (unsigned long long)sum.displaced,
+		       (unsigned long long)sum.displaced_bytes);
 	}
 	free(per_cpu);
 	printf("},\"flows\":[");
@@ -235,13 +307,13 @@ static int verifier_stats(const char *path, int strict)
 {
 	struct bpf_object *obj = bpf_object__open_file(path, NULL);
 	struct bpf_program *p;
-	static char logs[8][4096];
+	static char logs[16][4096];
 	int i = 0, err, first = 1;
 
 	if (!obj)
 		return die("open object", errno);
 	bpf_object__for_each_program(p, obj) {
-		if (i >= 8)
+		if (i >= 16)
 			break;
 		bpf_program__set_log_buf(p, logs[i], sizeof(logs[i]));
 		bpf_program__set_log_level(p, 4); /* BPF_LOG_STATS */
@@ -255,7 +327,7 @@ static int verifier_stats(const char *path, int strict)
 	printf("{");
 	i = 0;
 	bpf_object__for_each_program(p, obj) {
-		const char *m = i < 8 ? strstr(logs[i], "processed ") : NULL;
+		const char *m = i < 16 ? strstr(logs[i], "processed ") : NULL;
 
 		printf("%s\"%s\":%ld", first ? "" : ",", bpf_program__name(p), m ? strtol(m + 10, NULL, 10) : -1L);
 		first = 0;
@@ -351,6 +423,8 @@ int main(int argc, char **argv)
 	for (; i + 1 < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
 		if (strcmp(argv[i], "--role") == 0 && parse_role(argv[i + 1]) >= 0) {
 			role = argv[i + 1];
+		} else if (strcmp(argv[i], "--pending") == 0 && (strcmp(argv[i + 1], "keep") == 0 || strcmp(argv[i + 1], "flush") == 0)) {
+			keep_pending = strcmp(argv[i + 1], "keep") == 0;
 		} else if (strcmp(argv[i], "--max-flows") == 0) {
 			max_flows = (__u32)strtoul(argv[i + 1], NULL, 10);
 		} else {
@@ -394,6 +468,23 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	if (strcmp(argv[i + 1], "run") == 0) {
+		cpu_set_t set;
+
+		/*
+		 * One CPU for every packet, as one receive queue gives a router: a flow's first
+		 * packet waits in that CPU's pending slot for its second (the first CPU this process
+		 * may use).
+		 */
+		if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+			for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+				if (CPU_ISSET(cpu, &set)) {
+					CPU_ZERO(&set);
+					CPU_SET(cpu, &set);
+					sched_setaffinity(0, sizeof(set), &set);
+					break;
+				}
+			}
+		}
 		err = run_packets(bpf_program__fd(pin), bpf_program__fd(peg));
 		if (!err)
 			err = dump(obj);

@@ -115,6 +115,38 @@ struct fw_hook_counters {
 	__u64 truncated;     /* headers cut short: counted here, not in a flow */
 	__u64 flows_created; /* new flow records inserted */
 	__u64 flow_failed;   /* a new flow could not be inserted: its packet is not in any flow */
+	/*
+	 * Wire packets and bytes of flows whose only packet so far waited in a pending slot and
+	 * was pushed out by another new flow's first packet on the same CPU: in no flow record.
+	 * Counted at the hook of the packet that pushed them out.
+	 */
+	__u64 displaced;
+	__u64 displaced_bytes;
+};
+
+/*
+ * A flow's first packet, parked per CPU until the flow's second packet (or a flush) records
+ * the flow. Inserting into the LRU table is what a new flow costs (nine tenths of it); a
+ * flood of one-packet flows should not pay it, and a flow worth measuring has a second packet.
+ * Direct-mapped by a hash of the key: a slot holds the newest flow that hashed to it.
+ */
+#define FW_PENDING_BITS 10
+#define FW_PENDING_SLOTS (1u << FW_PENDING_BITS) /* per CPU */
+#define FW_PENDING_TCP 1      /* the packet had a TCP header (not a later fragment) */
+#define FW_PENDING_CLIENT_B 2 /* the LAN client is endpoint b of the key */
+
+struct fw_pending {
+	struct fw_flow_key key;
+	__u64 ns;       /* bpf_ktime_get_ns() of the packet; 0: the slot is free */
+	__u32 wire;     /* wire bytes, GSO expanded */
+	__u32 payload;  /* L4 payload bytes */
+	__u32 seq;      /* TCP sequence number */
+	__u32 segs;     /* wire packets (gso_segs) */
+	__u32 ifindex;
+	__u8 tcp_flags;
+	__u8 dir;       /* enum fw_dir */
+	__u8 hook;      /* enum fw_hook */
+	__u8 flags;     /* FW_PENDING_* */
 };
 
 #define FW_FLOWS_MAX_ENTRIES 4096
@@ -124,7 +156,9 @@ _Static_assert(sizeof(struct fw_flow_key) == 40, "fw_flow_key layout");
 _Static_assert(sizeof(struct fw_dir_stats) == 136, "fw_dir_stats layout");
 _Static_assert(sizeof(struct fw_segment) == 32, "fw_segment layout");
 _Static_assert(sizeof(struct fw_flow) == 2 * 136 + FW_SEGMENTS * 32 + FW_EARLY_SEGMENTS * 8 + 16, "fw_flow layout");
-_Static_assert(sizeof(struct fw_hook_counters) == 72, "fw_hook_counters layout");
+_Static_assert(sizeof(struct fw_hook_counters) == 88, "fw_hook_counters layout");
+_Static_assert(sizeof(struct fw_pending) == 72, "fw_pending layout");
+_Static_assert(FW_PENDING_SLOTS <= 65536, "fw_flush takes a slot number in two bytes");
 
 /* User side: a per-CPU counters value holds one struct per CPU; this adds one into a sum. */
 static inline void fw_hook_counters_add(struct fw_hook_counters *sum, const struct fw_hook_counters *c)
@@ -138,6 +172,8 @@ static inline void fw_hook_counters_add(struct fw_hook_counters *sum, const stru
 	sum->truncated += c->truncated;
 	sum->flows_created += c->flows_created;
 	sum->flow_failed += c->flow_failed;
+	sum->displaced += c->displaced;
+	sum->displaced_bytes += c->displaced_bytes;
 }
 #endif
 

@@ -276,11 +276,13 @@ static void emit_summary(int counters_fd, uint32_t index, uint32_t active, uint3
 				fw_hook_counters_add(&t, &v[c]);
 		n += snprintf(line + n, sizeof(line) - (size_t)n,
 			      "%s\"%s\":{\"packets\":%llu,\"bytes\":%llu,\"ipv4\":%llu,\"ipv6\":%llu,\"nonIp\":%llu,"
-			      "\"fragments\":%llu,\"truncated\":%llu,\"flowsCreated\":%llu,\"flowFailed\":%llu}",
+			      "\"fragments\":%llu,\"truncated\":%llu,\"flowsCreated\":%llu,\"flowFailed\":%llu,"
+			      "\"displaced\":%llu}",
 			      h ? "," : "", hooks[h], (unsigned long long)t.packets, (unsigned long long)t.bytes,
 			      (unsigned long long)t.ipv4, (unsigned long long)t.ipv6, (unsigned long long)t.non_ip,
 			      (unsigned long long)t.fragments, (unsigned long long)t.truncated,
-			      (unsigned long long)t.flows_created, (unsigned long long)t.flow_failed);
+			      (unsigned long long)t.flows_created, (unsigned long long)t.flow_failed,
+			      (unsigned long long)t.displaced);
 	}
 	free(v);
 	if (n > 0 && (size_t)n + 4 < sizeof(line)) {

@@ -240,7 +240,7 @@ test.serial('SIGTERM detaches every filter; the pinned flow table survives a res
   t.is((await inNs(net.server, 'tc', ['filter', 'show', 'dev', net.serverIf, 'ingress'])).trim(), '');
   t.is((await inNs(net.server, 'tc', ['filter', 'show', 'dev', net.serverIf, 'egress'])).trim(), '');
   t.notRegex(await inNs(net.server, 'tc', ['qdisc', 'show', 'dev', net.serverIf]), /clsact/, 'the clsact qdisc it added is gone too');
-  t.deepEqual((await readdir(pins)).sort(), ['fw_counters', 'fw_flows', 'fw_zero']);
+  t.deepEqual((await readdir(pins)).sort(), ['fw_counters', 'fw_flows', 'fw_pending', 'fw_zero']);
 
   const again = startRunner(net.server, [...args, '--windows', '1']);
   await again.ready();
@@ -367,7 +367,7 @@ test.serial('the plain init script starts the runner from the shipped config and
   t.regex(attached, /fw_lan_ingress/);
   t.regex(attached, /fw_lan_egress/);
   t.is(stopped.trim(), '', 'stop removed both filters');
-  t.regex(out, /== pins\nfw_counters\nfw_flows\nfw_zero\n/, 'the flow table stays pinned for the next start');
+  t.regex(out, /== pins\nfw_counters\nfw_flows\nfw_pending\nfw_zero\n/, 'the flow table stays pinned for the next start');
   t.regex(out, /watching 1 interface\(s\), 10 s windows/, 'the shipped config was read: br-lan, 10 s windows');
   t.regex(out, /stopped by signal 15; filters removed/);
   t.regex(out, /fwrunner: exited with status 0\n/, 'the init script says when the runner has ended, and how');
@@ -476,7 +476,7 @@ test('bench-bpf measures the programs through BPF_PROG_TEST_RUN beside an empty 
   // figures only (timing is for bench/): every one measured, none missing or negative
   t.is(r.programs, 4, 'the four Ethernet-port programs');
   t.is(r.jited, r.jitEnable > 0 ? 4 : 0);
-  for (const v of [r.loadAllNs, r.loadOneNs, r.existingFlow.ns, r.existingFlow.emptyNs, r.newFlow.ns, r.newFlow.emptyNs, r.nonIp.ns, r.nonIp.emptyNs]) {
+  for (const v of [r.loadAllNs, r.loadOneNs, r.existingFlow.ns, r.existingFlow.emptyNs, r.newFlow.ns, r.newFlow.emptyNs, r.newFlowSecond.ns, r.newFlowSecond.emptyNs, r.nonIp.ns, r.nonIp.emptyNs]) {
     t.true(Number.isFinite(v) && v > 0, JSON.stringify(r));
   }
 
