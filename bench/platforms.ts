@@ -249,7 +249,7 @@ function report(rows: PlatformRow[], window: number, when: string): string {
   row('`fwbuild test` in the same boot, after the measurements', (r) => (r.testOk ? 'ok' : `FAILED: ${r.testFailures.join('; ')}`));
   L.push('', `## Share of a real CPU at ${FLOWS.toLocaleString('en-US')} flows`, '');
   L.push(
-    `Instructions per second = packets per second x the existing-flow cost (JIT on; the LAN port's filters see each forwarded packet once) + the runner's ${FLOWS.toLocaleString('en-US')}-flow window every ${window} s; divided by clock x instructions per cycle. Clock and IPC are assumptions about each virtual router's real twin, not measurements; the share scales with 1/IPC. New flows cost more per packet (the row above): a flood of them is not this table. In brackets: the same with the runner's window counted in user space only (qemu-user), which leaves out the guest kernel's share of the window: page faults, system calls and, on MIPS cores without FPU, the emulation of every floating-point instruction of Debian's hard-float userland (the row above says how many). OpenWrt's mips_24kc userland is soft-float (libgcc routines, no traps), so on ath79 and ramips the runner's real cost lies between the two figures.`,
+    `Instructions per second = packets per second x the existing-flow cost (JIT on; the LAN port's filters see each forwarded packet once) + the runner's ${FLOWS.toLocaleString('en-US')}-flow window every ${window} s; divided by clock x instructions per cycle. Clock and IPC are assumptions about each virtual router's real twin, not measurements; the share scales with 1/IPC. A new flow's first packet costs less than that (it waits in a pending slot); its second, which records the flow, about twice as much (the rows above): a flood of one-packet flows costs no more per packet than this table says, a flood of two-packet flows more. In brackets: the same with the runner's window counted in user space only (qemu-user), which leaves out the guest kernel's share of the window: page faults, system calls and, on MIPS cores without FPU, the emulation of every floating-point instruction of Debian's hard-float userland (the row above says how many). OpenWrt's mips_24kc userland is soft-float (libgcc routines, no traps), so on ath79 and ramips the runner's real cost lies between the two figures.`,
     '',
   );
   L.push('| virtual router | real CPU (assumed) | ' + RATES.map((p) => `${p / 1000}k pps`).join(' | ') + ' |');
@@ -312,7 +312,7 @@ async function main(): Promise<void> {
   };
   const plot = {
     perPacket: Object.fromEntries(
-      rows.map((r) => [r.target, { 'existing flow': over(r.bpf.jit.existingFlow), 'new flow': over(r.bpf.jit.newFlow), 'non-IP': over(r.bpf.jit.nonIp) }]),
+      rows.map((r) => [r.target, { 'existing flow': over(r.bpf.jit.existingFlow), 'new flow': over(r.bpf.jit.newFlow), 'new flow, 2nd packet': over(r.bpf.jit.newFlowSecond), 'non-IP': over(r.bpf.jit.nonIp) }]),
     ),
     share: Object.fromEntries(
       rows.filter((r) => share(r, 0) !== null).map((r) => [`${r.target} as ${REAL_CPU[r.twin!]!.core}, ${REAL_CPU[r.twin!]!.mhz} MHz`, Array.from({ length: 21 }, (_, i) => [i * 10_000, share(r, i * 10_000)])]),
