@@ -526,15 +526,40 @@ static __always_inline void account(struct fw_flow *f, __u32 dir, const struct a
 	track_segment(f, dir & 1, a->payload, a->ns, a->segs, resent);
 }
 
-static __always_inline void acct_parked(struct acct *a, const struct fw_pending *q)
+/*
+ * A parked packet into the all-zero record just inserted for it: what account() does to a flow's
+ * first packet, without account()'s branches on earlier packets. A second inlined account()
+ * with a direction known only at run time doubled the verifier's walk.
+ */
+static __always_inline void account_first(struct fw_flow *f, const struct fw_pending *q)
 {
-	a->ns = q->ns;
-	a->wire = q->wire;
-	a->segs = q->segs ? q->segs : 1;
-	a->payload = q->payload;
-	a->seq = q->seq;
-	a->tcp_flags = q->tcp_flags;
-	a->tcp = q->flags & FW_PENDING_TCP;
+	struct fw_dir_stats *d = &f->dir[q->dir & 1];
+	__u32 segs = q->segs ? q->segs : 1;
+
+	d->first_ns = q->ns;
+	d->last_ns = q->ns;
+	d->packets = segs;
+	d->bytes = q->wire;
+	d->payload_bytes = q->payload;
+	d->size_hist[size_bin(q->wire / segs) & (FW_SIZE_BINS - 1)] = segs;
+	if (!(q->flags & FW_PENDING_TCP))
+		goto segment;
+	d->tcp_flags = q->tcp_flags;
+	if (q->payload) {
+		/* track_seq() on a stream not started: in order, every byte new */
+		d->seq_valid = 1;
+		d->next_seq = q->seq + q->payload;
+		d->stream_bytes = q->payload;
+	}
+segment:
+	/* track_segment(): a request starts the first segment, a response before one starts none */
+	if (q->payload && !(q->dir & 1)) {
+		f->seg[0].start_ns = q->ns;
+		f->seg[0].end_ns = q->ns;
+		f->seg[0].up_bytes = q->payload;
+		f->early_end_ns[0] = q->ns;
+		f->seg_count = 1;
+	}
 }
 
 /*
@@ -663,7 +688,6 @@ static __always_inline int handle(struct __sk_buff *skb, const __u32 hook, const
 	if (!f) {
 		__u32 slot = pending_slot(&p.key);
 		struct fw_pending *q = bpf_map_lookup_elem(&fw_pending, &slot);
-		struct acct first;
 		bool created;
 
 		if (!q)
@@ -696,10 +720,11 @@ static __always_inline int handle(struct __sk_buff *skb, const __u32 hook, const
 			return TC_ACT_OK;
 		}
 		if (created) {
-			acct_parked(&first, q);
-			account(f, q->dir, &first);
+			account_first(f, q);
 		} else {
-			account_late(f, q);
+			/* another CPU recorded the flow in the meantime: its packets went in first */
+			c->displaced += q->segs;
+			c->displaced_bytes += q->wire;
 		}
 		q->ns = 0;
 	}
@@ -742,7 +767,6 @@ int fw_flush(struct __sk_buff *skb)
 	struct fw_hook_counters *c;
 	struct fw_pending *q;
 	struct fw_flow *f;
-	struct acct first;
 	__u32 slot, hook;
 	bool created;
 
@@ -766,8 +790,7 @@ int fw_flush(struct __sk_buff *skb)
 			return 1;
 		}
 		if (created) {
-			acct_parked(&first, q);
-			account(f, q->dir, &first);
+			account_first(f, q);
 		} else {
 			account_late(f, q);
 		}
