@@ -104,6 +104,16 @@ static void print_flow(const struct fw_flow_key *k, const struct fw_flow *f)
 	printf("]}");
 }
 
+/* Moves this process onto one CPU: BPF_PROG_TEST_RUN runs a program on the caller's CPU. */
+static int pin_to(int cpu)
+{
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	return sched_setaffinity(0, sizeof(one), &one);
+}
+
 /*
  * Records every flow still parked in a pending slot (a flow of one packet so far), so that the
  * dump holds every packet: fw_flush runs on the caller's CPU, so this moves to each CPU in turn.
@@ -132,10 +142,8 @@ static int flush_pending(struct bpf_object *obj, int flush, unsigned long *parke
 		goto out;
 	}
 	for (int cpu = 0; cpu < ncpu; cpu++) {
-		cpu_set_t one;
+		int pinned = 0;
 
-		CPU_ZERO(&one);
-		CPU_SET(cpu, &one);
 		for (__u32 slot = 0; slot < FW_PENDING_SLOTS; slot++) {
 			unsigned char pkt[ETH_HLEN_MIN] = { 0 };
 
@@ -144,10 +152,11 @@ static int flush_pending(struct bpf_object *obj, int flush, unsigned long *parke
 			++*parked;
 			if (!flush)
 				continue;
-			if (sched_setaffinity(0, sizeof(one), &one)) {
+			if (!pinned && pin_to(cpu)) {
 				rc = die("sched_setaffinity (a parked flow on a CPU this process may not use)", errno);
 				goto restore;
 			}
+			pinned = 1;
 			pkt[0] = (unsigned char)slot;
 			pkt[1] = (unsigned char)(slot >> 8);
 			LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = sizeof(pkt), .repeat = 1);
@@ -478,9 +487,7 @@ int main(int argc, char **argv)
 		if (sched_getaffinity(0, sizeof(set), &set) == 0) {
 			for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
 				if (CPU_ISSET(cpu, &set)) {
-					CPU_ZERO(&set);
-					CPU_SET(cpu, &set);
-					sched_setaffinity(0, sizeof(set), &set);
+					pin_to(cpu);
 					break;
 				}
 			}
