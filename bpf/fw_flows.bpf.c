@@ -25,6 +25,10 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "fw_maps.h"
+#ifdef FW_FOREST
+#include "fw_forest.h"
+#include "fw_forest_model.h"
+#endif
 
 /*
  * The header nibbles (IPv4 version/IHL, IPv6 version, TCP data offset) are read as bytes, not
@@ -79,6 +83,37 @@ struct {
 	__type(key, __u32);
 	__type(value, struct fw_flow);
 } fw_zero SEC(".maps");
+
+#ifdef FW_FOREST
+/* The model's answers and each flow's window state: see struct fw_window. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FW_WINDOWS_MAX_ENTRIES);
+	__type(key, struct fw_flow_key);
+	__type(value, struct fw_window);
+} fw_windows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fw_forest_scratch);
+} fw_scratch SEC(".maps");
+
+/* fw_window_end, which the packet programs tail-call when a flow's window ends */
+int fw_window_end(struct __sk_buff *skb);
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, int(struct __sk_buff *));
+} fw_window_prog SEC(".maps") = {
+	.values = { [0] = (void *)&fw_window_end },
+};
+
+/* The model was trained on 10 s windows; a loader may shorten them for tests (.rodata). */
+const volatile __u64 fw_window_ns = 10000000000ULL;
+#endif
 
 /* What the parser learnt about one packet. */
 struct pkt {
@@ -635,9 +670,16 @@ static __always_inline struct fw_flow *record(const struct fw_flow_key *key, con
 		c->flows_created++;
 		f->client_is_b = !!(q->flags & FW_PENDING_CLIENT_B);
 		f->ifindex = q->ifindex;
+#ifdef FW_FOREST
+		f->window_end_ns = q->ns + fw_window_ns;
+#endif
 	}
 	return f;
 }
+
+#ifdef FW_FOREST
+#include "fw_window.bpf.h"
+#endif
 
 static __always_inline int handle(struct __sk_buff *skb, const __u32 hook, const __u32 dir, const bool eth)
 {
@@ -729,6 +771,11 @@ static __always_inline int handle(struct __sk_buff *skb, const __u32 hook, const
 		q->ns = 0;
 	}
 	account(f, dir, &a);
+#ifdef FW_FOREST
+	/* the first packet at or after the window's end closes it and counts in it */
+	if (a.ns >= f->window_end_ns)
+		window_close(skb, &p.key, f, a.ns);
+#endif
 	return TC_ACT_OK;
 }
 

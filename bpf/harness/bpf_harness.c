@@ -8,10 +8,14 @@
  *   bpf_harness [OPTIONS] OBJ attach IF... attach to clsact ingress+egress; dump on stdin EOF or SIGTERM
  *   bpf_harness [OPTIONS] OBJ bench PROG REPEAT  mean ns per run over packets (hex lines) on stdin
  *   bpf_harness OBJ verifier-stats       instructions the verifier processed, per program
+ *   bpf_harness OBJ eval PROG            a row of 32-bit inputs per line (host order) as the packet;
+ *                                        prints the program's return value per line
+ * In `run`, a line "wait MS" sleeps: a flow's window (fw_flows_forest.bpf.o) ends in real time.
  *   bpf_harness OBJ verifier-stats-strict  the same with MIPS's packet alignment rules
  * OPTIONS: --role lan|wan (which programs: fw_lan_* or fw_wan_*; default lan)  --max-flows N
  *          --pending flush|keep (default flush: before a dump, record the flows whose only packet
  *          waits in a pending slot; "parked" in the dump counts them either way)
+ *          --window-ms N (the in-kernel model's window, set in the object's .rodata; default 10 s)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -27,6 +31,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "fw_maps.h"
+#include "fw_forest.h"
 
 #define MAX_PKT 65535
 #define ETH_HLEN_MIN 14 /* BPF_PROG_TEST_RUN refuses shorter frames for TC programs */
@@ -174,6 +179,55 @@ out:
 }
 
 static int keep_pending; /* --pending keep: dump without recording the parked flows */
+static int run_cpu = -1; /* the CPU `run` pinned itself to */
+
+/* The in-kernel model's answers (fw_flows_forest.bpf.o), and the inputs of the last window `run` closed. */
+static int dump_windows(struct bpf_object *obj)
+{
+	int map = bpf_object__find_map_fd_by_name(obj, "fw_windows");
+	int scratch = bpf_object__find_map_fd_by_name(obj, "fw_scratch");
+	int ncpu = libbpf_num_possible_cpus(), first = 1;
+	struct fw_flow_key key, next;
+	struct fw_window w;
+	void *prev = NULL;
+	__u32 zero = 0;
+
+	if (map < 0)
+		return 0;
+	printf(",\"windows\":[");
+	while (bpf_map_get_next_key(map, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(map, &key, &w) != 0)
+			continue;
+		printf("%s{\"proto\":%u,\"a\":", first ? "" : ",", key.proto);
+		print_addr(key.addr_a, key.family);
+		printf(",\"portA\":%u,\"b\":", ntohs(key.port_a));
+		print_addr(key.addr_b, key.family);
+		printf(",\"portB\":%u,\"windows\":%u,\"resolution\":%u,\"confidencePct\":%u,\"startupMs\":%u,"
+		       "\"endNs\":%llu,",
+		       ntohs(key.port_b), w.windows, w.resolution, w.confidence_pct, w.startup_ms,
+		       (unsigned long long)w.end_ns);
+		print_u32s("keep0", w.keep[0], FW_FOREST_SEL_MAX);
+		printf(",");
+		print_u32s("keep1", w.keep[1], FW_FOREST_SEL_MAX);
+		printf("}");
+		first = 0;
+	}
+	printf("]");
+	if (scratch >= 0 && run_cpu >= 0 && run_cpu < ncpu) {
+		struct fw_forest_scratch *v = calloc((size_t)ncpu, sizeof(*v));
+
+		if (!v)
+			return die("calloc", ENOMEM);
+		if (bpf_map_lookup_elem(scratch, &zero, v) == 0) {
+			printf(",");
+			print_u32s("lastInputs", v[run_cpu].in, FW_KF_COUNT);
+		}
+		free(v);
+	}
+	return 0;
+}
 
 static int dump(struct bpf_object *obj)
 {
@@ -214,7 +268,10 @@ static int dump(struct bpf_object *obj)
 		       (unsigned long long)sum.displaced_bytes);
 	}
 	free(per_cpu);
-	printf("},\"flows\":[");
+	printf("}");
+	if (dump_windows(obj))
+		return 1;
+	printf(",\"flows\":[");
 	while (bpf_map_get_next_key(flows, prev, &next) == 0) {
 		key = next;
 		prev = &key;
@@ -249,6 +306,10 @@ static int run_packets(int prog_in, int prog_eg)
 		int used = 0, len = 0, err;
 		struct __sk_buff ctx = {0};
 
+		if (sscanf(line, "wait %u", &ifindex) == 1) {
+			usleep(ifindex * 1000u);
+			continue;
+		}
 		if (sscanf(line, "%3s %u %u %u %n", hook, &ifindex, &gso_segs, &gso_size, &used) != 4) {
 			fprintf(stderr, "bpf_harness: bad packet line %lu\n", n + 1);
 			return 1;
@@ -278,6 +339,33 @@ static int run_packets(int prog_in, int prog_eg)
 	fprintf(stderr, "bpf_harness: ran %lu packets, %lu refused by the kernel before the program (first errno %lu)\n",
 		n, rejected, first_errno);
 	fprintf(stderr, "bpf_harness: accepted bytes %llu, wire packets %llu\n", acc_bytes, acc_segs);
+	return 0;
+}
+
+/* `prog` on each row of numbers on stdin, as 32-bit words in this CPU's byte order: its return values. */
+static int eval_rows(int prog)
+{
+	static __u32 row[MAX_PKT / 4];
+	char *line = NULL;
+	size_t cap = 0;
+
+	while (getline(&line, &cap, stdin) > 0) {
+		char *p = line, *q;
+		__u32 n = 0;
+
+		memset(row, 0, sizeof(row));
+		for (unsigned long v = strtoul(p, &q, 10); q != p && n < MAX_PKT / 4; v = strtoul(p, &q, 10)) {
+			row[n++] = (__u32)v;
+			p = q;
+		}
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = row,
+			    .data_size_in = n * 4 < ETH_HLEN_MIN ? ETH_HLEN_MIN : n * 4, .repeat = 1);
+		if (bpf_prog_test_run_opts(prog, &opts))
+			return die("BPF_PROG_TEST_RUN", errno);
+		printf("%u\n", opts.retval);
+	}
+	free(line);
+	fflush(stdout);
 	return 0;
 }
 
@@ -427,6 +515,7 @@ int main(int argc, char **argv)
 	const char *role = "lan";
 	char name_in[32], name_eg[32];
 	__u32 max_flows = 0;
+	unsigned long long window_ms = 0;
 	int i = 1, err;
 
 	for (; i + 1 < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
@@ -434,6 +523,8 @@ int main(int argc, char **argv)
 			role = argv[i + 1];
 		} else if (strcmp(argv[i], "--pending") == 0 && (strcmp(argv[i + 1], "keep") == 0 || strcmp(argv[i + 1], "flush") == 0)) {
 			keep_pending = strcmp(argv[i + 1], "keep") == 0;
+		} else if (strcmp(argv[i], "--window-ms") == 0) {
+			window_ms = strtoull(argv[i + 1], NULL, 10);
 		} else if (strcmp(argv[i], "--max-flows") == 0) {
 			max_flows = (__u32)strtoul(argv[i + 1], NULL, 10);
 		} else {
@@ -456,9 +547,31 @@ int main(int argc, char **argv)
 		if (err)
 			return die("set max_entries", err);
 	}
+	if (window_ms) {
+		struct bpf_map *m;
+		size_t size = 0;
+		__u64 *ns = NULL;
+
+		/* the object's only .rodata variable: fw_window_ns */
+		bpf_object__for_each_map(m, obj)
+			if (strstr(bpf_map__name(m), ".rodata"))
+				ns = (__u64 *)bpf_map__initial_value(m, &size);
+		if (!ns || size < sizeof(*ns))
+			return die("--window-ms: the object has no in-kernel model", ENOENT);
+		*ns = window_ms * 1000000ULL;
+	}
 	err = bpf_object__load(obj);
 	if (err)
 		return die("load object (verifier log above)", err);
+	if (strcmp(argv[i + 1], "eval") == 0 && argc - i == 3) {
+		struct bpf_program *p = bpf_object__find_program_by_name(obj, argv[i + 2]);
+
+		if (!p)
+			return die(argv[i + 2], ENOENT);
+		err = eval_rows(bpf_program__fd(p));
+		bpf_object__close(obj);
+		return err;
+	}
 	if (strcmp(argv[i + 1], "bench") == 0 && argc - i == 4) {
 		struct bpf_program *p = bpf_object__find_program_by_name(obj, argv[i + 2]);
 
@@ -488,6 +601,7 @@ int main(int argc, char **argv)
 			for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
 				if (CPU_ISSET(cpu, &set)) {
 					pin_to(cpu);
+					run_cpu = cpu;
 					break;
 				}
 			}

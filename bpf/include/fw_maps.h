@@ -102,6 +102,11 @@ struct fw_flow {
 	__u32 client_is_b; /* 1 when the LAN client is endpoint b of the key */
 	__u32 ifindex;    /* interface of the first packet */
 	__u32 _pad;
+	/*
+	 * With the in-kernel model (fw_forest.h): when the flow's current window ends. The first
+	 * packet at or after it closes the window and is its last. 0 otherwise.
+	 */
+	__u64 window_end_ns;
 };
 
 /* Global counters per hook (per-CPU array, index enum fw_hook): reconcile with the interface. */
@@ -155,7 +160,7 @@ struct fw_pending {
 _Static_assert(sizeof(struct fw_flow_key) == 40, "fw_flow_key layout");
 _Static_assert(sizeof(struct fw_dir_stats) == 136, "fw_dir_stats layout");
 _Static_assert(sizeof(struct fw_segment) == 32, "fw_segment layout");
-_Static_assert(sizeof(struct fw_flow) == 2 * 136 + FW_SEGMENTS * 32 + FW_EARLY_SEGMENTS * 8 + 16, "fw_flow layout");
+_Static_assert(sizeof(struct fw_flow) == 2 * 136 + FW_SEGMENTS * 32 + FW_EARLY_SEGMENTS * 8 + 24, "fw_flow layout");
 _Static_assert(sizeof(struct fw_hook_counters) == 88, "fw_hook_counters layout");
 _Static_assert(sizeof(struct fw_pending) == 72, "fw_pending layout");
 _Static_assert(FW_PENDING_SLOTS <= 65536, "fw_flush takes a slot number in two bytes");
