@@ -14,6 +14,8 @@ import { StepLog } from '../builder/util/steplog.js';
 
 export interface BpfTools {
   object: string;
+  /** the same programs with the in-kernel model (bpf/fw_window.bpf.h) */
+  forestObject: string;
   harness: string;
   /** fwrunner for this host (x86_64), same sources as the targets' */
   runner: string;
@@ -52,7 +54,7 @@ export async function buildBpfTools(bpfTarget: 'bpfel' | 'bpfeb' = 'bpfel', sign
         cmd: [
           'sh',
           '-c',
-          `make -C /src/bpf OUT=/out BPF_TARGET=${bpfTarget} all harness lab && ` +
+          `make -C /src/bpf OUT=/out BPF_TARGET=${bpfTarget} all forest harness lab && ` +
             'make -j2 -C /src/runner QUICKJS_SRC=/deps/quickjs OUT=/out WORK=/tmp/work',
         ],
         mounts: [
@@ -69,7 +71,7 @@ export async function buildBpfTools(bpfTarget: 'bpfel' | 'bpfeb' = 'bpfel', sign
     await rm(dir, { recursive: true, force: true });
     throw e;
   }
-  return { object: path.join(out, 'fw_flows.bpf.o'), harness: path.join(out, 'bpf_harness'), runner: path.join(out, 'fwrunner'), dir };
+  return { object: path.join(out, 'fw_flows.bpf.o'), forestObject: path.join(out, 'fw_flows_forest.bpf.o'), harness: path.join(out, 'bpf_harness'), runner: path.join(out, 'fwrunner'), dir };
 }
 
 export interface HookCounters {
@@ -120,11 +122,39 @@ export interface Flow {
   earlyEndNs: number[];
 }
 
+/** The in-kernel model's answer for a flow's newest ended window (struct fw_window). */
+export interface WindowAnswer {
+  proto: number;
+  a: string;
+  portA: number;
+  b: string;
+  portB: number;
+  windows: number;
+  resolution: number;
+  confidencePct: number;
+  /** the flow's second response's end, ms from its first packet; 0: not yet */
+  startupMs: number;
+  endNs: number;
+  /** the selected inputs of the newest ended window (FW_FOREST_SEL_MAX, zero past the model's) */
+  keep0: number[];
+  /** the same of the window before */
+  keep1: number[];
+}
+
 export interface MapDump {
   /** flows whose only packet so far waited in a pending slot at the dump (recorded unless kept) */
   parked: number;
   counters: { ingress: HookCounters; egress: HookCounters };
+  /** with the in-kernel model only */
+  windows?: WindowAnswer[];
+  /** the inputs of the last window closed on the CPU `run` used (fw_forest.h's enum fw_kf order) */
+  lastInputs?: number[];
   flows: Flow[];
+}
+
+/** A pause between packets: windows of the in-kernel model end in real time. */
+export interface Wait {
+  waitMs: number;
 }
 
 export interface TestPacket {
@@ -142,35 +172,50 @@ export interface HarnessOptions {
   maxFlows?: number;
   /** 'keep': dump without recording the flows parked in pending slots (default: record them) */
   pending?: 'keep' | 'flush';
+  /** the in-kernel model's window (default 10 s, as it was trained) */
+  windowMs?: number;
+  /** default tools.object */
+  object?: string;
 }
 
 const optionArgs = (o: HarnessOptions): string[] => [
   ...(o.role ? ['--role', o.role] : []),
   ...(o.pending ? ['--pending', o.pending] : []),
   ...(o.maxFlows ? ['--max-flows', String(o.maxFlows)] : []),
+  ...(o.windowMs ? ['--window-ms', String(o.windowMs)] : []),
 ];
 
-/** Loads the object fresh (empty maps), runs every packet through BPF_PROG_TEST_RUN, dumps the maps. */
-export function runPackets(tools: BpfTools, packets: Iterable<TestPacket>, o: HarnessOptions = {}): Promise<MapDump & { stderr: string }> {
+/** Runs the harness with `lines` on its stdin (written as the pipe drains): its stdout and stderr. */
+function harness(tools: BpfTools, args: string[], lines: Iterable<string>): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(tools.harness, [...optionArgs(o), tools.object, 'run'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(tools.harness, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`bpf_harness exited ${code}: ${stderr.slice(-2000)}`));
-      resolve({ ...(JSON.parse(stdout) as MapDump), stderr });
+      if (code !== 0) return reject(new Error(`bpf_harness ${args.join(' ')} exited ${code}: ${stderr.slice(-2000)}`));
+      resolve({ stdout, stderr });
     });
     void (async () => {
-      for (const p of packets) {
-        const line = `${p.hook} ${p.ifindex ?? 1} ${p.gsoSegs ?? 0} ${p.gsoSize ?? 0} ${p.data.toString('hex')}\n`;
+      for (const line of lines) {
         if (!child.stdin.write(line)) await new Promise((r) => child.stdin.once('drain', r));
       }
       child.stdin.end();
     })();
   });
+}
+
+/** Loads the object fresh (empty maps), runs every packet through BPF_PROG_TEST_RUN, dumps the maps. */
+export async function runPackets(tools: BpfTools, packets: Iterable<TestPacket | Wait>, o: HarnessOptions = {}): Promise<MapDump & { stderr: string }> {
+  function* lines(): Generator<string> {
+    for (const p of packets) {
+      yield 'waitMs' in p ? `wait ${p.waitMs}\n` : `${p.hook} ${p.ifindex ?? 1} ${p.gsoSegs ?? 0} ${p.gsoSize ?? 0} ${p.data.toString('hex')}\n`;
+    }
+  }
+  const { stdout, stderr } = await harness(tools, [...optionArgs(o), o.object ?? tools.object, 'run'], lines());
+  return { ...(JSON.parse(stdout) as MapDump), stderr };
 }
 
 /** Instructions the verifier processed to load each program of `object` on this kernel, by program name. */
@@ -232,4 +277,13 @@ export async function attach(tools: BpfTools, ifaces: string[], o: HarnessOption
       return JSON.parse(stdout.slice('ready\n'.length)) as MapDump;
     },
   };
+}
+
+/**
+ * Runs `prog` of `object` once per row through BPF_PROG_TEST_RUN, the row as its packet (32-bit
+ * words in this CPU's byte order): the program's return values, in order.
+ */
+export async function evalRows(tools: BpfTools, object: string, prog: string, rows: number[][]): Promise<number[]> {
+  const { stdout } = await harness(tools, [object, 'eval', prog], rows.map((r) => `${r.join(' ')}\n`));
+  return stdout.trim().split('\n').filter(Boolean).map(Number);
 }
