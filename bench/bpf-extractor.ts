@@ -1,15 +1,19 @@
 /**
  * Benchmark of the flow extractor (issue: bpf/). Prints figures, never passes or fails on them.
- * Per packet, three programs on the same packets, interleaved: fw_lan_ingress, an empty TC
- * program (the baseline), and the flow table alone (bpf/harness/lru_floor.bpf.c: fw_flows'
- * LRU table, key and record, a lookup and for a new flow the insert; no parsing, no clock).
+ * Per packet, four programs on the same packets, interleaved: fw_lan_ingress, an empty TC
+ * program (the baseline), the flow table alone (bpf/harness/lru_floor.bpf.c: fw_flows'
+ * LRU table, key and record, a lookup and for a new flow the insert; no parsing, no clock), and
+ * fw_lan_ingress with the in-kernel model (fw_flows_forest.bpf.o; no window ends in these runs:
+ * its windows are 10 s). Then one prediction of the in-kernel forest (fw_forest_eval) on the
+ * held-out windows' rows (models/kernel-forest.check.jsonl).
  *   node --import=tsx bench/bpf-extractor.ts [--rounds N (11)] [--json]
  * Needs root, Docker (to compile) and iperf3 (for the throughput part).
  */
 import { execFile, spawn } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
+import { projectPath } from '../builder/util/paths.js';
 import { which } from '../builder/util/which.js';
 import { attach, buildBpfTools, verifierStats, type BpfTools } from '../devkit/bpf.js';
 import { inNs, VethPair } from '../devkit/netns.js';
@@ -63,6 +67,7 @@ async function main(): Promise<void> {
   try {
     const verifier = {
       fw_flows: await verifierStats(tools),
+      fw_flows_forest: await verifierStats(tools, tools.forestObject),
       empty_tc: await verifierStats(tools, empty),
     };
     const REPEAT = 1_000_000;
@@ -86,30 +91,36 @@ async function main(): Promise<void> {
     };
     // Interleaved rounds, the order of the two programs alternating, so that a noisy stretch
     // of the machine falls on both; medians per case, and the spread of the difference.
-    type Row = { ns: number; emptyNs: number; overNs: number; ratio: number; overMin: number; overMax: number; tableOverNs: number };
-    const samples: Record<string, { ns: number[]; emptyNs: number[]; over: number[]; table: number[] }> = {};
+    type Row = { ns: number; emptyNs: number; overNs: number; ratio: number; overMin: number; overMax: number; tableOverNs: number; forestOverNs: number; forestMinusFw: number };
+    const samples: Record<string, { ns: number[]; emptyNs: number[]; over: number[]; table: number[]; forest: number[]; forestMinusFw: number[] }> = {};
     for (let round = 0; round < rounds; round++) {
       for (const [name, c] of Object.entries(cases)) {
         const fw = (): Promise<number> => meanNs(tools, tools.object, 'fw_lan_ingress', c.lines, c.repeat);
         const base = (): Promise<number> => meanNs(tools, empty, 'empty_tc', c.lines, c.repeat);
         const table = (): Promise<number> => meanNs(tools, floor, 'lru_floor', c.lines, c.repeat);
+        const forest = (): Promise<number> => meanNs(tools, tools.forestObject, 'fw_lan_ingress', c.lines, c.repeat);
         let ns: number;
         let emptyNs: number;
         let tableNs: number;
+        let forestNs: number;
         if (round % 2 === 0) {
           ns = await fw();
+          forestNs = await forest();
           emptyNs = await base();
           tableNs = await table();
         } else {
           tableNs = await table();
           emptyNs = await base();
+          forestNs = await forest();
           ns = await fw();
         }
-        const s = (samples[name] ??= { ns: [], emptyNs: [], over: [], table: [] });
+        const s = (samples[name] ??= { ns: [], emptyNs: [], over: [], table: [], forest: [], forestMinusFw: [] });
         s.ns.push(ns);
         s.emptyNs.push(emptyNs);
         s.over.push(ns - emptyNs);
         s.table.push(tableNs - emptyNs);
+        s.forest.push(forestNs - emptyNs);
+        s.forestMinusFw.push(forestNs - ns);
       }
     }
     const perPacket: Record<string, Row> = {};
@@ -124,8 +135,16 @@ async function main(): Promise<void> {
         overMin: Math.min(...s.over),
         overMax: Math.max(...s.over),
         tableOverNs: median(s.table),
+        forestOverNs: median(s.forest),
+        forestMinusFw: median(s.forestMinusFw),
       };
     }
+    // one prediction of the in-kernel forest: every held-out row, each run 1,000 times
+    const rows = (await readFile(projectPath('models', 'kernel-forest.check.jsonl'), 'utf8')).trim().split('\n')
+      .map((l) => { const b = Buffer.alloc(256); (JSON.parse(l) as { row: number[] }).row.forEach((v, i) => b.writeUInt32LE(v, i * 4)); return b.toString('hex'); });
+    const predictionNs: number[] = [];
+    for (let round = 0; round < rounds; round++) predictionNs.push(await meanNs(tools, tools.forestObject, 'fw_forest_eval', rows, 1000));
+    const forestPrediction = { ns: median(predictionNs), rows: rows.length };
 
     let throughput: { withoutGbps: number; withGbps: number; ratio: number; lossPercent: number } | string = 'skipped: iperf3 not installed (apt-get install iperf3)';
     if (await which('iperf3')) {
@@ -154,7 +173,7 @@ async function main(): Promise<void> {
         await net.down();
       }
     }
-    const report = { verifierProcessedInsns: verifier, perPacket, throughput };
+    const report = { verifierProcessedInsns: verifier, perPacket, forestPrediction, throughput };
     if (json) {
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       return;
@@ -165,9 +184,11 @@ async function main(): Promise<void> {
       const spread = `(${r.overMin.toFixed(0)}..${r.overMax.toFixed(0)})`;
       console.log(
         `  ${n.padEnd(20)} ${r.ns.toFixed(1).padStart(7)} ns  empty ${r.emptyNs.toFixed(1).padStart(6)} ns  +${r.overNs.toFixed(1)} ns ${spread}  x${r.ratio.toFixed(2)}` +
-          `   the flow table alone (lookup, insert of a new record): +${r.tableOverNs.toFixed(1)} ns`,
+          `   the flow table alone (lookup, insert of a new record): +${r.tableOverNs.toFixed(1)} ns` +
+          `   with the in-kernel model: +${r.forestOverNs.toFixed(1)} ns (${r.forestMinusFw >= 0 ? '+' : ''}${r.forestMinusFw.toFixed(1)} ns)`,
       );
     }
+    console.log(`in-kernel forest, one prediction (fw_forest_eval, ${forestPrediction.rows} held-out rows): ${forestPrediction.ns.toFixed(1)} ns`);
     const first = perPacket['TCP, new flow']!;
     const pair = perPacket['TCP, new flow: 2 pkts']!;
     console.log(`  so a new flow's second packet (2 x the pair's mean - the first's): +${(2 * pair.overNs - first.overNs).toFixed(1)} ns over empty`);
