@@ -24,3 +24,17 @@ test('retraining the shipped grid point from models/data reproduces models/video
   t.is(await readFile(path.join(out, `${m![1]}.js`), 'utf8'), shipped);
   t.is(await readFile(path.join(out, `${m![1]}.check.jsonl`), 'utf8'), await readFile(projectPath('models', 'video-quality.check.jsonl'), 'utf8'));
 });
+
+test('retraining the in-kernel forest from models/data reproduces bpf/include/fw_forest_model.h, its check file and its summary exactly', async (t) => {
+  const out = await tempDir(t);
+  const files = { header: path.join(out, 'fw_forest_model.h'), check: path.join(out, 'check.jsonl'), summary: path.join(out, 'summary.json') };
+  const { stdout } = await run('/usr/bin/python3', [
+    projectPath('models', 'kernel_forest.py'), '--data', projectPath('models', 'data'),
+    '--header', files.header, '--check', files.check, '--summary', files.summary,
+  ]);
+  // the kernel's integer class sums must pick sklearn's class on every row, or the export is not exact
+  t.regex(stdout, /integer sums differ from sklearn's on 0 of \d+ rows/);
+  t.is(await readFile(files.header, 'utf8'), await readFile(projectPath('bpf', 'include', 'fw_forest_model.h'), 'utf8'));
+  t.is(await readFile(files.check, 'utf8'), await readFile(projectPath('models', 'kernel-forest.check.jsonl'), 'utf8'));
+  t.is(await readFile(files.summary, 'utf8'), await readFile(projectPath('models', 'kernel-forest.json'), 'utf8'));
+});
