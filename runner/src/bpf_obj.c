@@ -218,12 +218,20 @@ static int parse_maps(struct bpf_obj *o)
 			map = &o->maps[o->nmaps++];
 			memset(map, 0, sizeof(*map));
 			map->fd = -1;
+			map->sec_off = vs[i].offset;
+			map->sec_size = vs[i].size;
 			snprintf(map->name, sizeof(map->name), "%s", btf_str(&b, var->name_off));
 			m = (const void *)(def + 1);
 			for (uint16_t k = 0; k < BTF_INFO_VLEN(def->info); k++) {
 				const char *n = btf_str(&b, m[k].name_off);
 				int64_t v = -1;
 
+				if (!strcmp(n, "values")) {
+					/* `__array(values, ...)`: entries filled from .rel.maps after loading */
+					map->has_values = 1;
+					map->values_off = m[k].offset / 8;
+					continue;
+				}
 				if (!strcmp(n, "key") || !strcmp(n, "value")) {
 					const struct btf_type *p = btf_get(&b, m[k].type);
 
@@ -250,12 +258,42 @@ static int parse_maps(struct bpf_obj *o)
 					goto out;
 				}
 			}
+			/* a program array's values are program fds */
+			if (map->has_values && !map->value_size)
+				map->value_size = 4;
 		}
 	}
 	rc = 0;
 out:
 	free(b.by_id);
 	return rc;
+}
+
+/* Global data: one single-entry array map per section, as libbpf makes them. */
+static int parse_data(struct bpf_obj *o)
+{
+	static const char *const secs[] = { ".data", ".rodata" };
+
+	for (unsigned int k = 0; k < sizeof(secs) / sizeof(secs[0]); k++) {
+		int i = find_sec(o, secs[k]);
+		struct bpf_obj_map *map;
+
+		if (i < 0 || !shdr(o, (unsigned int)i)->sh_size)
+			continue;
+		if (o->nmaps >= BPF_OBJ_MAX_MAPS)
+			return fail(o, "too many maps");
+		map = &o->maps[o->nmaps++];
+		memset(map, 0, sizeof(*map));
+		map->fd = -1;
+		snprintf(map->name, sizeof(map->name), "%s", secs[k]);
+		map->type = BPF_MAP_TYPE_ARRAY;
+		map->key_size = 4;
+		map->value_size = (uint32_t)shdr(o, (unsigned int)i)->sh_size;
+		map->max_entries = 1;
+		map->flags = k == 1 ? BPF_F_RDONLY_PROG : 0;
+		map->data_sec = (unsigned int)i;
+	}
+	return 0;
 }
 
 static int parse_progs(struct bpf_obj *o)
@@ -332,9 +370,46 @@ int bpf_obj_open(struct bpf_obj *o, const char *path)
 	license = find_sec(o, "license");
 	snprintf(o->license, sizeof(o->license), "%s",
 		 license > 0 ? (const char *)o->buf + shdr(o, (unsigned int)license)->sh_offset : "");
-	if (parse_maps(o) || parse_progs(o))
+	if (parse_maps(o) || parse_data(o) || parse_progs(o))
 		return -1;
 	return 0;
+}
+
+static const Elf64_Sym *symbols(const struct bpf_obj *o, size_t *n, const char **strs)
+{
+	for (unsigned int i = 1; i < ehdr(o)->e_shnum; i++) {
+		const Elf64_Shdr *st = shdr(o, i);
+
+		if (st->sh_type != SHT_SYMTAB)
+			continue;
+		*n = st->sh_size / sizeof(Elf64_Sym);
+		*strs = (const char *)o->buf + shdr(o, st->sh_link)->sh_offset;
+		return (const Elf64_Sym *)(o->buf + st->sh_offset);
+	}
+	*n = 0;
+	return NULL;
+}
+
+int bpf_obj_set_global(struct bpf_obj *o, const char *name, const void *value, size_t size)
+{
+	size_t n;
+	const char *strs;
+	const Elf64_Sym *syms = symbols(o, &n, &strs);
+
+	for (size_t i = 0; i < n; i++) {
+		const Elf64_Sym *s = &syms[i];
+		const Elf64_Shdr *sec;
+
+		if (ELF64_ST_TYPE(s->st_info) != STT_OBJECT || strcmp(strs + s->st_name, name) ||
+		    s->st_shndx == SHN_UNDEF || s->st_shndx >= ehdr(o)->e_shnum)
+			continue;
+		sec = shdr(o, s->st_shndx);
+		if (s->st_size != size || s->st_value + size > sec->sh_size || sec->sh_type == SHT_NOBITS)
+			return -1;
+		memcpy(o->buf + sec->sh_offset + s->st_value, value, size);
+		return 0;
+	}
+	return -1;
 }
 
 struct bpf_obj_map *bpf_obj_map(struct bpf_obj *o, const char *name)
@@ -358,6 +433,9 @@ static int open_map(struct bpf_obj *o, struct bpf_obj_map *m, const char *pin_di
 	char path[256];
 	struct bpf_map_info info;
 
+	/* global data and program arrays belong to this load's programs: never kept in a pin */
+	if (m->data_sec || m->type == BPF_MAP_TYPE_PROG_ARRAY)
+		pin_dir = NULL;
 	if (pin_dir) {
 		snprintf(path, sizeof(path), "%s/%s", pin_dir, m->name);
 		m->fd = bpf_get_pinned(path);
@@ -375,6 +453,13 @@ static int open_map(struct bpf_obj *o, struct bpf_obj_map *m, const char *pin_di
 	m->fd = bpf_map_create_fd(m->type, m->name, m->key_size, m->value_size, m->max_entries, m->flags);
 	if (m->fd < 0)
 		return fail(o, "creating map %s: %s", m->name, strerror(errno));
+	if (m->data_sec) {
+		uint32_t zero = 0;
+
+		if (bpf_map_update(m->fd, &zero, o->buf + shdr(o, m->data_sec)->sh_offset, 0) ||
+		    ((m->flags & BPF_F_RDONLY_PROG) && bpf_map_freeze(m->fd)))
+			return fail(o, "filling map %s: %s", m->name, strerror(errno));
+	}
 	if (pin_dir && bpf_pin(m->fd, path))
 		return fail(o, "pinning map %s at %s: %s (is a bpf file system mounted there?)", m->name, path,
 			    strerror(errno));
@@ -404,9 +489,23 @@ static int relocate(struct bpf_obj *o, struct bpf_obj_prog *p, struct bpf_insn *
 
 			if (at < p->off || at >= p->off + p->size)
 				continue;
-			if ((int)sym->st_shndx != maps_sec)
-				return fail(o, "program %s: relocation against section %u is not supported (only maps)",
-					    p->name, sym->st_shndx);
+			if ((int)sym->st_shndx != maps_sec) {
+				struct bpf_insn *insn = &insns[(at - p->off) / 8];
+
+				for (int d = 0; d < o->nmaps && !m; d++)
+					if (o->maps[d].data_sec && o->maps[d].data_sec == sym->st_shndx)
+						m = &o->maps[d];
+				if (!m)
+					return fail(o, "program %s: relocation against section %u is not supported (only maps and global data)",
+						    p->name, sym->st_shndx);
+				if (insn->code != (BPF_LD | BPF_IMM | BPF_DW) || at + 16 > p->off + p->size)
+					return fail(o, "program %s: data relocation on a non-lddw instruction", p->name);
+				/* an address inside the map's value: section offset of the symbol plus the addend */
+				insn[1].imm = insn->imm + (int32_t)sym->st_value;
+				insn->src_reg = BPF_PSEUDO_MAP_VALUE;
+				insn->imm = m->fd;
+				continue;
+			}
 			/* By name: clang leaves .maps offsets in BTF for the linker to fill in. */
 			m = bpf_obj_map(o, (const char *)o->buf + shdr(o, shdr(o, (unsigned int)symtab)->sh_link)->sh_offset +
 						   sym->st_name);
@@ -423,13 +522,73 @@ static int relocate(struct bpf_obj *o, struct bpf_obj_prog *p, struct bpf_insn *
 	return 0;
 }
 
-static int wanted(const char *name, const char *const *progs)
+/*
+ * The initial entries of program arrays (`.values = { [i] = &prog }`): relocations in .rel.maps
+ * against programs. Calls fn for each with the map, the entry and the program's name; stops at
+ * the first nonzero return.
+ */
+static int map_values(struct bpf_obj *o, int (*fn)(struct bpf_obj *, struct bpf_obj_map *, uint32_t, const char *, void *),
+		      void *arg)
+{
+	int maps_sec = find_sec(o, ".maps");
+	size_t nsyms;
+	const char *strs;
+	const Elf64_Sym *syms = symbols(o, &nsyms, &strs);
+
+	if (maps_sec < 0)
+		return 0;
+	for (unsigned int i = 1; i < ehdr(o)->e_shnum; i++) {
+		const Elf64_Shdr *rs = shdr(o, i);
+		const Elf64_Rel *rel = (const void *)(o->buf + rs->sh_offset);
+
+		if (rs->sh_type != SHT_REL || (int)rs->sh_info != maps_sec)
+			continue;
+		for (size_t k = 0; k < rs->sh_size / sizeof(*rel); k++) {
+			uint64_t at = rel[k].r_offset;
+			struct bpf_obj_map *m = NULL;
+			int rc;
+
+			if (ELF64_R_SYM(rel[k].r_info) >= nsyms)
+				return fail(o, ".rel.maps: a relocation against no symbol");
+			for (int d = 0; d < o->nmaps && !m; d++)
+				if (!o->maps[d].data_sec && at >= o->maps[d].sec_off && at < (uint64_t)o->maps[d].sec_off + o->maps[d].sec_size)
+					m = &o->maps[d];
+			if (!m || !m->has_values || at < (uint64_t)m->sec_off + m->values_off || (at - m->sec_off - m->values_off) % 8)
+				return fail(o, ".rel.maps: a relocation outside any map's values");
+			rc = fn(o, m, (uint32_t)((at - m->sec_off - m->values_off) / 8), strs + syms[ELF64_R_SYM(rel[k].r_info)].st_name, arg);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+static int is_named(struct bpf_obj *o, struct bpf_obj_map *m, uint32_t slot, const char *prog, void *name)
+{
+	(void)o, (void)m, (void)slot;
+	return !strcmp(prog, (const char *)name);
+}
+
+static int wanted(struct bpf_obj *o, const char *name, const char *const *progs)
 {
 	if (!progs)
 		return 1;
 	for (; *progs; progs++)
 		if (!strcmp(*progs, name))
 			return 1;
+	/* a tail call's target goes with the programs that call it */
+	return map_values(o, is_named, (void *)name) > 0;
+}
+
+static int put_value(struct bpf_obj *o, struct bpf_obj_map *m, uint32_t slot, const char *prog, void *arg)
+{
+	int fd = bpf_obj_prog_fd(o, prog);
+
+	(void)arg;
+	if (fd < 0)
+		return fail(o, "map %s: its entry %u names program %s, which is not in the object", m->name, slot, prog);
+	if (slot >= m->max_entries || bpf_map_update(m->fd, &slot, &fd, 0))
+		return fail(o, "map %s: entry %u: %s", m->name, slot, strerror(errno));
 	return 0;
 }
 
@@ -453,7 +612,7 @@ int bpf_obj_load(struct bpf_obj *o, const char *pin_dir, const char *const *prog
 		size_t cnt = p->size / 8;
 		struct bpf_insn *insns;
 
-		if (!wanted(p->name, progs))
+		if (!wanted(o, p->name, progs))
 			continue;
 		insns = malloc(p->size);
 
@@ -473,7 +632,7 @@ int bpf_obj_load(struct bpf_obj *o, const char *pin_dir, const char *const *prog
 				    l > 300 ? log + l - 300 : log);
 		}
 	}
-	return 0;
+	return map_values(o, put_value, NULL) ? -1 : 0;
 }
 
 int bpf_obj_loaded(const struct bpf_obj *o)

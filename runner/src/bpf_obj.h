@@ -2,7 +2,10 @@
 /*
  * A small loader for the toolkit's BPF objects, in place of libbpf: no libelf, no zlib, a few
  * kilobytes. It understands what fw_flows.bpf.c uses and nothing more: BTF-defined maps in
- * ".maps", programs as global functions, map relocations. No CO-RE (OpenWrt has no kernel BTF).
+ * ".maps", programs as global functions, map relocations; with the in-kernel model also global
+ * data (".data", ".rodata", each one array map, as libbpf makes them) and a program array
+ * filled from its map definition (`.values = { [0] = &prog }`, a tail call's target). No CO-RE
+ * (OpenWrt has no kernel BTF).
  */
 #ifndef FW_BPF_OBJ_H
 #define FW_BPF_OBJ_H
@@ -19,6 +22,10 @@ struct bpf_obj_map {
 	uint32_t type, key_size, value_size, max_entries, flags;
 	int fd;
 	int reused;       /* taken from a pin instead of created */
+	unsigned int data_sec; /* global data: the ELF section it holds (0: a .maps map) */
+	uint32_t sec_off, sec_size; /* where its definition lies in .maps */
+	int has_values;   /* a `values` member: initial entries, by relocation */
+	uint32_t values_off;
 };
 
 struct bpf_obj_prog {
@@ -47,6 +54,11 @@ int bpf_obj_open(struct bpf_obj *o, const char *path);
  * (NULL-terminated; NULL loads every program): the verifier's time goes only to what is used.
  */
 int bpf_obj_load(struct bpf_obj *o, const char *pin_dir, const char *const *progs);
+/*
+ * Sets global variable `name` (in .data or .rodata) to `size` bytes at `value`, before
+ * bpf_obj_load: -1 when the object has no such variable of that size.
+ */
+int bpf_obj_set_global(struct bpf_obj *o, const char *name, const void *value, size_t size);
 /* How many programs are loaded. */
 int bpf_obj_loaded(const struct bpf_obj *o);
 struct bpf_obj_map *bpf_obj_map(struct bpf_obj *o, const char *name);

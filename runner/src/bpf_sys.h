@@ -13,6 +13,7 @@ int bpf_map_create_fd(uint32_t type, const char *name, uint32_t key_size, uint32
 int bpf_map_lookup(int fd, const void *key, void *value);
 int bpf_map_update(int fd, const void *key, const void *value, uint64_t flags);
 int bpf_map_delete(int fd, const void *key);
+int bpf_map_freeze(int fd);
 int bpf_map_next_key(int fd, const void *key, void *next);
 int bpf_prog_load_fd(uint32_t type, const char *name, const struct bpf_insn *insns, size_t insn_cnt,
 		     const char *license, char *log, size_t log_size);

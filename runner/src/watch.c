@@ -13,6 +13,7 @@
 #include "bpf_obj.h"
 #include "bpf_sys.h"
 #include "flows.h"
+#include "fw_forest.h"
 #include "model.h"
 #include "tc_attach.h"
 #include "watch.h"
@@ -293,13 +294,31 @@ static void emit_summary(int counters_fd, uint32_t index, uint32_t active, uint3
 	}
 }
 
+/*
+ * The in-kernel model's newest answer for a flow (fw_flows_forest.bpf.o's fw_windows), as
+ * `,"kernel":{...}`; empty without one. Its windows are the kernel's: they start at the flow's
+ * first packet and end with a packet, so they are not the runner's.
+ */
+static void kernel_answer(int windows_fd, const struct fw_flow_key *key, char *buf, size_t len)
+{
+	static const char *const classes[FW_CLASSES] = { "240p", "360p", "480p", "720p", "1080p" };
+	struct fw_window w;
+
+	buf[0] = '\0';
+	if (windows_fd < 0 || bpf_map_lookup(windows_fd, key, &w) || !w.windows || w.resolution >= FW_CLASSES)
+		return;
+	snprintf(buf, len, ",\"kernel\":{\"resolution\":\"%s\",\"confidencePct\":%u,\"windows\":%u,\"startupMs\":",
+		 classes[w.resolution], w.confidence_pct, w.windows);
+	snprintf(buf + strlen(buf), len - strlen(buf), w.startup_ms ? "%u}" : "null}", w.startup_ms);
+}
+
 static int emit_window(struct model *m, const struct runner_config *c, struct window *w, uint32_t index,
-		       double span_s, struct capped_file *out, struct capped_file *rec)
+		       double span_s, struct capped_file *out, struct capped_file *rec, int windows_fd)
 {
 	JSContext *ctx = m->vm.ctx;
 	uint64_t now = mono_ns();
 	struct timespec wall;
-	char client[64], server[64], err[300], head[300], ftxt[2048], *line;
+	char client[64], server[64], err[300], head[300], ftxt[2048], kernel[160], *line;
 	unsigned int cport, sport;
 	size_t cap = 4096;
 	struct feature_atoms atoms;
@@ -347,10 +366,14 @@ static int emit_window(struct model *m, const struct runner_config *c, struct wi
 			if (!pred)
 				fprintf(stderr, "fwrunner: model failed on a flow (window %u): %s\n", index, err);
 		}
+		kernel_answer(windows_fd, &f->key, kernel, sizeof(kernel));
 		for (;;) {
-			n = pred ? snprintf(line, cap, "%s%s,\"prediction\":%s}\n", head, ftxt, pred)
-				 : snprintf(line, cap, "%s%s,\"prediction\":null,\"error\":\"%s\"}\n", head, ftxt,
-					    JS_IsUndefined(m->predict) ? "no model" : "model failed");
+			n = pred ? snprintf(line, cap, "%s%s,\"prediction\":%s%s}\n", head, ftxt, pred, kernel)
+				 : JS_IsUndefined(m->predict) && kernel[0]
+				       /* the in-kernel model alone: its answer is the prediction */
+				       ? snprintf(line, cap, "%s%s,\"prediction\":null%s}\n", head, ftxt, kernel)
+				       : snprintf(line, cap, "%s%s,\"prediction\":null,\"error\":\"%s\"%s}\n", head, ftxt,
+						  JS_IsUndefined(m->predict) ? "no model" : "model failed", kernel);
 			if (n < 0 || (size_t)n < cap)
 				break;
 			cap = (size_t)n + 1;
@@ -378,7 +401,7 @@ int watch_run(const struct runner_config *c)
 	struct flow_table prev = { 0 };
 	struct model m;
 	struct bpf_obj o = { 0 };
-	struct bpf_obj_map *flows, *counters;
+	struct bpf_obj_map *flows, *counters, *windows;
 	struct sigaction sa;
 	char err[600];
 	int rc = 1, nattached = 0, jited;
@@ -412,6 +435,8 @@ int watch_run(const struct runner_config *c)
 	/* loading is verification and JIT: on a slow router the part of start-up the BPF code decides */
 	load_ns = mono_ns();
 	if (bpf_obj_open(&o, c->object) ||
+	    /* the in-kernel model's windows as long as the runner's (only that object has the variable) */
+	    (bpf_obj_set_global(&o, "fw_window_ns", &(uint64_t){ (uint64_t)c->window_s * 1000000000u }, 8), 0) ||
 	    (c->pin_dir[0] && mkdir(c->pin_dir, 0700) && errno != EEXIST && (snprintf(o.err, sizeof(o.err),
 		"pin folder %s: %s", c->pin_dir, strerror(errno)), 1)) ||
 	    bpf_obj_load(&o, c->pin_dir[0] ? c->pin_dir : NULL, progs)) {
@@ -421,6 +446,7 @@ int watch_run(const struct runner_config *c)
 	load_ns = mono_ns() - load_ns;
 	flows = bpf_obj_map(&o, "fw_flows");
 	counters = bpf_obj_map(&o, "fw_counters");
+	windows = bpf_obj_map(&o, "fw_windows");
 	if (!flows) {
 		fprintf(stderr, "fwrunner: %s has no fw_flows map\n", c->object);
 		goto out_obj;
@@ -438,8 +464,10 @@ int watch_run(const struct runner_config *c)
 	jited = bpf_obj_jited(&o);
 	fprintf(stderr, "fwrunner: watching %d interface(s), %u s windows, flow table %s, %d of %d programs JIT-compiled\n",
 		c->nifaces, c->window_s, flows->reused ? "restored from its pin" : "new", jited, bpf_obj_loaded(&o));
-	printf("{\"ready\":true,\"interfaces\":%d,\"window\":%u,\"flowTableRestored\":%s,\"programs\":%d,\"jited\":%d,\"loadMs\":%.1f}\n",
-	       c->nifaces, c->window_s, flows->reused ? "true" : "false", bpf_obj_loaded(&o), jited, (double)load_ns / 1e6);
+	printf("{\"ready\":true,\"interfaces\":%d,\"window\":%u,\"flowTableRestored\":%s,\"programs\":%d,\"jited\":%d,\"loadMs\":%.1f,"
+	       "\"kernelModel\":%s}\n",
+	       c->nifaces, c->window_s, flows->reused ? "true" : "false", bpf_obj_loaded(&o), jited, (double)load_ns / 1e6,
+	       windows ? "true" : "false");
 	fflush(stdout);
 
 	/* Baseline: what the table held before this run is not this window's traffic. */
@@ -468,7 +496,7 @@ int watch_run(const struct runner_config *c)
 			fprintf(stderr, "fwrunner: reading flows: %s\n", strerror(errno));
 			goto out_detach;
 		}
-		emit_window(&m, c, &w, index, (double)(read_at - last_read) / 1e9, &out, &rec);
+		emit_window(&m, c, &w, index, (double)(read_at - last_read) / 1e9, &out, &rec, windows ? windows->fd : -1);
 		last_read = read_at;
 		if (counters)
 			emit_summary(counters->fd, index, w.n, w.next.count, &out);
@@ -613,7 +641,7 @@ int bench_window(const struct runner_config *c, uint32_t n)
 	}
 	/* the window alone, from features to output: on a guest under -icount, its instructions */
 	uint64_t t = mono_ns();
-	rc = emit_window(&m, c, &w, 1, c->window_s, &out, &none);
+	rc = emit_window(&m, c, &w, 1, c->window_s, &out, &none, -1);
 	t = mono_ns() - t;
 	capped_close(&out);
 	fprintf(stderr, "fwrunner: bench window of %u flows: %lu predictions, %lu failed, %llu ns\n", n, m.calls, m.failures,

@@ -42,6 +42,9 @@ interface Line {
   features?: Record<string, number | number[]>;
   prediction?: Record<string, unknown> | null;
   error?: string;
+  kernelModel?: boolean;
+  /** the in-kernel model's newest answer for the flow (fw_flows_forest.bpf.o) */
+  kernel?: { resolution: string; confidencePct: number; windows: number; startupMs: number | null };
 }
 
 /** A client and a server namespace joined by a veth pair, removed when the test ends. */
@@ -219,6 +222,37 @@ test.serial('watch: a flow keeps its id from window to window, and each flow has
     ids.set(`${f.proto} ${f.client}:${f.clientPort} ${f.server}:${f.serverPort}`, f.id);
   }
   t.is(new Set(ids.values()).size, ids.size, `distinct flows, distinct ids: ${JSON.stringify([...ids])}`);
+});
+
+test.serial('watch with the in-kernel model: the kernel answers each flow in windows as long as the runner\'s, beside the QuickJS model or alone', async (t) => {
+  const net = await vethPair(t);
+  for (const model of [projectPath('models', 'video-quality.js'), 'none']) {
+    const r = startRunner(net.server, ['--object', tools.forestObject, '--lan', net.serverIf, '--window', '1', '--windows', '5', '--model', model, '--pin-dir', 'none']);
+    await r.ready();
+    t.true(r.lines[0]!.kernelModel, 'the ready line says the object carries the in-kernel model');
+    t.is(r.lines[0]!.programs, 3, 'the two programs of a LAN port and the window end they tail-call');
+    // a UDP stream of about 3 s: the kernel closes its 1 s windows with the stream's packets
+    const udp = trafficIn(net.server, ['udp-send', net.clientV4, '9000', '300', '200', '9001', '10']);
+    await udp;
+    t.is(await r.exited, 0, r.stderr());
+    const lines = r.lines.filter((l) => l.flow?.proto === 17 && l.flow.clientPort + l.flow.serverPort === 18001);
+    const answered = lines.filter((l) => l.kernel);
+    t.true(answered.length >= 1, `${model}: kernel answers in ${JSON.stringify(lines.map((l) => l.window))}`);
+    for (const l of answered) {
+      t.true(['240p', '360p', '480p', '720p', '1080p'].includes(l.kernel!.resolution));
+      t.true(l.kernel!.confidencePct > 0 && l.kernel!.confidencePct <= 100);
+      t.is(l.kernel!.startupMs, null, 'UDP without requests: no startup');
+    }
+    // windows of 1 s over a stream of about 3 s: at least two ended by its packets
+    const most = Math.max(...answered.map((l) => l.kernel!.windows));
+    t.true(most >= 2 && most <= 4, `the kernel closed ${most} windows of the stream`);
+    if (model === 'none') {
+      t.true(lines.every((l) => l.prediction === null && (l.kernel !== undefined || l.error === 'no model')));
+      t.true(answered.every((l) => l.error === undefined), 'with the kernel\'s answer there is no "no model" error');
+    } else {
+      t.true(lines.every((l) => typeof l.prediction?.['resolution'] === 'string'), 'the QuickJS model answers as well');
+    }
+  }
 });
 
 test.serial('SIGTERM detaches every filter; the pinned flow table survives a restart', async (t) => {
