@@ -191,6 +191,9 @@ function routerReportText(r: RouterTestReport): string {
       `${r.runner.jited} of ${r.runner.programs} BPF programs JIT-compiled; runner VmHWM ${r.runner.vmHwmKb ?? '?'} kB`,
     ...rows,
     `  predictions: ${r.predictions.withPrediction} of ${r.predictions.lines} flow lines, ${r.predictions.matchingReference} equal to Node.js on the same features`,
+    ...(r.kernel
+      ? [`  in-kernel model: answers in ${r.kernel.lines} flow lines, up to ${r.kernel.windows} window(s) of one flow; e.g. ${JSON.stringify(r.kernel.sample[0] ?? null)}`]
+      : []),
     `  other flows the runner saw (ICMP, neighbour discovery): ${r.flows.extra}; UDP ${r.udp.received} of ${r.udp.sent} datagrams arrived`,
     ...Object.entries(r.hooks ?? {}).map(
       ([hook, c]) =>

@@ -1,3 +1,4 @@
+import { inferenceChoices, type Inference } from '../toolkit/inference.js';
 import type { Infer, Schema } from '../util/schema.js';
 
 /** The config the library works with: defaults applied, paths absolute (the keys' types are the schema's). */
@@ -9,6 +10,7 @@ export interface ResolvedConfig {
   logDir: string;
   sourceDateEpoch?: number;
   model: string;
+  inference: Inference;
   debian: { suite: NonNullable<NonNullable<UserConfig['debian']>['suite']>; mirror?: string };
   /** namespace: the repository prefix of fwbuild's images (`<namespace>/base`, `<namespace>/toolchain`) */
   docker: { socketPath?: string; namespace: string };
@@ -34,6 +36,7 @@ export interface ResolvedConfig {
 export const defaults = {
   /** Relative to the fwbuild checkout, unlike the paths below: the forest `npm run model:make` ships (models/report.md). */
   model: 'models/video-quality.js',
+  inference: 'quickjs',
   outDir: 'dist',
   cacheDir: '.fwbuild-cache',
   logDir: 'build/logs',
@@ -55,6 +58,8 @@ export const configSchema = {
   logDir: { kind: 'string', optional: true },
   /** The model script (defines predict(features)); compiled to bytecode for each target. */
   model: { kind: 'string', optional: true, pattern: /\.js$/, patternHint: 'a path to a .js file that defines predict(features)' },
+  /** Where the model runs on the router: quickjs (the runner), kernel (the BPF program), or both. */
+  inference: { kind: 'enum', optional: true, values: inferenceChoices },
   // 1980-01-01: zip and some archive formats cannot express earlier times.
   sourceDateEpoch: { kind: 'integer', optional: true, min: 315532800, max: 4102444800 },
   debian: {

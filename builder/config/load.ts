@@ -69,6 +69,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
     logDir: dir(o.logDir, undefined, user.logDir, defaults.logDir),
     ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
     model,
+    inference: user.inference ?? defaults.inference,
     debian: { suite: user.debian?.suite ?? defaults.debian.suite, ...(mirror ? { mirror } : {}) },
     docker: { ...(socketPath ? { socketPath } : {}), namespace: user.docker?.namespace ?? defaults.docker.namespace },
     ...(found ? { configFile: found.filepath } : {}),

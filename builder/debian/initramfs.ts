@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Target } from '../catalog/target.js';
 import { BuildError } from '../errors.js';
+import { INFERENCE, type Inference } from '../toolkit/inference.js';
 import { cpioNewc, type CpioEntry } from '../util/cpio.js';
 import { listFiles, sha256 } from '../util/hash.js';
 
@@ -19,9 +20,11 @@ export const initramfsCodeHash = sha256(
 /** Where the toolkit lives in the router's filesystem; the shipped UCI config names the same paths. */
 export const LAYOUT = {
   runner: 'usr/bin/fwrunner',
-  object: 'usr/lib/fwrunner/fw_flows.bpf.o',
+  /** the BPF object, by its name in INFERENCE */
+  objectDir: 'usr/lib/fwrunner',
   model: 'usr/share/fwrunner/model.qbc',
   modules: 'lib/modules',
+  uci: 'etc/config/fwrunner',
 } as const;
 
 export interface InitramfsInputs {
@@ -30,6 +33,21 @@ export interface InitramfsInputs {
   /** Overlay layers in order, later ones winning. */
   overlays: string[];
   mtime: number;
+  /** which BPF object, and whether the QuickJS model (default quickjs) */
+  inference?: Inference;
+}
+
+/**
+ * The runner's UCI settings with the object and model this image carries: the overlay names
+ * the default's; another choice rewrites those two options, and a config without them is an error.
+ */
+function uciFor(text: string, use: (typeof INFERENCE)[Inference], target: string): string {
+  const set = (t: string, key: string, value: string): string => {
+    const line = new RegExp(`^(\\s*option ${key} )'[^']*'$`, 'm');
+    if (!line.test(t)) throw new BuildError(`the overlay's ${LAYOUT.uci} of ${target} has no "option ${key}" line to point at the toolkit`);
+    return t.replace(line, `$1'${value}'`);
+  };
+  return set(set(text, 'object', `/${LAYOUT.objectDir}/${use.object}`), 'model', use.quickjs ? `/${LAYOUT.model}` : 'none');
 }
 
 const DIRS = ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'dev', 'proc', 'sys', 'tmp', 'run', 'var', 'root', 'etc', LAYOUT.modules];
@@ -85,12 +103,15 @@ export async function buildInitramfs(target: Target, io: InitramfsInputs): Promi
   if (!entries.has(`${LAYOUT.modules}/load-order`)) put({ path: `${LAYOUT.modules}/load-order`, type: 'file', data: Buffer.alloc(0) });
 
   await file(LAYOUT.runner, path.join(step('runner'), 'bin', 'fwrunner'), 0o755);
-  await file(LAYOUT.object, path.join(step('bpf'), 'bpf', 'fw_flows.bpf.o'), 0o644);
-  await file(LAYOUT.model, path.join(step('model'), 'model', 'model.qbc'), 0o644);
+  const use = INFERENCE[io.inference ?? 'quickjs'];
+  await file(`${LAYOUT.objectDir}/${use.object}`, path.join(step('bpf'), 'bpf', use.object), 0o644);
+  if (use.quickjs) await file(LAYOUT.model, path.join(step('model'), 'model', 'model.qbc'), 0o644);
 
   for (const layer of io.overlays) {
     for (const rel of await listFiles(layer)) await file(rel.split(path.sep).join('/'), path.join(layer, rel));
   }
+  const uci = entries.get(LAYOUT.uci);
+  if (uci?.type === 'file') put({ ...uci, data: Buffer.from(uciFor(uci.data.toString('utf8'), use, target.name)) });
   for (const need of ['etc/inittab', 'etc/init.d/rcS']) {
     if (!entries.has(need)) throw new BuildError(`the overlay of ${target.name} has no ${need}: the router would not boot`);
   }

@@ -43,7 +43,7 @@ export const debianProvider: Provider<DebianTarget> = {
       profile,
       fetch: [],
       images: [],
-      steps: () => debianSteps(target, env.fwVersion),
+      steps: () => debianSteps(target, env.fwVersion, env.config.inference),
       kernelConfig: target.kernel.config,
       image: () => undefined,
       lock: (lock) => lock,

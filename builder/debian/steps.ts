@@ -1,28 +1,30 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { DebianTarget } from '../catalog/target.js';
+import { INFERENCE, type Inference } from '../toolkit/inference.js';
 import { SRC, toolkitSteps, type CompileStep } from '../toolkit/steps.js';
 import { buildInitramfs, initramfsCodeHash } from './initramfs.js';
 
 /** A virtual router's steps: the toolkit, then its kernel, busybox and the initramfs that holds them. */
-export function debianSteps(target: DebianTarget, fwVersion: string): CompileStep[] {
-  return [...toolkitSteps(target, fwVersion), ...kernelSteps(target), ...userlandSteps(target), ...imageSteps(target)];
+export function debianSteps(target: DebianTarget, fwVersion: string, inference: Inference = 'quickjs'): CompileStep[] {
+  return [...toolkitSteps(target, fwVersion, inference), ...kernelSteps(target), ...userlandSteps(target), ...imageSteps(target, inference)];
 }
 
 /** The virtual router's initramfs, assembled from the steps before it and the overlay. */
-function imageSteps(target: DebianTarget): CompileStep[] {
-  const after = ['bpf', 'runner', 'model', 'kernel', 'userland'];
+function imageSteps(target: DebianTarget, inference: Inference): CompileStep[] {
+  const after = ['bpf', 'runner', ...(INFERENCE[inference].quickjs ? ['model'] : []), 'kernel', 'userland'];
   return [
     {
       name: 'image',
       title: 'initramfs (busybox, modules, toolkit, overlay)',
       // the assembling code is part of the key, as a container step's command line is
-      cmd: ['fwbuild-host', 'initramfs', initramfsCodeHash],
+      // (and the choice of model, but not the default's: its key stays that of earlier builds)
+      cmd: ['fwbuild-host', 'initramfs', initramfsCodeHash, ...(inference === 'quickjs' ? [] : [inference])],
       outputs: { dir: 'image', kind: 'initramfs' },
       reads: ['overlays'],
       after,
       host: async (io) => {
-        const cpio = await buildInitramfs(target, { steps: io.after, overlays: io.overlays, mtime: io.sourceDateEpoch });
+        const cpio = await buildInitramfs(target, { steps: io.after, overlays: io.overlays, mtime: io.sourceDateEpoch, inference });
         await mkdir(path.join(io.out, 'image'), { recursive: true });
         await writeFile(path.join(io.out, 'image', 'initramfs.cpio'), cpio);
       },

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { DebianTarget } from '../catalog/target.js';
 import type { Mount } from '../docker/step-container.js';
+import { INFERENCE, type Inference } from './inference.js';
 
 export type ArtifactKind = 'bpf-object' | 'runner' | 'model' | 'kernel' | 'userland' | 'initramfs' | 'package' | 'firmware';
 
@@ -53,26 +54,30 @@ export function sourceMounts(host: Record<SourceName, string>, reads: SourceName
   return reads.map((name) => ({ host: host[name], container: SRC[name], readOnly: true }));
 }
 
-const make = (dir: string, vars: Record<string, string>): string[] => [
+const make = (dir: string, vars: Record<string, string>, goals: string[] = []): string[] => [
   'make',
   `-j${availableParallelism()}`,
   '-C',
   dir,
   ...Object.entries(vars).map(([k, v]) => `${k}=${v}`),
+  ...goals,
 ];
 
 /**
  * The toolkit every provider ships (BPF objects, runner, model bytecode), built by the Debian
- * toolchain for a virtual router's CPU; OpenWrt targets take these from their twin.
+ * toolchain for a virtual router's CPU; OpenWrt targets take these from their twin. `inference`
+ * (INFERENCE) decides which BPF object, and whether there is model bytecode.
  */
-export function toolkitSteps(target: DebianTarget, fwVersion: string): CompileStep[] {
+export function toolkitSteps(target: DebianTarget, fwVersion: string, inference: Inference = 'quickjs'): CompileStep[] {
   const triple = target.gcc.debian;
   const qemuUser = target.qemu.user;
-  return [
+  const use = INFERENCE[inference];
+  const steps: CompileStep[] = [
     {
       name: 'bpf',
-      title: `BPF objects (${target.bpf})`,
-      cmd: make(SRC.bpf, { OUT: `${SRC.out}/bpf`, BPF_TARGET: target.bpf }),
+      title: `BPF objects (${target.bpf}${use.bpfGoal === 'all' ? '' : ', with the in-kernel model'})`,
+      // the default goal keeps the command, and so the cache key, of builds before `inference`
+      cmd: make(SRC.bpf, { OUT: `${SRC.out}/bpf`, BPF_TARGET: target.bpf }, use.bpfGoal === 'all' ? [] : [use.bpfGoal]),
       outputs: { dir: 'bpf', kind: 'bpf-object' },
       reads: ['bpf'],
     },
@@ -91,7 +96,9 @@ export function toolkitSteps(target: DebianTarget, fwVersion: string): CompileSt
       // the runner includes the map layouts from bpf/include
       reads: ['runner', 'bpf', 'quickjs'],
     },
-    {
+  ];
+  if (use.quickjs) {
+    steps.push({
       // QuickJS bytecode depends on the CPU's byte order, so the target's own runner writes it,
       // under qemu-user inside the container.
       name: 'model',
@@ -107,6 +114,7 @@ export function toolkitSteps(target: DebianTarget, fwVersion: string): CompileSt
       outputs: { dir: 'model', kind: 'model' },
       reads: ['model'],
       after: ['runner'],
-    },
-  ];
+    });
+  }
+  return steps;
 }

@@ -12,6 +12,7 @@ import { which } from '../util/which.js';
 import { Netns } from './netns.js';
 import { QemuRouter } from './qemu-router.js';
 import { qemuSystemPackage, TAP } from '../debian/qemu-command.js';
+import { INFERENCE } from '../toolkit/inference.js';
 import { referenceModel } from './reference-model.js';
 import { readRouterConf, type Port, type RouterPorts } from '../debian/router-conf.js';
 import { traffic, withListener } from './traffic.js';
@@ -76,6 +77,8 @@ export interface RouterTestReport {
   flows: { expected: number; seen: number; extra: number; checks: FlowCheck[] };
   bytes: { expected: { up: number; down: number }; seen: { up: number; down: number } };
   predictions: { lines: number; withPrediction: number; matchingReference: number; sample: unknown[] };
+  /** with the in-kernel model (config `inference`): flow lines that carry the kernel's answer, and the most windows one flow had answered */
+  kernel: { lines: number; windows: number; sample: unknown[] } | null;
   udp: { sent: number; received: number };
   failures: string[];
   seconds: number;
@@ -89,6 +92,7 @@ interface RunnerLine {
   flow?: { id: number; proto: number; client: string; clientPort: number; server: string; serverPort: number };
   features?: Record<string, number>;
   prediction?: unknown;
+  kernel?: { resolution: string; confidencePct: number; windows: number; startupMs: number | null };
   error?: string;
   summary?: { active: number; flows: number; hooks: Record<string, Record<string, number>> };
 }
@@ -184,13 +188,16 @@ export async function testRouter(config: ResolvedConfig, catalog: Catalog, name:
       // the guest's init script prints this when the runner ends, e.g. on a refused program
       (l) => l.includes('fwrunner: exited with status'),
     );
-    const ready = JSON.parse(readyLine.slice(readyLine.indexOf('{'))) as { programs: number; jited: number; window: number; loadMs: number };
+    const ready = JSON.parse(readyLine.slice(readyLine.indexOf('{'))) as { programs: number; jited: number; window: number; loadMs: number; kernelModel?: boolean };
+    const use = INFERENCE[config.inference];
     const bootSeconds = (Date.now() - router.startedAt) / 1000;
     await router.waitForLine((l) => l.startsWith('rcS: up:'), `${target.name}: rcS did not finish`, 60_000, signal);
     say(`${target.name}: runner ready after ${bootSeconds.toFixed(1)} s (${ready.jited} of ${ready.programs} programs JIT-compiled, loaded and verified in ${ready.loadMs} ms)`);
     await o.onReady?.({ router, lan: lanNs, wan: wanNs, ports, signal });
 
-    const expected = await sendTraffic(lanNs, wanNs, ports, signal);
+    // the in-kernel model answers a flow's window when a packet of it comes after the window's
+    // end: the UDP stream then lasts a window and 2 s more
+    const expected = await sendTraffic(lanNs, wanNs, ports, signal, ready.kernelModel ? ready.window * 1000 + 2000 : 0);
     say(`${target.name}: traffic sent; waiting for the runner's windows`);
     // The runner reports each window's deltas: wait until every flow adds up, or until two
     // window summaries after the traffic (the window it ended in, and a whole one after it).
@@ -209,7 +216,8 @@ export async function testRouter(config: ResolvedConfig, catalog: Catalog, name:
 
     const flowLines = lines.filter((l) => l.flow);
     const predictions = flowLines.filter((l) => l.prediction != null);
-    const reference = referenceModel(await readFile(config.model, 'utf8'));
+    const kernelLines = flowLines.filter((l) => l.kernel);
+    const reference = use.quickjs ? referenceModel(await readFile(config.model, 'utf8')) : () => null;
     // in the runner's order: a model may keep state per flow across windows
     const matching = predictions.filter((l) => JSON.stringify(reference(l.features ?? {}, l.flow)) === JSON.stringify(l.prediction));
     const ours = new Set(checks.map((c) => flowId(c)));
@@ -220,7 +228,10 @@ export async function testRouter(config: ResolvedConfig, catalog: Catalog, name:
           ? `${c.name}: runner saw ${c.seen.up} B up / ${c.seen.down} B down, sent ${c.expected.up} / ${c.expected.down}`
           : `${c.name}: the runner never reported this flow`,
       ),
-      ...(predictions.length < flowLines.length ? [`${flowLines.length - predictions.length} flow lines have no prediction`] : []),
+      ...(use.quickjs && predictions.length < flowLines.length ? [`${flowLines.length - predictions.length} flow lines have no prediction`] : []),
+      ...(!use.quickjs && predictions.length > 0 ? [`${predictions.length} flow lines have a QuickJS prediction, but the image was built without the QuickJS model`] : []),
+      ...(ready.kernelModel !== (use.bpfGoal !== 'all') ? [`the runner says kernelModel ${ready.kernelModel}, but the image was built for inference "${config.inference}"`] : []),
+      ...(ready.kernelModel && kernelLines.length === 0 ? ['the in-kernel model gave no answer for any flow'] : []),
       ...(matching.length < predictions.length
         ? [`${predictions.length - matching.length} predictions differ from Node.js running the same model on the same features`]
         : []),
@@ -247,6 +258,9 @@ export async function testRouter(config: ResolvedConfig, catalog: Catalog, name:
         matchingReference: matching.length,
         sample: predictions.slice(0, 3).map((l) => l.prediction),
       },
+      kernel: ready.kernelModel
+        ? { lines: kernelLines.length, windows: Math.max(0, ...kernelLines.map((l) => l.kernel!.windows)), sample: kernelLines.slice(0, 3).map((l) => l.kernel) }
+        : null,
       udp: expected.udp,
       failures,
       seconds: (Date.now() - started) / 1000,
@@ -278,6 +292,8 @@ async function sendTraffic(
   wan: Netns,
   ports: RouterPorts,
   signal: AbortSignal,
+  /** the UDP stream lasts at least this long (its packets spaced out to fill it) */
+  udpMinMs = 0,
 ): Promise<{ flows: Expected[]; udp: { sent: number; received: number } }> {
   const client = ports.lan.peer;
   const server = ports.wan.peer;
@@ -307,7 +323,7 @@ async function sendTraffic(
     },
     { signal, timeoutMs: 240_000 },
   );
-  const u = PLAN.udp;
+  const u = { ...PLAN.udp, gapMs: Math.max(PLAN.udp.gapMs, Math.ceil(udpMinMs / PLAN.udp.count)) };
   const { listener, result } = await withListener(
     lan.name,
     ['udp-recv', client.ipv4, String(u.clientPort), String(u.count)],

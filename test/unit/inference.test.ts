@@ -1,0 +1,94 @@
+/**
+ * The config's `inference` (builder/toolkit/inference.ts): what the build runs and what the
+ * virtual router's image carries for each choice, and the refusal for OpenWrt targets.
+ */
+import test from 'ava';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { loadCatalog } from '../../builder/catalog/load.js';
+import type { DebianTarget } from '../../builder/catalog/target.js';
+import { loadConfig } from '../../builder/config/load.js';
+import { buildInitramfs } from '../../builder/debian/initramfs.js';
+import { UsageError } from '../../builder/errors.js';
+import { overlayLayers } from '../../builder/pipeline/publish.js';
+import { providerOf } from '../../builder/provider.js';
+import { inferenceChoices, type Inference } from '../../builder/toolkit/inference.js';
+import { toolkitSteps } from '../../builder/toolkit/steps.js';
+import { projectPath } from '../../builder/util/paths.js';
+import { readNewc } from '../../builder/util/cpio.js';
+import { tempDir } from '../helpers/tmp.js';
+
+test('inference defaults to quickjs; a config may choose kernel or both; anything else is named with the choices', async (t) => {
+  const dir = await tempDir(t);
+  t.is((await loadConfig({ cwd: dir, env: {} })).inference, 'quickjs');
+  await writeFile(path.join(dir, '.fwbuildrc.json'), JSON.stringify({ inference: 'kernel' }));
+  t.is((await loadConfig({ cwd: dir, env: {} })).inference, 'kernel');
+  await writeFile(path.join(dir, '.fwbuildrc.json'), JSON.stringify({ inference: 'gpu' }));
+  const e = await t.throwsAsync(loadConfig({ cwd: dir, env: {} }), { instanceOf: UsageError });
+  t.regex(e!.message, /"inference"/);
+  for (const c of inferenceChoices) t.true(e!.message.includes(c), `${e!.message} names ${c}`);
+});
+
+test('the toolkit steps: the default keeps its make command; the in-kernel model builds make forest, and kernel alone has no model bytecode', async (t) => {
+  const target = (await loadCatalog()).resolve('qemu-armv7') as DebianTarget;
+  const by = (i: Inference) => Object.fromEntries(toolkitSteps(target, '1.0', i).map((s) => [s.name, s]));
+  const q = by('quickjs');
+  t.deepEqual(Object.keys(q), ['bpf', 'runner', 'model']);
+  t.regex(q['bpf']!.cmd.at(-1)!, /^BPF_TARGET=bpfel$/, 'no goal: make all, as before the key existed');
+  t.deepEqual(toolkitSteps(target, '1.0').map((s) => s.cmd), Object.values(q).map((s) => s.cmd));
+  const k = by('kernel');
+  t.deepEqual(Object.keys(k), ['bpf', 'runner']);
+  t.is(k['bpf']!.cmd.at(-1), 'forest');
+  const b = by('both');
+  t.deepEqual(Object.keys(b), ['bpf', 'runner', 'model']);
+  t.is(b['bpf']!.cmd.at(-1), 'forest');
+});
+
+/** Step outputs as the image step finds them, with placeholder files. */
+async function stepDirs(root: string, object: string): Promise<Record<string, string>> {
+  const put = async (rel: string, data: string): Promise<void> => {
+    await mkdir(path.dirname(path.join(root, rel)), { recursive: true });
+    await writeFile(path.join(root, rel), data);
+  };
+  await put(`bpf/bpf/${object}`, 'BPF');
+  await put('runner/bin/fwrunner', 'ELF');
+  await put('model/model/model.qbc', 'QBC');
+  await put('userland/userland/busybox', 'BB');
+  await put('userland/userland/busybox.links', '/bin/sh\n');
+  await mkdir(path.join(root, 'kernel', 'kernel', 'modules'), { recursive: true });
+  return Object.fromEntries(['bpf', 'runner', 'model', 'userland', 'kernel'].map((s) => [s, path.join(root, s)]));
+}
+
+test('the virtual router\'s image carries the chosen object and model, and its UCI settings name them', async (t) => {
+  const target = (await loadCatalog()).resolve('qemu-armv7');
+  const overlays = await overlayLayers(target);
+  const shipped = await readFile(projectPath('overlays', 'common', 'etc', 'config', 'fwrunner'), 'utf8');
+  const image = async (inference: Inference, object: string) => {
+    const files = readNewc(await buildInitramfs(target, { steps: await stepDirs(await tempDir(t), object), overlays, mtime: 1700000000, inference }));
+    return { paths: files.map((f) => f.path), uci: files.find((f) => f.path === 'etc/config/fwrunner')!.data.toString('utf8') };
+  };
+  const q = await image('quickjs', 'fw_flows.bpf.o');
+  t.true(q.paths.includes('usr/lib/fwrunner/fw_flows.bpf.o') && q.paths.includes('usr/share/fwrunner/model.qbc'));
+  t.is(q.uci, shipped, 'the default image\'s settings are the overlay\'s, byte for byte');
+
+  const k = await image('kernel', 'fw_flows_forest.bpf.o');
+  t.true(k.paths.includes('usr/lib/fwrunner/fw_flows_forest.bpf.o'));
+  t.false(k.paths.some((p) => p === 'usr/lib/fwrunner/fw_flows.bpf.o' || p.endsWith('model.qbc')), 'only what the choice needs');
+  t.regex(k.uci, /^\toption object '\/usr\/lib\/fwrunner\/fw_flows_forest\.bpf\.o'$/m);
+  t.regex(k.uci, /^\toption model 'none'$/m);
+
+  const b = await image('both', 'fw_flows_forest.bpf.o');
+  t.true(b.paths.includes('usr/lib/fwrunner/fw_flows_forest.bpf.o') && b.paths.includes('usr/share/fwrunner/model.qbc'));
+  t.regex(b.uci, /^\toption model '\/usr\/share\/fwrunner\/model\.qbc'$/m);
+});
+
+test('an OpenWrt target refuses the in-kernel model for now, before anything is fetched', async (t) => {
+  const catalog = await loadCatalog();
+  const target = catalog.targets.find((x) => x.provider === 'openwrt')!;
+  const config = { ...(await loadConfig({ cwd: await tempDir(t), env: {} })), inference: 'both' as const };
+  const e = t.throws(() =>
+    providerOf(target).plan(target, 'some-device', { catalog, config, fwVersion: '1.0', signal: new AbortController().signal, sourceDateEpoch: 1700000000 }),
+  );
+  t.true(e instanceof UsageError);
+  t.regex(e!.message, /inference "both" is built for the virtual routers only so far/);
+});
