@@ -153,7 +153,12 @@ static __always_inline __u32 forest_eval(const __u32 *row)
 	__u32 acc[FW_CLASSES] = {}, best = 0, top;
 
 	for (__u32 t = 0; t < FW_FOREST_TREES; t++) {
-		__u32 n = fw_forest_roots[t], l;
+		/*
+		 * 64-bit indices, masked to 16 bits after each step: the 6.1 verifier (the virtual
+		 * routers', OpenWrt 24.10's) does not carry a 32-bit compare over to the whole register
+		 * and refuses the table's address plus a value with no lower bound.
+		 */
+		__u64 n = fw_forest_roots[t], l;
 
 		for (__u32 d = 0; d < FW_FOREST_DEPTH; d++) {
 			const struct fw_tree_node *x;
@@ -163,16 +168,18 @@ static __always_inline __u32 forest_eval(const __u32 *row)
 			if (n >= FW_FOREST_NODES)
 				return 0;
 			x = &fw_forest_nodes[n];
-			/* (threshold - input) >> 63 is 1 when the input is above it; the difference made
-			 * opaque to clang, which would turn it back into a compare and a branch */
+			/* (threshold - input) >> 63 is 1 when the input is above it. Both made opaque to
+			 * clang, which would turn the difference back into a compare and the 0-or-1 into
+			 * a select, each a branch */
 			right = (__u64)x->threshold - row[x->input & 63];
 			asm volatile("" : "+r"(right));
 			right >>= 63;
-			n = SEL(x->leaf, n, SEL(right, x->right, n + 1));
+			asm volatile("" : "+r"(right));
+			n = SEL(x->leaf, n, SEL(right, x->right, n + 1)) & 0xffff;
 		}
 		if (n >= FW_FOREST_NODES)
 			return 0;
-		l = fw_forest_nodes[n].right;
+		l = fw_forest_nodes[n].right & 0xffff;
 		if (l >= FW_FOREST_LEAVES)
 			return 0;
 #pragma unroll
