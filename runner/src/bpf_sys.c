@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -97,6 +98,26 @@ int bpf_prog_load_fd(uint32_t type, const char *name, const struct bpf_insn *ins
 		a.log_buf = PTR(log);
 		a.log_size = (uint32_t)log_size;
 		sys_bpf(BPF_PROG_LOAD, &a, sizeof(a));
+		if (strlen(log) + 1 >= log_size) {
+			/*
+			 * Full: before 6.4 the kernel keeps a log's beginning and drops the rest, the
+			 * reason included. Once more into 32 MB, and the end of that goes in `log`.
+			 */
+			size_t big = 32u << 20;
+			char *b = malloc(big);
+
+			if (b) {
+				b[0] = '\0';
+				a.log_buf = PTR(b);
+				a.log_size = (uint32_t)big;
+				sys_bpf(BPF_PROG_LOAD, &a, sizeof(a));
+				size_t n = strlen(b);
+				const char *tail = n + 1 > log_size ? b + n - (log_size - 1) : b;
+
+				memcpy(log, tail, strlen(tail) + 1);
+				free(b);
+			}
+		}
 		errno = saved;
 	}
 	return fd;
