@@ -326,7 +326,7 @@ async function sendTraffic(
   const u = { ...PLAN.udp, gapMs: Math.max(PLAN.udp.gapMs, Math.ceil(udpMinMs / PLAN.udp.count)) };
   const { listener, result } = await withListener(
     lan.name,
-    ['udp-recv', client.ipv4, String(u.clientPort), String(u.count)],
+    ['udp-recv', client.ipv4, String(u.clientPort), String(u.count), String(u.count * u.gapMs + 10_000)],
     () => traffic(wan.name, ['udp-send', client.ipv4, String(u.clientPort), String(u.count), String(u.size), String(u.serverPort), String(u.gapMs)], { signal }),
     { signal },
   );
