@@ -34,9 +34,44 @@ _Static_assert(FW_FOREST_SEL <= FW_FOREST_SEL_MAX, "the model selects more input
 _Static_assert(FW_FOREST_HISTORY == FW_FOREST_KEEP, "the model's windows and a flow's kept inputs");
 _Static_assert(FW_FOREST_INPUTS <= 64, "fw_forest_scratch.row");
 
+/*
+ * The inputs are computed without branches. A branch whose sides leave different values gives
+ * the verifier two paths, and these values meet later in more branches: the ring's eight
+ * segments alone made some 80 paths through everything after them (106,735 processed
+ * instructions for fw_window_end, 1.5 s of load on the ARM32 router). opaque() hides a value
+ * from clang, which would otherwise turn these masks back into compares and branches.
+ */
+static __always_inline __u64 opaque(__u64 x)
+{
+	asm volatile("" : "+r"(x));
+	return x;
+}
+
+/* 1 when a < b, else 0; a and b below 2^63 */
+static __always_inline __u64 lt(__u64 a, __u64 b)
+{
+	return opaque(opaque(a - b) >> 63);
+}
+
+/* a when c is 1, b when c is 0 */
+static __always_inline __u64 pick(__u64 c, __u64 a, __u64 b)
+{
+	return b ^ ((a ^ b) & -c);
+}
+
+static __always_inline __u64 min_of(__u64 v, __u64 cap)
+{
+	return pick(lt(cap, v), cap, v);
+}
+
 static __always_inline __u32 cap24(__u64 v)
 {
-	return v > CAP24 ? CAP24 : (__u32)v;
+	return (__u32)min_of(v, CAP24);
+}
+
+static __always_inline __u32 cap32(__u64 v)
+{
+	return (__u32)min_of(v, 0xffffffffULL);
 }
 
 /* bytes in units of 16 */
@@ -48,18 +83,17 @@ static __always_inline __u32 q16(__u64 v)
 /* floor(ns / 1e6) with a 32-bit division: floor(floor(ns / 64) / 15625); up to 274 s */
 static __always_inline __u32 ms_of_ns(__u64 ns)
 {
-	ns >>= 6;
-	return (ns > 0xffffffffULL ? 0xffffffffu : (__u32)ns) / 15625;
+	return cap32(ns >> 6) / 15625;
 }
 
 /* a / b for b >= 1, b = 0 read as 1 */
 static __always_inline __u32 ratio(__u32 a, __u32 b)
 {
-	return a / (b ? b : 1);
+	return a / (__u32)(b | lt(b, 1));
 }
 
 static __always_inline void dir_inputs(__u32 *in, const struct fw_dir_stats *x, const struct fw_window_base *b,
-				       bool tcp)
+				       __u64 tcp)
 {
 	__u64 packets = x->packets - b->packets, bytes = x->bytes - b->bytes;
 	__u64 payload = x->payload_bytes - b->payload_bytes;
@@ -67,14 +101,13 @@ static __always_inline void dir_inputs(__u32 *in, const struct fw_dir_stats *x, 
 	in[0] = cap24(packets);
 	in[1] = q16(bytes);
 	in[2] = q16(payload);
-	in[3] = packets ? cap24(ratio(bytes > 0xffffffffULL ? 0xffffffffu : (__u32)bytes,
-				      packets > 0xffffffffULL ? 0xffffffffu : (__u32)packets))
-			: 0;
+	/* 0 without packets (then there are no bytes either) */
+	in[3] = cap24(ratio(cap32(bytes), cap32(packets)));
 	in[4] = cap24(x->retrans - b->retrans);
 	in[5] = cap24(x->gaps - b->gaps);
 	in[6] = q16(x->retrans_bytes - b->retrans_bytes);
 	/* the application's bytes: TCP's sequence space, else the payload */
-	in[7] = tcp ? q16((__u32)(x->stream_bytes - b->stream_bytes)) : in[2];
+	in[7] = (__u32)pick(tcp, q16((__u32)(x->stream_bytes - b->stream_bytes)), in[2]);
 #pragma unroll
 	for (int i = 0; i < FW_SIZE_BINS; i++)
 		in[8 + i] = cap24(x->size_hist[i] - b->size_hist[i]);
@@ -87,64 +120,60 @@ static __always_inline void dir_inputs(__u32 *in, const struct fw_dir_stats *x, 
 static __always_inline void window_inputs(__u32 *in, const struct fw_flow *f, const struct fw_window *w, __u64 end,
 					  bool tcp)
 {
-	__u32 started = f->seg_count - w->seg_count, k = started < FW_SEGMENTS ? started : FW_SEGMENTS;
-	__u64 first = f->dir[0].first_ns, down = 0, ns = 0;
-	__u32 n = f->seg_count;
+	__u64 n = f->seg_count, k = min_of((__u32)(f->seg_count - w->seg_count), FW_SEGMENTS);
+	__u64 a = f->dir[0].first_ns, b = f->dir[1].first_ns, down = 0, ns = 0, first, known;
 
-	if (!first || (f->dir[1].first_ns && f->dir[1].first_ns < first))
-		first = f->dir[1].first_ns;
-	dir_inputs(in + FW_KF_upPackets, &f->dir[FW_DIR_UP], &w->base[FW_DIR_UP], tcp);
-	dir_inputs(in + FW_KF_downPackets, &f->dir[FW_DIR_DOWN], &w->base[FW_DIR_DOWN], tcp);
-	in[FW_KF_segStarted] = cap24(started);
-	/* the ring, newest first */
+	/* the flow's first packet: the earlier direction's, or the one that has a packet */
+	first = pick(lt(a, 1) | (lt(0, b) & lt(b, a)), b, a);
+	known = -lt(0, first);
+	dir_inputs(in + FW_KF_upPackets, &f->dir[FW_DIR_UP], &w->base[FW_DIR_UP], opaque(tcp));
+	dir_inputs(in + FW_KF_downPackets, &f->dir[FW_DIR_DOWN], &w->base[FW_DIR_DOWN], opaque(tcp));
+	in[FW_KF_segStarted] = cap24((__u32)(f->seg_count - w->seg_count));
+	/* the ring, newest first: the window's own segments are the first k, kept ones the first n */
 #pragma unroll
 	for (__u32 i = 0; i < FW_SEGMENTS; i++) {
 		const struct fw_segment *s = &f->seg[(n - 1 - i) & (FW_SEGMENTS - 1)];
-		bool kept = i < n;
+		__u64 mine = -lt(i, k), kept = -lt(i, n);
 
-		if (i < k) {
-			down += s->down_bytes;
-			ns += s->end_ns - s->start_ns;
-		}
-		in[FW_KF_segBytes0 + i] = kept ? q16(s->down_bytes) : 0;
-		in[FW_KF_segAgoMs0 + i] = kept && end > s->start_ns ? ms_of_ns(end - s->start_ns) : 0;
+		down += s->down_bytes & mine;
+		ns += (s->end_ns - s->start_ns) & mine;
+		in[FW_KF_segBytes0 + i] = q16(s->down_bytes & kept);
+		in[FW_KF_segAgoMs0 + i] = ms_of_ns((end - s->start_ns) & kept & -lt(s->start_ns, end));
 	}
-	in[FW_KF_segMeanDown] = k ? q16(ratio(down > 0xffffffffULL ? 0xffffffffu : (__u32)down, k)) : 0;
-	in[FW_KF_segMeanMs] = k ? ratio(ms_of_ns(ns), k) : 0;
-	if (n) {
+	/* means over the window's segments (k = 0: no segment, sums of 0) */
+	in[FW_KF_segMeanDown] = q16(ratio(cap32(down), (__u32)k));
+	in[FW_KF_segMeanMs] = ratio(ms_of_ns(ns), (__u32)k);
+	{
 		const struct fw_segment *s = &f->seg[(n - 1) & (FW_SEGMENTS - 1)];
+		__u64 any = -lt(0, n);
 
-		in[FW_KF_segLastDown] = q16(s->down_bytes);
-		in[FW_KF_segLastMs] = ms_of_ns(s->end_ns - s->start_ns);
-	} else {
-		in[FW_KF_segLastDown] = in[FW_KF_segLastMs] = 0;
+		in[FW_KF_segLastDown] = q16(s->down_bytes & any);
+		in[FW_KF_segLastMs] = ms_of_ns((s->end_ns - s->start_ns) & any);
 	}
 	/* deciseconds: floor(floor(ns / 256) / 390625), the first capped to 32 bits (18 min) */
-	if (first && end > first) {
-		__u64 x = (end - first) >> 8;
-
-		in[FW_KF_ageDs] = (x > 0xffffffffULL ? 0xffffffffu : (__u32)x) / 390625;
-	} else {
-		in[FW_KF_ageDs] = 0;
-	}
+	in[FW_KF_ageDs] = cap32(((end - first) & known & -lt(first, end)) >> 8) / 390625;
 #pragma unroll
-	for (int i = 0; i < FW_EARLY_SEGMENTS; i++)
-		in[FW_KF_segEndMs0 + i] = first && f->early_end_ns[i] > first ? ms_of_ns(f->early_end_ns[i] - first) : 0;
+	for (int i = 0; i < FW_EARLY_SEGMENTS; i++) {
+		__u64 e = f->early_end_ns[i];
+
+		in[FW_KF_segEndMs0 + i] = ms_of_ns((e - first) & known & -lt(first, e));
+	}
 	/* kbit/s from bytes / 16 and ms: x 128; at most 2^24 x 2^7, inside 32 bits */
 	in[FW_KF_segKbps] = cap24(ratio(in[FW_KF_segMeanDown] * 128, in[FW_KF_segMeanMs]));
 	in[FW_KF_segLastKbps] = cap24(ratio(in[FW_KF_segLastDown] * 128, in[FW_KF_segLastMs]));
 	in[FW_KF_bytesPerSeg] = cap24(ratio(in[FW_KF_downStreamBytes], in[FW_KF_segStarted]));
 #pragma unroll
 	for (int i = 1; i < FW_SEGMENTS; i++) {
-		__s32 gap = (__s32)(in[FW_KF_segAgoMs0 + i] - in[FW_KF_segAgoMs0 + i - 1]);
+		/* the time between two requests, at least 1 ms (an unknown age reads 0) */
+		__u64 gap = (__u64)in[FW_KF_segAgoMs0 + i] - in[FW_KF_segAgoMs0 + i - 1];
 
-		in[FW_KF_segRate1 + i - 1] = cap24(ratio(in[FW_KF_segBytes0 + i] * 128, gap > 1 ? (__u32)gap : 1));
+		in[FW_KF_segRate1 + i - 1] = cap24(ratio(in[FW_KF_segBytes0 + i] * 128, (__u32)pick(opaque(opaque(gap - 1) >> 63), 1, gap)));
 	}
 }
 
 /*
  * The forest on `row`: the class with the largest sum of leaf probabilities (the first on a
- * tie), and that sum as a mean percentage, as class | pct << 8. The walk is branch-free (SEL):
+ * tie), and that sum as a mean percentage, as class | pct << 8. The walk is branch-free:
  * a leaf is its own next node, and every tree takes FW_FOREST_DEPTH steps, so the verifier
  * walks each tree once instead of once per path to a leaf.
  */
@@ -168,14 +197,8 @@ static __always_inline __u32 forest_eval(const __u32 *row)
 			if (n >= FW_FOREST_NODES)
 				return 0;
 			x = &fw_forest_nodes[n];
-			/* (threshold - input) >> 63 is 1 when the input is above it. Both made opaque to
-			 * clang, which would turn the difference back into a compare and the 0-or-1 into
-			 * a select, each a branch */
-			right = (__u64)x->threshold - row[x->input & 63];
-			asm volatile("" : "+r"(right));
-			right >>= 63;
-			asm volatile("" : "+r"(right));
-			n = SEL(x->leaf, n, SEL(right, x->right, n + 1)) & 0xffff;
+			right = lt(x->threshold, row[x->input & 63]);
+			n = pick(x->leaf, n, pick(right, x->right, n + 1)) & 0xffff;
 		}
 		if (n >= FW_FOREST_NODES)
 			return 0;

@@ -49,11 +49,12 @@ test('the forest in the kernel decides every held-out window as the trained fore
   t.true(new Set(rows.map((r) => r.resolution)).size >= 4);
 });
 
-test('the in-kernel model\'s programs verify; the packet programs stay within the flow table\'s budget', async (t) => {
+test('the in-kernel model\'s programs verify, each within the flow table\'s budget', async (t) => {
   const stats = await verifierStats(tools, tools.forestObject);
   t.log(JSON.stringify(stats));
-  t.true(stats['fw_window_end']! > 0 && stats['fw_forest_eval']! > 0);
-  for (const p of ['fw_lan_ingress', 'fw_lan_egress', 'fw_wan_ingress', 'fw_wan_egress', 'fw_lan_ingress_ip', 'fw_wan_egress_ip']) {
+  // the window end and the forest are branch-free (bpf/fw_window.bpf.h): they stay far below
+  // the 106,735 instructions fw_window_end took with branches (1.5 s of load on qemu-armv7)
+  for (const p of ['fw_window_end', 'fw_forest_eval', 'fw_lan_ingress', 'fw_lan_egress', 'fw_wan_ingress', 'fw_wan_egress', 'fw_lan_ingress_ip', 'fw_wan_egress_ip']) {
     t.true(stats[p]! > 0 && stats[p]! < 50_000, `${p}: ${stats[p]}`);
   }
   const strict = await verifierStats(tools, tools.forestObject, { strictAlignment: true });
