@@ -231,6 +231,8 @@ export interface BenchBpfResult {
   /** the same new flows' second packets, which record them (the first waited in a pending slot) */
   newFlowSecond: { ns: number; emptyNs: number };
   nonIp: { ns: number; emptyNs: number };
+  /** with the in-kernel model: one run of fw_forest_eval on a row of inputs */
+  forestPrediction?: { ns: number; emptyNs: number };
 }
 
 /**

@@ -17,7 +17,7 @@
 #include "bpf_sys.h"
 #include "watch.h"
 
-#define PKT_LEN (14 + 20 + 20 + 1400)
+#define PKT_LEN (14 + 20 + 20 + 1400) /* also holds a forest row (256 bytes) */
 
 /* A download packet of flow `i`: server 10.x.y.z:443 -> client 192.168.1.20, 1400 B payload. */
 static void tcp_packet(uint8_t *p, uint32_t i)
@@ -86,6 +86,16 @@ static int measure(int prog, void (*make)(uint8_t *, uint32_t), uint32_t first, 
 	return 0;
 }
 
+/* A row of inputs for the in-kernel forest (fw_forest_eval): its walk is branch-free, so any row costs the same. */
+static void forest_row(uint8_t *p, uint32_t i)
+{
+	for (uint32_t k = 0; k < 64; k++) {
+		uint32_t v = (k * 2654435761u + i) >> 12;
+
+		memcpy(p + 4 * k, &v, 4);
+	}
+}
+
 static void arp_packet(uint8_t *p, uint32_t i)
 {
 	(void)i;
@@ -131,7 +141,8 @@ int bench_bpf(const char *object, uint32_t repeat, uint32_t new_flows)
 	const char *const progs[] = { "fw_lan_ingress", NULL };
 	/* what the runner loads on a router watching a LAN and a WAN Ethernet port */
 	const char *const ports[] = { "fw_lan_ingress", "fw_lan_egress", "fw_wan_ingress", "fw_wan_egress", NULL };
-	struct bench_case cases[4] = { { "existingFlow" }, { "newFlow" }, { "nonIp" }, { "newFlowSecond" } };
+	struct bench_case cases[5] = { { "existingFlow" }, { "newFlow" }, { "nonIp" }, { "newFlowSecond" }, { "forestPrediction" } };
+	int ncases = 4;
 	uint64_t load_ns, load_all_ns;
 	int empty, prog, rc = 1;
 	char log[256];
@@ -167,10 +178,29 @@ int bench_bpf(const char *object, uint32_t repeat, uint32_t new_flows)
 		fprintf(stderr, "fwrunner: bench-bpf: BPF_PROG_TEST_RUN: %s\n", strerror(errno));
 		goto out;
 	}
+	/* with the in-kernel model: one prediction of its forest, beside the same empty program */
+	{
+		static struct bpf_obj f;
+		const char *const forest[] = { "fw_forest_eval", NULL };
+		int has = 0;
+
+		if (bpf_obj_open(&f, object) == 0)
+			for (int i = 0; i < f.nprogs; i++)
+				has |= !strcmp(f.progs[i].name, "fw_forest_eval");
+		if (has && (bpf_obj_load(&f, NULL, forest) ||
+			    measure(bpf_obj_prog_fd(&f, "fw_forest_eval"), forest_row, 0, 1, repeat, 256, &cases[4].ns) ||
+			    measure(empty, forest_row, 0, 1, repeat, 256, &cases[4].empty_ns))) {
+			fprintf(stderr, "fwrunner: bench-bpf: the in-kernel forest: %s %s\n", f.err, strerror(errno));
+			bpf_obj_close(&f);
+			goto out;
+		}
+		bpf_obj_close(&f);
+		ncases = has ? 5 : 4;
+	}
 	printf("{\"bpfBench\":true,\"jitEnable\":%d,\"programs\":%d,\"jited\":%d,\"loadAllNs\":%llu,\"loadOneNs\":%llu,"
 	       "\"repeat\":%u,\"newFlows\":%u",
 	       jit_setting(), nprogs, jited, (unsigned long long)load_all_ns, (unsigned long long)load_ns, repeat, new_flows);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < ncases; i++)
 		printf(",\"%s\":{\"ns\":%.1f,\"emptyNs\":%.1f}", cases[i].name, cases[i].ns, cases[i].empty_ns);
 	printf("}\n");
 	rc = 0;

@@ -513,6 +513,11 @@ test('bench-bpf measures the programs through BPF_PROG_TEST_RUN beside an empty 
   for (const v of [r.loadAllNs, r.loadOneNs, r.existingFlow.ns, r.existingFlow.emptyNs, r.newFlow.ns, r.newFlow.emptyNs, r.newFlowSecond.ns, r.newFlowSecond.emptyNs, r.nonIp.ns, r.nonIp.emptyNs]) {
     t.true(Number.isFinite(v) && v > 0, JSON.stringify(r));
   }
+  t.is(r.forestPrediction, undefined, 'no in-kernel forest in this object');
+  // the object with the in-kernel model: the same, and one prediction of its forest
+  const f = JSON.parse(await sh(tools.runner, ['bench-bpf', '--object', tools.forestObject, '--repeat', '2000', '--new-flows', '200'])) as BenchBpfResult;
+  t.is(f.programs, 5, 'the four Ethernet-port programs and the window end they tail-call');
+  t.true(Number.isFinite(f.forestPrediction?.ns) && f.forestPrediction!.ns > 0 && f.forestPrediction!.emptyNs > 0, JSON.stringify(f));
 
   const bad = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
     const c = spawn(tools.runner, ['bench-bpf', '--object', tools.object, '--repeat', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
