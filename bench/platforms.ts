@@ -25,6 +25,7 @@ import { isVirtualRouter, loadCatalog, loadConfig, testRouter, twinOf, type Rout
 import { projectPath, targetSlug } from '../builder/util/paths.js';
 import { traffic, withListener } from '../builder/vrouter/traffic.js';
 import type { BenchBpfResult as BpfBench } from '../devkit/bpf.js';
+import { guest, jsonLine } from '../devkit/guest.js';
 import { qemuInstructions } from '../devkit/qemu-user.js';
 
 const execFileP = promisify(execFile);
@@ -65,23 +66,6 @@ interface PlatformRow {
   testOk: boolean;
   testFailures: string[];
 }
-
-/**
- * Runs a guest command; its output lines, or an error naming the command and its status. The
- * console drops lines that start with "{" (the runner's own JSON lines share it): JSON results
- * are printed behind a prefix.
- */
-async function guest(lab: RouterLab, cmd: string, timeoutMs = 600_000): Promise<string[]> {
-  const r = await lab.router.run(cmd, timeoutMs, lab.signal);
-  if (r.status !== 0) throw new Error(`guest: "${cmd}" exited ${r.status}: ${r.output.join(' | ')}`);
-  return r.output;
-}
-
-const jsonLine = <T>(lines: string[], key: string): T => {
-  const l = lines.find((x) => x.includes(`{"${key}"`));
-  if (!l) throw new Error(`no {"${key}"...} line in: ${lines.join(' | ')}`);
-  return JSON.parse(l.slice(l.indexOf('{'))) as T;
-};
 
 async function bpfBench(lab: RouterLab): Promise<BpfBench> {
   return jsonLine<BpfBench>(await guest(lab, 'out=$(fwrunner bench-bpf --repeat 2000 --new-flows 500) && echo "bench: $out"'), 'bpfBench');
