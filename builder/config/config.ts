@@ -1,4 +1,4 @@
-import { inferenceChoices, type Inference } from '../toolkit/inference.js';
+import { inferenceChoices, type Inference } from './inference.js';
 import type { Infer, Schema } from '../util/schema.js';
 
 /** The config the library works with: defaults applied, paths absolute (the keys' types are the schema's). */

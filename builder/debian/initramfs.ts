@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Target } from '../catalog/target.js';
 import { BuildError } from '../errors.js';
-import { INFERENCE, type Inference } from '../toolkit/inference.js';
+import { INFERENCE, type Inference } from '../config/inference.js';
 import { cpioNewc, type CpioEntry } from '../util/cpio.js';
 import { listFiles, sha256 } from '../util/hash.js';
 

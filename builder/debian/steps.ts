@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { DebianTarget } from '../catalog/target.js';
-import { INFERENCE, type Inference } from '../toolkit/inference.js';
+import { INFERENCE, type Inference } from '../config/inference.js';
 import { SRC, toolkitSteps, type CompileStep } from '../toolkit/steps.js';
 import { buildInitramfs, initramfsCodeHash } from './initramfs.js';
 

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { DebianTarget } from '../catalog/target.js';
 import type { Mount } from '../docker/step-container.js';
-import { INFERENCE, type Inference } from './inference.js';
+import { INFERENCE, type Inference } from '../config/inference.js';
 
 export type ArtifactKind = 'bpf-object' | 'runner' | 'model' | 'kernel' | 'userland' | 'initramfs' | 'package' | 'firmware';
 

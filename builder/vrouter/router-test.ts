@@ -12,7 +12,7 @@ import { which } from '../util/which.js';
 import { Netns } from './netns.js';
 import { QemuRouter } from './qemu-router.js';
 import { qemuSystemPackage, TAP } from '../debian/qemu-command.js';
-import { INFERENCE } from '../toolkit/inference.js';
+import { INFERENCE } from '../config/inference.js';
 import { referenceModel } from './reference-model.js';
 import { readRouterConf, type Port, type RouterPorts } from '../debian/router-conf.js';
 import { traffic, withListener } from './traffic.js';

@@ -1,5 +1,5 @@
 /**
- * The config's `inference` (builder/toolkit/inference.ts): what the build runs and what the
+ * The config's `inference` (builder/config/inference.ts): what the build runs and what the
  * virtual router's image carries for each choice, and the refusal for OpenWrt targets.
  */
 import test from 'ava';
@@ -12,7 +12,7 @@ import { buildInitramfs } from '../../builder/debian/initramfs.js';
 import { UsageError } from '../../builder/errors.js';
 import { overlayLayers } from '../../builder/pipeline/publish.js';
 import { providerOf } from '../../builder/provider.js';
-import { inferenceChoices, type Inference } from '../../builder/toolkit/inference.js';
+import { inferenceChoices, type Inference } from '../../builder/config/inference.js';
 import { toolkitSteps } from '../../builder/toolkit/steps.js';
 import { projectPath } from '../../builder/util/paths.js';
 import { readNewc } from '../../builder/util/cpio.js';
