@@ -13,7 +13,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { isVirtualRouter, loadCatalog, loadConfig, testRouter } from '../builder/index.js';
-import { INFERENCE } from '../builder/toolkit/inference.js';
+import { INFERENCE } from '../builder/config/inference.js';
 import type { BenchBpfResult } from '../devkit/bpf.js';
 import { guest, jsonLine } from '../devkit/guest.js';
 
