@@ -59,6 +59,21 @@ static __always_inline __u64 pick(__u64 c, __u64 a, __u64 b)
 	return b ^ ((a ^ b) & -c);
 }
 
+/*
+ * The same in 32 bits, for the forest's walk: on a 32-bit JIT (ARMv7, MIPS32) every 64-bit
+ * operation is two or more native instructions, and the walk is most of a prediction.
+ * lt32() needs a and b below 2^31; the forest's inputs and thresholds are below 2^24.
+ */
+static __always_inline __u32 lt32(__u32 a, __u32 b)
+{
+	return (__u32)opaque((__u32)opaque(a - b) >> 31);
+}
+
+static __always_inline __u32 pick32(__u32 c, __u32 a, __u32 b)
+{
+	return b ^ ((a ^ b) & -c);
+}
+
 static __always_inline __u64 min_of(__u64 v, __u64 cap)
 {
 	return pick(lt(cap, v), cap, v);
@@ -183,22 +198,20 @@ static __always_inline __u32 forest_eval(const __u32 *row)
 
 	for (__u32 t = 0; t < FW_FOREST_TREES; t++) {
 		/*
-		 * 64-bit indices, masked to 16 bits after each step: the 6.1 verifier (the virtual
-		 * routers', OpenWrt 24.10's) does not carry a 32-bit compare over to the whole register
-		 * and refuses the table's address plus a value with no lower bound.
+		 * Indices masked to 16 bits after each step: the mask gives the 6.1 verifier (the
+		 * virtual routers', OpenWrt 24.10's) a bound on the whole register, which a 32-bit
+		 * compare alone does not, and it refuses the table's address plus an unbounded value.
 		 */
-		__u64 n = fw_forest_roots[t], l;
+		__u32 n = fw_forest_roots[t] & 0xffff, l;
 
 		for (__u32 d = 0; d < FW_FOREST_DEPTH; d++) {
 			const struct fw_tree_node *x;
-			__u64 right;
 
 			/* the verifier's proof that n indexes the table */
 			if (n >= FW_FOREST_NODES)
 				return 0;
 			x = &fw_forest_nodes[n];
-			right = lt(x->threshold, row[x->input & 63]);
-			n = pick(x->leaf, n, pick(right, x->right, n + 1)) & 0xffff;
+			n = pick32(x->leaf, n, pick32(lt32(x->threshold, row[x->input & 63]), x->right, n + 1)) & 0xffff;
 		}
 		if (n >= FW_FOREST_NODES)
 			return 0;
