@@ -25,7 +25,7 @@ import { isVirtualRouter, loadCatalog, loadConfig, testRouter, twinOf, type Rout
 import { projectPath, targetSlug } from '../builder/util/paths.js';
 import { traffic, withListener } from '../builder/vrouter/traffic.js';
 import type { BenchBpfResult as BpfBench } from '../devkit/bpf.js';
-import { guest, jsonLine } from '../devkit/guest.js';
+import { guest, jsonLine, windowCost } from '../devkit/guest.js';
 import { qemuInstructions } from '../devkit/qemu-user.js';
 
 const execFileP = promisify(execFile);
@@ -69,16 +69,6 @@ interface PlatformRow {
 
 async function bpfBench(lab: RouterLab): Promise<BpfBench> {
   return jsonLine<BpfBench>(await guest(lab, 'out=$(fwrunner bench-bpf --repeat 2000 --new-flows 500) && echo "bench: $out"'), 'bpfBench');
-}
-
-/** The window's ns (instructions) from bench-window's summary line, and busybox time's peak RSS. */
-async function windowCost(lab: RouterLab, flows: number, model: string): Promise<{ ns: number; peakKb: number | null }> {
-  // its flow lines to /dev/null: on the console they would pass for the runner's own
-  const out = await guest(lab, `time -v fwrunner bench-window --flows ${flows} --model ${model} --output /dev/null 2>&1 >/dev/null`);
-  const ns = /bench window of \d+ flows: .*, (\d+) ns/.exec(out.join('\n'));
-  if (!ns) throw new Error(`bench-window ${flows}: no summary line in: ${out.join(' | ')}`);
-  const kb = /Maximum resident set size \(kbytes\): (\d+)/.exec(out.join('\n'));
-  return { ns: Number(ns[1]), peakKb: kb ? Number(kb[1]) : null };
 }
 
 /** ms for one download of `bytes` from the WAN server to the LAN client through the router. */

@@ -17,3 +17,13 @@ export const jsonLine = <T>(lines: string[], key: string): T => {
   if (!l) throw new Error(`no {"${key}"...} line in: ${lines.join(' | ')}`);
   return JSON.parse(l.slice(l.indexOf('{'))) as T;
 };
+
+/** The window's ns (instructions) from `fwrunner bench-window`'s summary line, and busybox time's peak RSS. */
+export async function windowCost(lab: RouterLab, flows: number, model: string): Promise<{ ns: number; peakKb: number | null }> {
+  // its flow lines to /dev/null: on the console they would pass for the runner's own
+  const out = await guest(lab, `time -v fwrunner bench-window --flows ${flows} --model ${model} --output /dev/null 2>&1 >/dev/null`);
+  const ns = /bench window of \d+ flows: .*, (\d+) ns/.exec(out.join('\n'));
+  if (!ns) throw new Error(`bench-window ${flows}: no summary line in: ${out.join(' | ')}`);
+  const kb = /Maximum resident set size \(kbytes\): (\d+)/.exec(out.join('\n'));
+  return { ns: Number(ns[1]), peakKb: kb ? Number(kb[1]) : null };
+}
