@@ -13,3 +13,17 @@ export const INFERENCE = {
 
 export type Inference = keyof typeof INFERENCE;
 export const inferenceChoices = Object.keys(INFERENCE) as Inference[];
+
+/** Where every router keeps the toolkit's BPF object and model; the shipped /etc/config/fwrunner names the same paths. */
+export const TOOLKIT_PATHS = {
+  objectDir: 'usr/lib/fwrunner',
+  modelDir: 'usr/share/fwrunner',
+  model: 'usr/share/fwrunner/model.qbc',
+  uci: 'etc/config/fwrunner',
+} as const;
+
+/** The runner's UCI options for a choice: the object it loads, and its model ('none': the kernel's answers only). */
+export function runnerOptions(inference: Inference): { object: string; model: string } {
+  const use = INFERENCE[inference];
+  return { object: `/${TOOLKIT_PATHS.objectDir}/${use.object}`, model: use.quickjs ? `/${TOOLKIT_PATHS.model}` : 'none' };
+}

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Target } from '../catalog/target.js';
 import { BuildError } from '../errors.js';
-import { INFERENCE, type Inference } from '../config/inference.js';
+import { INFERENCE, runnerOptions, TOOLKIT_PATHS, type Inference } from '../config/inference.js';
 import { cpioNewc, type CpioEntry } from '../util/cpio.js';
 import { listFiles, sha256 } from '../util/hash.js';
 
@@ -21,10 +21,10 @@ export const initramfsCodeHash = sha256(
 export const LAYOUT = {
   runner: 'usr/bin/fwrunner',
   /** the BPF object, by its name in INFERENCE */
-  objectDir: 'usr/lib/fwrunner',
-  model: 'usr/share/fwrunner/model.qbc',
+  objectDir: TOOLKIT_PATHS.objectDir,
+  model: TOOLKIT_PATHS.model,
   modules: 'lib/modules',
-  uci: 'etc/config/fwrunner',
+  uci: TOOLKIT_PATHS.uci,
 } as const;
 
 export interface InitramfsInputs {
@@ -41,13 +41,14 @@ export interface InitramfsInputs {
  * The runner's UCI settings with the object and model this image carries: the overlay names
  * the default's; another choice rewrites those two options, and a config without them is an error.
  */
-function uciFor(text: string, use: (typeof INFERENCE)[Inference], target: string): string {
+function uciFor(text: string, inference: Inference, target: string): string {
   const set = (t: string, key: string, value: string): string => {
     const line = new RegExp(`^(\\s*option ${key} )'[^']*'$`, 'm');
     if (!line.test(t)) throw new BuildError(`the overlay's ${LAYOUT.uci} of ${target} has no "option ${key}" line to point at the toolkit`);
     return t.replace(line, `$1'${value}'`);
   };
-  return set(set(text, 'object', `/${LAYOUT.objectDir}/${use.object}`), 'model', use.quickjs ? `/${LAYOUT.model}` : 'none');
+  const o = runnerOptions(inference);
+  return set(set(text, 'object', o.object), 'model', o.model);
 }
 
 const DIRS = ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'dev', 'proc', 'sys', 'tmp', 'run', 'var', 'root', 'etc', LAYOUT.modules];
@@ -103,7 +104,8 @@ export async function buildInitramfs(target: Target, io: InitramfsInputs): Promi
   if (!entries.has(`${LAYOUT.modules}/load-order`)) put({ path: `${LAYOUT.modules}/load-order`, type: 'file', data: Buffer.alloc(0) });
 
   await file(LAYOUT.runner, path.join(step('runner'), 'bin', 'fwrunner'), 0o755);
-  const use = INFERENCE[io.inference ?? 'quickjs'];
+  const inference = io.inference ?? 'quickjs';
+  const use = INFERENCE[inference];
   await file(`${LAYOUT.objectDir}/${use.object}`, path.join(step('bpf'), 'bpf', use.object), 0o644);
   if (use.quickjs) await file(LAYOUT.model, path.join(step('model'), 'model', 'model.qbc'), 0o644);
 
@@ -111,7 +113,7 @@ export async function buildInitramfs(target: Target, io: InitramfsInputs): Promi
     for (const rel of await listFiles(layer)) await file(rel.split(path.sep).join('/'), path.join(layer, rel));
   }
   const uci = entries.get(LAYOUT.uci);
-  if (uci?.type === 'file') put({ ...uci, data: Buffer.from(uciFor(uci.data.toString('utf8'), use, target.name)) });
+  if (uci?.type === 'file') put({ ...uci, data: Buffer.from(uciFor(uci.data.toString('utf8'), inference, target.name)) });
   for (const need of ['etc/inittab', 'etc/init.d/rcS']) {
     if (!entries.has(need)) throw new BuildError(`the overlay of ${target.name} has no ${need}: the router would not boot`);
   }

@@ -1,5 +1,5 @@
 import { BuildError } from '../errors.js';
-import { TOOLKIT_PACKAGE } from './package.js';
+import { TOOLKIT_PACKAGE, type PackageInstall } from './package.js';
 
 /**
  * The toolkit as an apk package (OpenWrt 25.12 and snapshots), made the way OpenWrt's
@@ -51,8 +51,10 @@ export interface ApkPackInput {
   arch: string;
   /** fwbuild's version, X.Y.Z */
   version: string;
-  /** where the step outputs named in TOOLKIT_PACKAGE.install are mounted (/in/<step>/<sub>) */
+  /** where the step outputs named in `install` are mounted (/in/<step>/<sub>) */
   inRoot: string;
+  /** the payload: packageInstall() of the config's inference */
+  install: readonly PackageInstall[];
   /** extra files for the payload: folder on the host side of the container -> folder in the package */
   extra: { from: string; to: string }[];
   /** the SDK's root: its staging_dir/host/bin/apk does the packing */
@@ -87,7 +89,7 @@ export function apkPackScript(p: ApkPackInput): string {
     'umask 022',
     'root=$(mktemp -d) meta=$(mktemp -d)',
     // the payload: step outputs with fixed modes, then the extra folders (the init script)
-    ...TOOLKIT_PACKAGE.install.flatMap(({ from, to, mode }) => [
+    ...p.install.flatMap(({ from, to, mode }) => [
       `mkdir -p "$root/${to}"`,
       `set -- ${p.inRoot}/${from}/*; [ -e "$1" ] || { echo "package ${name}: step ${from.split('/')[0]} left nothing in ${from.split('/')[1]}/" >&2; exit 1; }`,
       `for f in "$@"; do cp "$f" "$root/${to}/"; chmod ${mode.toString(8)} "$root/${to}/\${f##*/}"; done`,

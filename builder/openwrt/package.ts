@@ -8,6 +8,7 @@ import type { OpenWrtTarget } from '../catalog/target.js';
 import { BuildError } from '../errors.js';
 import { sha256 } from '../util/hash.js';
 import type { ResolvedRelease } from './releases.js';
+import { INFERENCE, TOOLKIT_PATHS, type Inference } from '../config/inference.js';
 
 /**
  * The toolkit as one OpenWrt package, as data: where each step's output lands on the router
@@ -28,11 +29,19 @@ export const TOOLKIT_PACKAGE = {
   description: 'eBPF traffic-analysis toolkit: TC flow extractor, fwrunner (QuickJS) and its model',
   /** step output folder -> folder on the router, and the mode of the files */
   install: [
-    { from: 'sdk-runner/bin', to: 'usr/bin', mode: 0o755 },
-    { from: 'bpf/bpf', to: 'usr/lib/fwrunner', mode: 0o644 },
-    { from: 'model/model', to: 'usr/share/fwrunner', mode: 0o644 },
+    { from: 'sdk-runner/bin', to: 'usr/bin', mode: 0o755, quickjsOnly: false },
+    // the bpf step builds only the object the config's inference names
+    { from: 'bpf/bpf', to: TOOLKIT_PATHS.objectDir, mode: 0o644, quickjsOnly: false },
+    { from: 'model/model', to: TOOLKIT_PATHS.modelDir, mode: 0o644, quickjsOnly: true },
   ],
 } as const;
+
+export type PackageInstall = (typeof TOOLKIT_PACKAGE.install)[number];
+
+/** What the package carries for a choice of inference: no model bytecode without the QuickJS model. */
+export function packageInstall(inference: Inference): PackageInstall[] {
+  return TOOLKIT_PACKAGE.install.filter((i) => INFERENCE[inference].quickjs || !i.quickjsOnly);
+}
 
 export type PackageFormat = 'ipk' | 'apk';
 
@@ -47,6 +56,7 @@ export interface PackageInput {
   /** step name -> its output folder */
   steps: Record<string, string>;
   sourceDateEpoch: number;
+  inference: Inference;
 }
 
 /** This file's code is what packs the files: part of the package step's key, as a command line is. */
@@ -64,7 +74,7 @@ export async function writeIpk(input: PackageInput, outDir: string): Promise<str
   try {
     const data = path.join(work, 'data');
     let installed = 0;
-    for (const { from, to, mode } of TOOLKIT_PACKAGE.install) {
+    for (const { from, to, mode } of packageInstall(input.inference)) {
       const [step, sub] = from.split('/') as [string, string];
       const src = path.join(input.steps[step] ?? '', sub);
       const files = (await readdir(src).catch(() => [])).sort();

@@ -42,13 +42,6 @@ export const openwrtProvider: Provider<OpenWrtTarget> = {
         `fwbuild fetch --target ${target.name} lists the release's profiles`,
       );
     }
-    if (env.config.inference !== 'quickjs') {
-      // the package's file list, conffile and the runner's UCI defaults carry the QuickJS model only, so far
-      throw new UsageError(
-        `inference "${env.config.inference}" is built for the virtual routers only so far; an OpenWrt package carries the QuickJS model`,
-        'set "inference": "quickjs" (the default) for OpenWrt targets, or build a virtual router (fwbuild --target qemu-armv7)',
-      );
-    }
     if (!target.twin) throw new BuildError(`target ${target.name} names no twin in its catalog entry: the debian target of its CPU`);
     const twin = env.catalog.resolve(target.twin) as DebianTarget; // the catalog checked it is a debian target (check above)
     const { config, signal, sourceDateEpoch } = env;
@@ -97,6 +90,7 @@ export const openwrtProvider: Provider<OpenWrtTarget> = {
           profile,
           packages: config.openwrt.packages,
           format: packageFormat(release().release),
+          inference: config.inference,
           ...(config.openwrt.offline ? {} : { mirror: config.openwrt.mirrors[0]! }),
         }),
       image: (name) => (name === 'sdk' || name === 'imagebuilder' ? made[name] : undefined),

@@ -6,7 +6,8 @@ import { targetSlug } from '../util/paths.js';
 import { SRC, toolkitSteps, type CompileStep } from '../toolkit/steps.js';
 import { explainImageBuilderLog } from './imagebuilder-errors.js';
 import { apkPackScript } from './apk-package.js';
-import { packageCodeHash, TOOLKIT_PACKAGE, writeIpk, type PackageFormat } from './package.js';
+import { packageCodeHash, packageInstall, TOOLKIT_PACKAGE, writeIpk, type PackageFormat } from './package.js';
+import { INFERENCE, runnerOptions, TOOLKIT_PATHS, type Inference } from '../config/inference.js';
 
 export interface OpenWrtBuildSpec {
   profile: string;
@@ -16,6 +17,8 @@ export interface OpenWrtBuildSpec {
   mirror?: string;
   /** the release's package format: opkg's .ipk up to 24.10, apk from 25.12 and in snapshots */
   format: PackageFormat;
+  /** the config's inference: which BPF object, and whether the QuickJS model (default quickjs) */
+  inference?: Inference;
 }
 
 /**
@@ -43,6 +46,20 @@ const IMAGEBUILDER_FEEDS: Record<PackageFormat, { file: string; remote: string; 
   },
 };
 
+/**
+ * Shell lines that point the overlay's /etc/config/fwrunner at the object and model this image
+ * carries, as the virtual routers' initramfs does; none for the default, whose paths the overlay
+ * already names. A conffile without those options fails the step by name.
+ */
+function uciRewrite(inference: Inference): string[] {
+  if (inference === 'quickjs') return [];
+  const file = `/tmp/files/${TOOLKIT_PATHS.uci}`;
+  return Object.entries(runnerOptions(inference)).flatMap(([key, value]) => [
+    `grep -q "^[[:space:]]*option ${key} '" ${file} || { echo "fwbuild: the overlay's ${TOOLKIT_PATHS.uci} has no \\"option ${key}\\" line to point at the toolkit"; exit 1; }`,
+    `sed -i "s#^\\([[:space:]]*option ${key} \\)'[^']*'#\\1'${value}'#" ${file}`,
+  ]);
+}
+
 /** Where the SDK and ImageBuilder images keep the release (docker/openwrt/Dockerfile). */
 const OPENWRT_ROOT = '/opt/openwrt';
 
@@ -63,7 +80,11 @@ export function openwrtSteps(target: OpenWrtTarget, twin: DebianTarget, fwVersio
   if (twin.bpf !== target.bpf || twin.cpu.endian !== target.cpu.endian || twin.cpu.family !== target.cpu.family) {
     throw new BuildError(`target ${target.name}: its twin ${twin.name} must have the same CPU family, byte order and BPF target`);
   }
-  const fromTwin = toolkitSteps(twin, fwVersion).map((s): CompileStep => ({ ...s, publish: false, ...(s.name === 'runner' ? { title: `${s.title}: writes the model bytecode` } : {}) }));
+  const inference = spec.inference ?? 'quickjs';
+  const install = packageInstall(inference);
+  // the package step waits for the steps whose outputs it carries
+  const packed = [...new Set(install.map((i) => i.from.split('/')[0]!))];
+  const fromTwin = toolkitSteps(twin, fwVersion, inference).map((s): CompileStep => ({ ...s, publish: false, ...(s.name === 'runner' && INFERENCE[inference].quickjs ? { title: `${s.title}: writes the model bytecode` } : {}) }));
   const slug = targetSlug(target.name);
   const feeds = IMAGEBUILDER_FEEDS[spec.format];
   return [
@@ -96,11 +117,11 @@ export function openwrtSteps(target: OpenWrtTarget, twin: DebianTarget, fwVersio
           cmd: ['fwbuild-host', 'ipk', packageCodeHash, fwVersion],
           outputs: { dir: 'package', kind: 'package' },
           reads: [],
-          after: ['bpf', 'sdk-runner', 'model'],
+          after: packed,
           host: async (io) => {
             const dir = path.join(io.out, 'package');
             await mkdir(dir, { recursive: true });
-            await writeIpk({ target, version: fwVersion, steps: io.after, sourceDateEpoch: io.sourceDateEpoch }, dir);
+            await writeIpk({ target, version: fwVersion, steps: io.after, sourceDateEpoch: io.sourceDateEpoch, inference }, dir);
           },
         }
       : {
@@ -115,6 +136,7 @@ export function openwrtSteps(target: OpenWrtTarget, twin: DebianTarget, fwVersio
               arch: ow.arch,
               version: fwVersion,
               inRoot: '/in',
+              install,
               // the init script travels in the package too, so `apk add` on a running router enables it
               extra: [{ from: `${SRC.overlays}/${target.provider}/etc/init.d`, to: 'etc/init.d' }],
               sdkRoot: OPENWRT_ROOT,
@@ -123,7 +145,7 @@ export function openwrtSteps(target: OpenWrtTarget, twin: DebianTarget, fwVersio
           ],
           outputs: { dir: 'package', kind: 'package' },
           reads: ['overlays'],
-          after: ['bpf', 'sdk-runner', 'model'],
+          after: packed,
         },
     {
       name: 'image',
@@ -145,6 +167,7 @@ export function openwrtSteps(target: OpenWrtTarget, twin: DebianTarget, fwVersio
           'mkdir -p /tmp/files',
           ...['common', target.provider, slug].map((l) => `[ ! -d ${SRC.overlays}/${l} ] || cp -R ${SRC.overlays}/${l}/. /tmp/files/`),
           // an init script in FILES has no postinst to enable it: link it as `/etc/init.d/NAME enable` would
+          ...uciRewrite(inference),
           'for s in /tmp/files/etc/init.d/*; do [ -f "$s" ] || continue; n=$(sed -n "s/^START=//p" "$s"); ' +
             '[ -z "$n" ] || { mkdir -p /tmp/files/etc/rc.d && ln -sf "../init.d/${s##*/}" "/tmp/files/etc/rc.d/S$n${s##*/}"; }; done',
           `make image PROFILE="$1" PACKAGES="$2" FILES=/tmp/files BIN_DIR=${SRC.out}/image EXTRA_IMAGE_NAME=fwbuild`,

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { loadConfig } from '../../builder/config/load.js';
 import { ensureBase } from '../../builder/docker/toolchain.js';
 import { apkPackScript, apkVersion } from '../../builder/openwrt/apk-package.js';
+import { packageInstall } from '../../builder/openwrt/package.js';
 import { resolveEpoch } from '../../builder/util/epoch.js';
 import { projectPath } from '../../builder/util/paths.js';
 import { apkToolsSource, ensureApkToolsImage } from '../helpers/apk-tools.js';
@@ -46,6 +47,7 @@ withApk('the toolkit .apk: packed by the SDK\'s apk mkpkg with package-pack.mk\'
       arch: 'mips_24kc',
       version: '0.1.0',
       inRoot: '/in',
+      install: packageInstall('quickjs'),
       extra: [{ from: '/src/overlays/openwrt/etc/init.d', to: 'etc/init.d' }],
       sdkRoot: '/opt/openwrt',
       outDir: out,

@@ -1,22 +1,26 @@
 /**
  * The config's `inference` (builder/config/inference.ts): what the build runs and what the
- * virtual router's image carries for each choice, and the refusal for OpenWrt targets.
+ * virtual router's image and an OpenWrt package carry for each choice.
  */
 import test from 'ava';
+import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { loadCatalog } from '../../builder/catalog/load.js';
-import type { DebianTarget } from '../../builder/catalog/target.js';
+import type { DebianTarget, OpenWrtTarget } from '../../builder/catalog/target.js';
 import { loadConfig } from '../../builder/config/load.js';
 import { buildInitramfs } from '../../builder/debian/initramfs.js';
-import { UsageError } from '../../builder/errors.js';
 import { overlayLayers } from '../../builder/pipeline/publish.js';
-import { providerOf } from '../../builder/provider.js';
+import { UsageError } from '../../builder/errors.js';
+import { openwrtSteps } from '../../builder/openwrt/steps.js';
 import { inferenceChoices, type Inference } from '../../builder/config/inference.js';
 import { toolkitSteps } from '../../builder/toolkit/steps.js';
 import { projectPath } from '../../builder/util/paths.js';
 import { readNewc } from '../../builder/util/cpio.js';
 import { tempDir } from '../helpers/tmp.js';
+
+const sh = promisify(execFile);
 
 test('inference defaults to quickjs; a config may choose kernel or both; anything else is named with the choices', async (t) => {
   const dir = await tempDir(t);
@@ -82,13 +86,35 @@ test('the virtual router\'s image carries the chosen object and model, and its U
   t.regex(b.uci, /^\toption model '\/usr\/share\/fwrunner\/model\.qbc'$/m);
 });
 
-test('an OpenWrt target refuses the in-kernel model for now, before anything is fetched', async (t) => {
+test('an OpenWrt target builds the in-kernel model: the twin builds make forest, the package waits for no model, and the image step points the conffile at the object', async (t) => {
   const catalog = await loadCatalog();
-  const target = catalog.targets.find((x) => x.provider === 'openwrt')!;
-  const config = { ...(await loadConfig({ cwd: await tempDir(t), env: {} })), inference: 'both' as const };
-  const e = t.throws(() =>
-    providerOf(target).plan(target, 'some-device', { catalog, config, fwVersion: '1.0', signal: new AbortController().signal, sourceDateEpoch: 1700000000 }),
-  );
-  t.true(e instanceof UsageError);
-  t.regex(e!.message, /inference "both" is built for the virtual routers only so far/);
+  const target = catalog.resolve('ath79') as OpenWrtTarget;
+  const twin = catalog.resolve(target.twin!) as DebianTarget;
+  const spec = { profile: 'tplink_archer-c7-v2', packages: [], format: 'ipk' as const };
+  const byName = (inference: Inference) => Object.fromEntries(openwrtSteps(target, twin, '1.0', { ...spec, inference }).map((s) => [s.name, s]));
+  const quickjs = byName('quickjs');
+  const kernel = byName('kernel');
+  t.deepEqual(Object.keys(kernel), ['bpf', 'runner', 'sdk-runner', 'package', 'image']);
+  t.deepEqual(kernel.bpf!.cmd.slice(-1), ['forest']);
+  t.deepEqual(kernel.package!.after, ['sdk-runner', 'bpf']);
+  t.deepEqual(byName('both').package!.after, ['sdk-runner', 'bpf', 'model']);
+  // the default's image step is as before: no rewrite of the conffile
+  t.false(quickjs.image!.cmd.join('\n').includes('option object'));
+
+  // the image step's rewrite, run by sh on a copy of the shipped conffile
+  const script = kernel.image!.cmd[2]!.split('\n').filter((l) => /option (object|model)/.test(l));
+  t.is(script.length, 4);
+  const dir = await tempDir(t);
+  await mkdir(path.join(dir, 'etc', 'config'), { recursive: true });
+  const conf = path.join(dir, 'etc', 'config', 'fwrunner');
+  await writeFile(conf, await readFile(projectPath('overlays', 'common', 'etc', 'config', 'fwrunner')));
+  const run = (lines: string[]) => sh('sh', ['-c', lines.join('\n').replaceAll('/tmp/files', dir)]);
+  await run(script);
+  const uci = await readFile(conf, 'utf8');
+  t.regex(uci, /^\toption object '\/usr\/lib\/fwrunner\/fw_flows_forest\.bpf\.o'$/m);
+  t.regex(uci, /^\toption model 'none'$/m);
+  // a conffile without the option: the step fails and says which
+  await writeFile(conf, "config fwrunner 'main'\n\toption window '10'\n");
+  const e = await t.throwsAsync(run(script));
+  t.regex((e as Error & { stdout: string }).stdout, /the overlay's etc\/config\/fwrunner has no "option object" line/);
 });

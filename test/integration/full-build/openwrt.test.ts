@@ -207,6 +207,39 @@ test.serial('OpenWrt build (test doubles): too big for the flash and an impossib
   t.deepEqual(await containersOf(runId), []);
 });
 
+test.serial('OpenWrt build (test doubles) with the in-kernel model alone: the package and the image carry its object and no bytecode, and the conffile names them', async (t) => {
+  const dir = await tempDir(t);
+  const cwd = path.join(dir, 'project');
+  await mkdir(cwd);
+  // the test-double tarballs of the first build, served again; their images exist already
+  const m = await mirror(t, undefined, owrtTarballs!);
+  await writeFile(
+    path.join(cwd, 'fwbuild.config.json'),
+    JSON.stringify({ sourceDateEpoch: first.sourceDateEpoch.value, inference: 'kernel', openwrt: { release: '24.10.8', mirrors: [m.url], keys: [m.keyLine] } }),
+  );
+  const config = await testConfig(cwd, { outDir: path.join(cwd, 'dist'), cacheDir: cache, logDir: path.join(cwd, 'logs') });
+  const r = await build(config, catalog, { targets: ['ath79'], profile: 'tplink_archer-c7-v2' }, { renderer: 'silent', runId: `owrt-${randomBytes(3).toString('hex')}` });
+  // no model step: there is no QuickJS model to compile
+  t.deepEqual(r.targets[0]!.steps.map((s) => s.name), ['bpf', 'runner', 'sdk-runner', 'package', 'image']);
+
+  const dist = path.join(cwd, 'dist', 'ath79-generic');
+  const ipk = path.join(dist, 'package', 'fwbuild-toolkit_0.1.0-r1_mips_24kc.ipk');
+  const data = (await sh('sh', ['-c', `tar -xzOf "${ipk}" ./data.tar.gz | tar -tzf -`])).stdout.split('\n').filter((l) => l && !l.endsWith('/'));
+  t.deepEqual(data, ['./usr/bin/fwrunner', './usr/lib/fwrunner/fw_flows_forest.bpf.o']);
+
+  const rootfs = path.join(dir, 'rootfs');
+  await mkdir(rootfs);
+  await sh('tar', ['-xf', path.join(dist, 'image', 'openwrt-24.10.8-fwbuild-ath79-generic-tplink_archer-c7-v2-squashfs-sysupgrade.bin'), '-C', rootfs]);
+  t.deepEqual(await readdir(path.join(rootfs, 'usr', 'lib', 'fwrunner')), ['fw_flows_forest.bpf.o']);
+  const object = await readElfHeader(path.join(rootfs, 'usr', 'lib', 'fwrunner', 'fw_flows_forest.bpf.o'));
+  t.is(object.machine, EM.BPF);
+  t.is(object.byteOrder, 'big', "the twin's bpfeb object");
+  t.false(existsSync(path.join(rootfs, 'usr', 'share', 'fwrunner', 'model.qbc')));
+  const uci = await readFile(path.join(rootfs, 'etc', 'config', 'fwrunner'), 'utf8');
+  t.regex(uci, /^\toption object '\/usr\/lib\/fwrunner\/fw_flows_forest\.bpf\.o'$/m);
+  t.regex(uci, /^\toption model 'none'$/m);
+});
+
 /**
  * The apk kind (OpenWrt 25.12 and snapshots) against TEST DOUBLES, with the real apk-tools 3.0.6
  * (built from ../shared/tools) inside them as the 25.12 SDK and ImageBuilder ship it: the SDK's

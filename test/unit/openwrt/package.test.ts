@@ -1,12 +1,12 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { loadCatalog } from '../../../builder/catalog/load.js';
 import type { OpenWrtTarget } from '../../../builder/catalog/target.js';
 import { BuildError } from '../../../builder/errors.js';
-import { packageFormat, writeIpk } from '../../../builder/openwrt/package.js';
+import { packageFormat, packageInstall, writeIpk } from '../../../builder/openwrt/package.js';
 import { SNAPSHOT } from '../../../builder/openwrt/releases.js';
 import { tempDir } from '../../helpers/tmp.js';
 
@@ -29,7 +29,7 @@ test('the .ipk is laid out as ipkg-build does, and the same inputs give the same
   const target = (await loadCatalog()).resolve('ath79') as OpenWrtTarget;
   const a = await tempDir(t);
   const b = await tempDir(t);
-  const input = { target, version: '0.1.0', sourceDateEpoch: 1700000000 };
+  const input = { target, version: '0.1.0', sourceDateEpoch: 1700000000, inference: 'quickjs' as const };
   const old = process.umask(0o022);
   const first = await writeIpk({ ...input, steps: await stepOutputs(a) }, a);
   process.umask(0o077);
@@ -60,8 +60,26 @@ test('a step that left nothing is named', async (t) => {
   const dir = await tempDir(t);
   const steps = await stepOutputs(dir);
   steps.model = path.join(dir, 'nowhere');
-  const e = await t.throwsAsync(writeIpk({ target: (catalog.resolve('ath79') as OpenWrtTarget), version: '1', sourceDateEpoch: 1, steps }, dir), { instanceOf: BuildError });
+  const e = await t.throwsAsync(writeIpk({ target: (catalog.resolve('ath79') as OpenWrtTarget), version: '1', sourceDateEpoch: 1, steps, inference: 'quickjs' }, dir), { instanceOf: BuildError });
   t.is(e.message, 'package fwbuild-toolkit: step model left nothing in model/');
+});
+
+test('with the in-kernel model alone the package carries its object and no model bytecode; with both, the bytecode too', async (t) => {
+  const target = (await loadCatalog()).resolve('ath79') as OpenWrtTarget;
+  const listing = async (inference: 'kernel' | 'both') => {
+    const dir = await tempDir(t);
+    const steps = await stepOutputs(dir);
+    // what `make forest` leaves: the object with the forest only
+    await rm(path.join(dir, 'bpf', 'bpf', 'fw_flows.bpf.o'));
+    await writeFile(path.join(dir, 'bpf', 'bpf', 'fw_flows_forest.bpf.o'), 'BPF+forest');
+    // kernel: the model step did not run; its folder is not among the steps
+    if (inference === 'kernel') delete steps.model;
+    const ipk = await writeIpk({ target, version: '0.1.0', sourceDateEpoch: 1700000000, steps, inference }, dir);
+    return (await sh('sh', ['-c', `tar -xzOf "${ipk}" ./data.tar.gz | tar -tzf -`])).stdout.trim().split('\n').filter((l) => !l.endsWith('/'));
+  };
+  t.deepEqual(await listing('kernel'), ['./usr/bin/fwrunner', './usr/lib/fwrunner/fw_flows_forest.bpf.o']);
+  t.deepEqual(await listing('both'), ['./usr/bin/fwrunner', './usr/lib/fwrunner/fw_flows_forest.bpf.o', './usr/share/fwrunner/model.qbc']);
+  t.deepEqual(packageInstall('kernel').map((i) => i.from), ['sdk-runner/bin', 'bpf/bpf']);
 });
 
 test('package format: .ipk up to 24.10, .apk from 25.12 and in snapshots', (t) => {
