@@ -64,9 +64,16 @@ static __always_inline __u64 pick(__u64 c, __u64 a, __u64 b)
  * operation is two or more native instructions, and the walk is most of a prediction.
  * lt32() needs a and b below 2^31; the forest's inputs and thresholds are below 2^24.
  */
+static __always_inline __u32 opaque32(__u32 x)
+{
+	/* "w": a 32-bit subregister, so clang keeps the whole walk in 32-bit instructions */
+	asm volatile("" : "+w"(x));
+	return x;
+}
+
 static __always_inline __u32 lt32(__u32 a, __u32 b)
 {
-	return (__u32)opaque((__u32)opaque(a - b) >> 31);
+	return opaque32(opaque32(a - b) >> 31);
 }
 
 static __always_inline __u32 pick32(__u32 c, __u32 a, __u32 b)
