@@ -19,6 +19,7 @@ import { isVirtualRouter, loadCatalog, loadConfig, testRouter } from '../builder
 import { INFERENCE } from '../builder/config/inference.js';
 import { projectPath } from '../builder/util/paths.js';
 import type { BenchBpfResult } from '../devkit/bpf.js';
+import { interruptSignal } from '../devkit/interrupt.js';
 import { guest, jsonLine, windowCost } from '../devkit/guest.js';
 
 interface Row {
@@ -26,6 +27,8 @@ interface Row {
   bench: BenchBpfResult;
   /** guest instructions of one QuickJS prediction (model minus a model that returns at once) */
   quickjsPrediction: number;
+  /** guest instructions per flow of the runner's window with a model that returns at once: its cost without the QuickJS model */
+  runnerPerFlow: number;
   /** bytes in the image: the forest object, the QuickJS bytecode */
   objectBytes: number;
   bytecodeBytes: number;
@@ -39,6 +42,7 @@ const QUICKJS_FLOWS = 100;
 const over = (c: { ns: number; emptyNs: number } | undefined): number | null => (c ? Math.round(c.ns - c.emptyNs) : null);
 
 async function main(): Promise<void> {
+  const signal = interruptSignal();
   const { values } = parseArgs({ options: { target: { type: 'string', multiple: true }, json: { type: 'string' } } });
   const base = await loadConfig({ cwd: process.cwd() });
   // its own output folder: dist/ keeps the default images
@@ -52,11 +56,13 @@ async function main(): Promise<void> {
     const say = (s: string): void => void process.stderr.write(`${t.name}: ${s}\n`);
     let bench: BenchBpfResult | undefined;
     let quickjsPrediction = 0;
+    let runnerPerFlow = 0;
     let sizes = [0, 0];
     const r = await testRouter(config, catalog, t.name, {
       qemuArgs: ['-icount', 'shift=0', '-rtc', 'clock=vm'],
       bootTimeout: 900,
       say,
+      signal,
       onReady: async (lab) => {
         await guest(lab, 'echo 1 >/proc/sys/net/core/bpf_jit_enable');
         bench = jsonLine<BenchBpfResult>(await guest(lab, `out=$(fwrunner bench-bpf --object ${object} --repeat 2000 --new-flows 500) && echo "bench: $out"`), 'bpfBench');
@@ -65,6 +71,7 @@ async function main(): Promise<void> {
         const model = await windowCost(lab, QUICKJS_FLOWS, '/usr/share/fwrunner/model.qbc');
         const noop = await windowCost(lab, QUICKJS_FLOWS, '/tmp/noop.js');
         quickjsPrediction = Math.round((model.ns - noop.ns) / QUICKJS_FLOWS);
+        runnerPerFlow = Math.round(noop.ns / QUICKJS_FLOWS);
         say(`QuickJS: one prediction ${quickjsPrediction} instructions`);
         const wc = (await guest(lab, `echo "sizes: $(wc -c <${object}) $(wc -c </usr/share/fwrunner/model.qbc)"`)).find((l) => l.includes('sizes: '));
         sizes = (/sizes:\s+(\d+)\s+(\d+)/.exec(wc ?? '') ?? []).slice(1).map(Number);
@@ -72,7 +79,7 @@ async function main(): Promise<void> {
       },
     });
     if (!bench) throw new Error(`${t.name}: the router test ended before the measurements`);
-    rows.push({ target: t.name, bench, quickjsPrediction, objectBytes: sizes[0]!, bytecodeBytes: sizes[1]!, readyLoadMs: r.runner.loadMs, kernel: r.kernel && { lines: r.kernel.lines, windows: r.kernel.windows }, testOk: r.ok, failures: r.failures });
+    rows.push({ target: t.name, bench, quickjsPrediction, runnerPerFlow, objectBytes: sizes[0]!, bytecodeBytes: sizes[1]!, readyLoadMs: r.runner.loadMs, kernel: r.kernel && { lines: r.kernel.lines, windows: r.kernel.windows }, testOk: r.ok, failures: r.failures });
   }
   const json = values.json ?? projectPath('models', 'kernel-platforms.json');
   await writeFile(json, `${JSON.stringify({ when: new Date().toISOString(), rows }, null, 2)}\n`);

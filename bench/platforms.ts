@@ -25,6 +25,7 @@ import { isVirtualRouter, loadCatalog, loadConfig, testRouter, twinOf, type Rout
 import { projectPath, targetSlug } from '../builder/util/paths.js';
 import { traffic, withListener } from '../builder/vrouter/traffic.js';
 import type { BenchBpfResult as BpfBench } from '../devkit/bpf.js';
+import { interruptSignal } from '../devkit/interrupt.js';
 import { guest, jsonLine, windowCost } from '../devkit/guest.js';
 import { qemuInstructions } from '../devkit/qemu-user.js';
 
@@ -244,6 +245,7 @@ function report(rows: PlatformRow[], window: number, when: string): string {
 }
 
 async function main(): Promise<void> {
+  const signal = interruptSignal();
   const { values } = parseArgs({ options: { target: { type: 'string', multiple: true }, json: { type: 'string' }, from: { type: 'string' } } });
   const config = await loadConfig({ cwd: process.cwd() });
   const catalog = await loadCatalog();
@@ -264,6 +266,7 @@ async function main(): Promise<void> {
       qemuArgs: ['-icount', 'shift=0', '-rtc', 'clock=vm'],
       bootTimeout: 900,
       say,
+      signal,
       onReady: async (lab) => void (m = await measure(lab, qemuUser, runner, say)),
     }).catch((e: Error) => {
       if (!m) throw e;

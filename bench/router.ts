@@ -7,14 +7,16 @@
  */
 import { parseArgs } from 'node:util';
 import { loadCatalog, loadConfig, testRouter } from '../builder/index.js';
+import { interruptSignal } from '../devkit/interrupt.js';
 
 const { values } = parseArgs({ options: { target: { type: 'string', multiple: true }, json: { type: 'boolean' } } });
 const targets = values.target ?? ['qemu-mips', 'qemu-mipsel', 'qemu-armv7', 'qemu-arm64'];
+const signal = interruptSignal();
 const config = await loadConfig({ cwd: process.cwd() });
 const catalog = await loadCatalog();
 const rows = [];
 for (const name of targets) {
-  const r = await testRouter(config, catalog, name);
+  const r = await testRouter(config, catalog, name, { signal });
   rows.push({
     target: name,
     ok: r.ok,
