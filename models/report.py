@@ -1,5 +1,7 @@
 #!/usr/bin/python3
-"""Writes models/report.md and models/tradeoff.png from models/build/{grid,measured}.json.
+"""Writes models/report.md and models/tradeoff.png from models/build/{grid,measured}.json, and
+its in-kernel section (and models/kernel-tradeoff.png) from models/kernel-forest.json
+(models/kernel_forest.py) and models/kernel-platforms.json (npm run bench:forest-platforms).
 
     /usr/bin/python3 models/report.py [--build models/build] [--out models]
 
@@ -13,6 +15,108 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+
+def kernel_section(out, best):
+    """The in-kernel model against the QuickJS model (docs/in-kernel-model.md): lines and a plot."""
+    with open(os.path.join(out, "kernel-forest.json")) as f:
+        k = json.load(f)
+    path = os.path.join(out, "kernel-platforms.json")
+    rows = []
+    if os.path.exists(path):
+        with open(path) as f:
+            rows = json.load(f)["rows"]
+    over = lambda c: c["ns"] - c["emptyNs"]  # noqa: E731
+    lines = [
+        "",
+        "## In the kernel or in QuickJS",
+        "",
+        f"The in-kernel model (`bpf/include/fw_forest_model.h`, {k['trees']} trees of depth <= {k['depth']},"
+        f" {len(k['inputs'])} inputs x {k['history'] + 1} windows, from `models/kernel_forest.py`) against the shipped",
+        "QuickJS model, on the same held-out sessions. Per platform: `npm run bench:forest-platforms`",
+        "boots each virtual router with both models under `-icount shift=0` (one guest instruction is one",
+        "guest nanosecond), JIT on, and measures both in the same boot. Docs: docs/in-kernel-model.md.",
+        "",
+        "| | in the kernel | QuickJS |",
+        "|---|---|---|",
+        f"| held-out accuracy | {k['accuracy'] * 100:.1f} % | {best['accuracy'] * 100:.1f} % |",
+        f"| export equals the trained forest | {k['checkRows'] - k['rowsWhereIntegerSumsDiffer']}/{k['checkRows']} (integer sums; the BPF program's answers are checked by test/kernel/forest.test.ts) | {best['checked'] - best['mismatches']}/{best['checked']} |",
+        f"| model data | {k['tableBytes']:,} bytes of forest ({k['nodes']:,} nodes, {k['leaves']} leaves) | {best['bytecodeBytes']:,} bytes of bytecode |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['target']}: guest instructions per prediction | {over(r['bench']['forestPrediction']):,} | {r['quickjsPrediction']:,} |"
+        )
+    for r in rows:
+        lines.append(
+            f"| {r['target']}: an existing flow's packet, instructions over an empty program | {over(r['bench']['existingFlow']):,} (docs/platforms.md has the object without the model) | - |"
+        )
+    for r in rows:
+        lines.append(
+            f"| {r['target']}: load at boot, the LAN port's programs and the window end (ms of guest clock = M instructions) | {r['readyLoadMs']} ({r['bench']['jited']} of {r['bench']['programs']} programs of two ports JIT-compiled) | - |"
+        )
+    for r in rows:
+        lines.append(
+            f"| {r['target']}: the runner's window per flow without a model (features in QuickJS, output) | {r['runnerPerFlow']:,} | {r['runnerPerFlow']:,} + the prediction |"
+        )
+    lab = os.path.join(out, "kernel-lab.json")
+    if os.path.exists(lab):
+        with open(lab) as f:
+            la = json.load(f)
+        cell = lambda x: f"{x['accuracy'] * 100:.1f} % ({x['windows']} windows)" if x["accuracy"] is not None else "-"  # noqa: E731
+        lines.append(
+            f"| accuracy on {la['sessions']} fresh lab sessions (`npm run lab:collect -- --in-kernel`): the kernel's own windows, the runner's windows | {cell(la['kernel'])} | {cell(la['quickjs'])} |"
+        )
+    if rows:
+        lines.append(f"| bytes in the image ({rows[0]['target']}) | {rows[0]['objectBytes']:,} (the BPF object with the forest) | {rows[0]['bytecodeBytes']:,} (bytecode) |")
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+        targets = [r["target"] for r in rows]
+        xs = range(len(targets))
+        for i, (label, vals) in enumerate(
+            [("in the kernel", [over(r["bench"]["forestPrediction"]) for r in rows]), ("QuickJS", [r["quickjsPrediction"] for r in rows])]
+        ):
+            bars = axes[0].bar([x + (i - 0.5) * 0.4 for x in xs], vals, 0.4, label=label)
+            axes[0].bar_label(bars, fontsize=7)
+        axes[0].set_xticks(list(xs), targets)
+        axes[0].set_yscale("log")
+        axes[0].set_ylabel("guest instructions per prediction (log)")
+        axes[0].legend()
+        axes[0].grid(axis="y", alpha=0.3)
+        for label, acc, size in [("in the kernel", k["accuracy"], k["tableBytes"]), ("QuickJS", best["accuracy"], best["bytecodeBytes"])]:
+            axes[1].scatter([size / 1000], [acc * 100], s=60, label=label)
+        axes[1].set_xlabel("model bytes (KB: forest data / bytecode)")
+        axes[1].set_ylabel("held-out resolution accuracy (%)")
+        axes[1].legend()
+        axes[1].grid(alpha=0.3)
+        fig.suptitle("In-kernel forest against the QuickJS model: cost per prediction by router, accuracy against size")
+        fig.tight_layout()
+        fig.savefig(os.path.join(out, "kernel-tradeoff.png"), dpi=110, metadata={"Software": None})
+        lines += [
+            "",
+            "On MIPS the runner's window includes the guest kernel's emulation of the floating-point instructions of",
+            "Debian's hard-float userland; OpenWrt's mips_24kc userland is soft-float (docs/platforms.md).",
+            "",
+            "![in-kernel against QuickJS](kernel-tradeoff.png)",
+        ]
+        ratios = {r["target"]: r["quickjsPrediction"] / over(r["bench"]["forestPrediction"]) for r in rows}
+        pk = {r["target"]: over(r["bench"]["forestPrediction"]) / over(r["bench"]["existingFlow"]) for r in rows}
+        share = {r["target"]: r["quickjsPrediction"] / (r["quickjsPrediction"] + r["runnerPerFlow"]) for r in rows}
+        lines += [
+            "",
+            "**Which placement.** One prediction in the kernel costs "
+            + ", ".join(f"{ratios[t]:.0f} times ({t})" for t in ratios)
+            + f" fewer guest instructions than one in QuickJS, for {(best['accuracy'] - k['accuracy']) * 100:.1f} points of held-out accuracy."
+            + " The prediction is not the runner's whole cost, though: without a model, the runner still builds every flow's"
+            + " features in JavaScript each window, and the QuickJS prediction is "
+            + ", ".join(f"{share[t] * 100:.0f} % ({t})" for t in share)
+            + " of a flow's window. So a router whose CPU has room (ARM64, filogic class) keeps `quickjs`, the more accurate model;"
+            + " a MIPS or ARMv7 router that watches many flows at once saves that share with `kernel`, and a prediction then costs"
+            + f" what {min(pk.values()):.0f} to {max(pk.values()):.0f} packets of an existing flow cost the packet program. What would save the rest, a runner that only reads the kernel's answers, is not built"
+            + " (docs/in-kernel-model.md).",
+        ]
+    else:
+        lines += ["", "No per-platform figures yet: run `npm run bench:forest-platforms`."]
+    return lines
 
 
 def main():
@@ -124,6 +228,7 @@ def main():
         lines.append(
             f"| {p['name']} | {p['trees']} | {p['depth']} | {p['accuracy'] * 100:.1f} % | {node['nodes']} | {p['bytecodeBytes']:,} | {p['instructions']:,} | {p['checked'] - p['mismatches']}/{p['checked']} |"
         )
+    lines += kernel_section(a.out, best)
     lines += [
         "",
         "## How it is measured",
