@@ -4,6 +4,14 @@
  *
  *   npm run lab:collect -- --sessions 48 --parallel 4 --seconds 80 [--out models/data] [--seed 1] [--first-id 0]
  *   npm run lab:collect -- --sessions 48 --seed 2 --append     (adds to the sessions in --out)
+ *   npm run lab:collect -- --in-kernel --sessions 48 --seed 9 --out DIR
+ *
+ * --in-kernel: the router runs the object with the in-kernel model and the shipped QuickJS model
+ * side by side (docs/in-kernel-model.md), and each session's answers are labelled from the
+ * player's log: the QuickJS model's on the runner's windows, the kernel's on its own windows
+ * (the flow's first packet + k x 10 s); the player starts at a random point of the runner's
+ * window, as flows do on a router. <out>/lab-answers.jsonl holds them and
+ * <out>/lab-answers-summary.json the accuracy of each placement on these sessions.
  *
  * Each session has four network namespaces: client -- router -- line -- server. The line end at
  * the provider shapes the downstream with tbf following a trace; the router forwards, drops
@@ -144,7 +152,75 @@ function run(cmd: string, args: string[], opts: { keep?: boolean; until?: RegExp
   return { child, ready, out: done };
 }
 
-async function session(spec: SessionSpec, slot: number, tools: { runner: string; object: string }, work: string) {
+/** What the router runs: the flow table alone (training data), or both models (--in-kernel). */
+interface LabTools {
+  runner: string;
+  object: string;
+  /** the QuickJS model the runner runs beside the in-kernel one; none: --model none */
+  model?: string;
+}
+
+/** One answer of either placement, labelled like the training windows. */
+export interface LabAnswer {
+  session: number;
+  placement: 'kernel' | 'quickjs';
+  /** the runner's window number, or the kernel's window count (1 = the flow's first window) */
+  window: number;
+  endMs: number;
+  predicted: string;
+  label: ReturnType<typeof labelWindow>;
+}
+
+interface OutputLine {
+  window: number;
+  time: number;
+  flow: { proto: number; clientPort: number; serverPort: number };
+  features: { ageS?: number } | null;
+  prediction?: { resolution?: string } | null;
+  kernel?: { resolution: string; windows: number };
+}
+
+/**
+ * The answers of one session's video flow: the QuickJS model's per runner window (ending at the
+ * line's time), and the kernel's per kernel window. A kernel window k ends at the flow's first
+ * packet + k x the window (docs/in-kernel-model.md), and the first output line that counts k
+ * windows carries its answer; a count that jumps by two lost the answer in between.
+ */
+export function labAnswers(lines: OutputLine[], log: PlayerLog, sessionId: number, windowS = WINDOW_S): LabAnswer[] {
+  const out: LabAnswer[] = [];
+  let firstMs: number | undefined;
+  let seen = 0;
+  for (const l of lines) {
+    if (l.flow.proto !== 6 || l.flow.clientPort !== log.videoPort || l.flow.serverPort !== 8080) continue;
+    if ((l.time - windowS) * 1000 >= log.endMs) continue;
+    const endMs = l.time * 1000;
+    if (firstMs === undefined && typeof l.features?.ageS === 'number') firstMs = endMs - l.features.ageS * 1000;
+    if (l.prediction?.resolution) {
+      out.push({ session: sessionId, placement: 'quickjs', window: l.window, endMs, predicted: l.prediction.resolution, label: labelWindow(log, endMs, windowS) });
+    }
+    const k = l.kernel?.windows ?? 0;
+    if (k === seen + 1 && firstMs !== undefined) {
+      const end = firstMs + k * windowS * 1000;
+      if ((end - windowS * 1000) < log.endMs) {
+        out.push({ session: sessionId, placement: 'kernel', window: k, endMs: end, predicted: l.kernel!.resolution, label: labelWindow(log, end, windowS) });
+      }
+    }
+    if (k > seen) seen = k;
+  }
+  return out;
+}
+
+/** Accuracy of each placement over answers whose window played at least `minPlayingS` (train.py's MIN_PLAYING_S). */
+export function answerAccuracy(answers: LabAnswer[], minPlayingS = 5) {
+  const of = (placement: LabAnswer['placement']) => {
+    const a = answers.filter((x) => x.placement === placement && x.label.played !== null && x.label.playingS >= minPlayingS);
+    const right = a.filter((x) => LADDER[x.label.played!]!.name === x.predicted).length;
+    return { windows: a.length, sessions: new Set(a.map((x) => x.session)).size, accuracy: a.length ? right / a.length : null };
+  };
+  return { kernel: of('kernel'), quickjs: of('quickjs'), minPlayingS };
+}
+
+async function session(spec: SessionSpec, slot: number, tools: LabTools, work: string) {
   // interface names (at most 15 bytes) live inside the run's own namespaces: no pid needed there
   const n = (r: string) => `${PREFIX}${slot}${r}`;
   const [c, r, i, s] = (await Promise.all(['c', 'r', 'i', 's'].map((x) => Netns.create(`${RUN}${slot}${x}`)))) as [Netns, Netns, Netns, Netns];
@@ -186,14 +262,21 @@ async function session(spec: SessionSpec, slot: number, tools: { runner: string;
     }
 
     const record = path.join(work, `session-${spec.id}.records.jsonl`);
-    const runner = run('ip', ['netns', 'exec', r.name, tools.runner, 'watch', '--lan', 'lan0', '--window', String(WINDOW_S), '--model', 'none',
-      '--record', record, '--pin-dir', 'none', '--object', tools.object, '--output', '/dev/null'], { keep: false, until: /"ready":true/ });
+    const output = tools.model ? path.join(work, `session-${spec.id}.output.jsonl`) : '/dev/null';
+    const runner = run('ip', ['netns', 'exec', r.name, tools.runner, 'watch', '--lan', 'lan0', '--window', String(WINDOW_S), '--model', tools.model ?? 'none',
+      '--record', record, '--pin-dir', 'none', '--object', tools.object, '--output', output,
+      // one file for the whole session: at the default cap the runner moves it aside (FILE.1)
+      '--output-max-kb', String(1 << 20)], { keep: false, until: /"ready":true/ });
     children.push(runner.child);
     const server = run('ip', ['netns', 'exec', s.name, process.execPath, projectPath('models', 'lab', 'video-server.mjs'), `${srvNet}.2`, '8080'], { until: /"listening"/ });
     children.push(server.child);
     // the player starts only once the runner's programs are attached: a flow whose first
     // segments the hooks missed would have every segment time and count wrong
     await Promise.all([runner.ready, server.ready]);
+    // --in-kernel: the player starts at a random point of the runner's window, as a flow does on a
+    // router, where the runner's windows do not start with it (the kernel's start with the flow)
+    const offsetMs = tools.model ? spec.seed % (WINDOW_S * 1000) : 0;
+    await new Promise((res) => setTimeout(res, offsetMs));
 
     const player = run('ip', ['netns', 'exec', c.name, process.execPath, projectPath('models', 'lab', 'player.mjs'),
       JSON.stringify({ server: `${srvNet}.2:8080`, seconds: spec.seconds, segS: spec.segS, seed: spec.seed, background: spec.background })]);
@@ -230,7 +313,13 @@ async function session(spec: SessionSpec, slot: number, tools: { runner: string;
     }
     // the player's own log too (wall-clock ms), so the windows can be labelled again another way
     const playerLog = { startMs: log.startMs, endMs: log.endMs, segments: log.segments };
-    return { session: { ...spec, startupS: log.startupS, segments: log.segments.length, windows: windows.length, player: playerLog }, windows };
+    const lines = tools.model
+      ? (await readFile(output, 'utf8')).split('\n').filter((l) => l.startsWith('{"window"') && l.includes('"flow"')).map((l) => JSON.parse(l) as OutputLine)
+      : [];
+    const answers = labAnswers(lines, log, spec.id);
+    // the kernel's window count on each of the video flow's lines: a gap in it shows in the data
+    const kernelCounts = lines.filter((l) => l.flow.proto === 6 && l.flow.clientPort === log.videoPort && l.flow.serverPort === 8080).map((l) => l.kernel?.windows ?? 0);
+    return { session: { ...spec, startupS: log.startupS, segments: log.segments.length, windows: windows.length, player: playerLog, ...(tools.model ? { offsetMs, kernelCounts } : {}) }, windows, answers };
   } finally {
     for (const ch of children) if (ch.exitCode === null) ch.kill('SIGKILL');
     await Promise.all([c, r, i, s].map((x) => x.remove()));
@@ -257,6 +346,8 @@ async function main(): Promise<void> {
       'first-id': { type: 'string' },
       // keep the sessions already in --out and add these to them
       append: { type: 'boolean', default: false },
+      // the in-kernel model and the QuickJS model side by side; their labelled answers
+      'in-kernel': { type: 'boolean', default: false },
       out: { type: 'string', default: projectPath('models', 'data') },
     },
   });
@@ -282,8 +373,12 @@ async function main(): Promise<void> {
       background: (['none', 'none', 'web', 'bulk'] as const)[Math.floor(r() * 4)]!,
     };
   });
+  const inKernel = values['in-kernel']!;
+  if (inKernel && values.out === projectPath('models', 'data')) throw new Error('--in-kernel: give its own --out; models/data is the training data');
+  if (inKernel && values.append) throw new Error('--in-kernel writes a run of its own: --append is not for it');
   const sessions: unknown[] = [...kept.sessions];
   const windows: unknown[] = [...kept.windows];
+  const answers: LabAnswer[] = [];
   let done = 0;
   // every completed session, with those kept from --out; one file at a time, each atomically,
   // sessions first: a crash between the two leaves sessions without windows, which training
@@ -300,6 +395,13 @@ async function main(): Promise<void> {
     await writeFileAtomic(path.join(values.out!, 'lab-sessions.jsonl'), sessions.map((x) => JSON.stringify(x)).join('\n') + '\n');
     await writeFileAtomic(path.join(values.out!, 'lab-windows.jsonl'), windows.map((w) => JSON.stringify(w)).join('\n') + '\n');
     process.stderr.write(`${sessions.length} sessions, ${windows.length} windows -> ${values.out}\n`);
+    if (inKernel) {
+      answers.sort((a, b) => a.session - b.session || a.placement.localeCompare(b.placement) || a.window - b.window);
+      await writeFileAtomic(path.join(values.out!, 'lab-answers.jsonl'), answers.map((a) => JSON.stringify(a)).join('\n') + '\n');
+      const summary = answerAccuracy(answers);
+      await writeFileAtomic(path.join(values.out!, 'lab-answers-summary.json'), `${JSON.stringify({ sessions: sessions.length, ...summary }, null, 1)}\n`);
+      process.stderr.write(`in-kernel: ${JSON.stringify(summary)}\n`);
+    }
   };
   // Ctrl-C at any point: the tools build removes its container, the sessions in progress stop
   // and their namespaces go; the sessions completed so far are written (none: nothing is)
@@ -327,6 +429,9 @@ async function main(): Promise<void> {
   process.once('SIGTERM', abort);
   process.stderr.write(`building the host runner and the bpfel object in the toolchain image…\n`);
   const tools = await building;
+  const labTools: LabTools = inKernel
+    ? { runner: tools.runner, object: tools.forestObject, model: projectPath('models', 'video-quality.js') }
+    : { runner: tools.runner, object: tools.object };
   work = await mkdtemp(path.join(tmpdir(), 'fwbuild-lab-'));
   // A failed session is reported and left out; the others go on. Three failures in a row is
   // something systematic: the run stops there and keeps what it has.
@@ -339,9 +444,10 @@ async function main(): Promise<void> {
         const spec = specs[next++]!;
         const t = Date.now();
         try {
-          const res = await session(spec, slot, tools, work!);
+          const res = await session(spec, slot, labTools, work!);
           sessions.push(res.session);
           windows.push(...res.windows);
+          answers.push(...res.answers);
           done++;
           inARow = 0;
           process.stderr.write(`session ${spec.id} (${spec.trace.kind}, ${spec.segS} s segments, ${spec.background}): ${res.windows.length} windows, startup ${res.session.startupS} s, ${((Date.now() - t) / 1000).toFixed(0)} s\n`);
