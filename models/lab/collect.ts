@@ -30,10 +30,9 @@ import { Netns, sh } from '../../builder/vrouter/netns.js';
 import { writeFileAtomic } from '../../builder/util/atomic.js';
 import { projectPath } from '../../builder/util/paths.js';
 import { buildBpfTools } from '../../devkit/bpf.js';
-import { LADDER } from './ladder.mjs';
+import { answerAccuracy, labAnswers, labelWindow, WINDOW_S, type LabAnswer, type OutputLine, type PlayerLog } from './answers.js';
 import { makeTrace, rng, TRACE_KINDS, type Trace } from './traces.js';
 
-const WINDOW_S = 10;
 const PREFIX = 'fwml';
 /** This run's namespaces: `fwml<pid>-<slot><role>`, so a second lab leaves a running one's alone. */
 const RUN = `${PREFIX}${process.pid}-`;
@@ -54,15 +53,6 @@ async function staleNamespaces(): Promise<string[]> {
   });
 }
 
-interface PlayerLog {
-  startMs: number;
-  endMs: number;
-  segS: number;
-  videoPort: number;
-  startupS: number | null;
-  segments: { k: number; rung: number; bytes: number; reqMs: number; arriveMs: number; playStartMs: number; playEndMs: number }[];
-}
-
 export interface SessionSpec {
   id: number;
   seed: number;
@@ -70,35 +60,6 @@ export interface SessionSpec {
   segS: number;
   trace: Trace;
   background: 'none' | 'web' | 'bulk';
-}
-
-/** Ground truth of one runner window [time - 10 s, time] from the player's schedule. */
-export function labelWindow(p: PlayerLog, endMs: number, windowS = WINDOW_S) {
-  const from = endMs - windowS * 1000;
-  const to = Math.min(endMs, p.endMs);
-  const played = new Map<number, number>();
-  const fetched = new Map<number, number>();
-  let playingMs = 0;
-  let kbitPlayed = 0;
-  for (const s of p.segments) {
-    const o = Math.max(0, Math.min(s.playEndMs, to) - Math.max(s.playStartMs, from));
-    if (o > 0) {
-      played.set(s.rung, (played.get(s.rung) ?? 0) + o);
-      playingMs += o;
-      kbitPlayed += o * LADDER[s.rung]!.kbps;
-    }
-    if (s.arriveMs > from && s.arriveMs <= endMs) fetched.set(s.rung, (fetched.get(s.rung) ?? 0) + s.bytes);
-  }
-  const top = (m: Map<number, number>): number | null => ([...m].sort((a, b) => b[1] - a[1] || b[0] - a[0])[0]?.[0] ?? null);
-  const startMs = p.segments[0]?.playStartMs ?? Infinity;
-  const watchable = Math.max(0, to - Math.max(from, startMs));
-  return {
-    played: top(played),
-    fetched: top(fetched),
-    kbps: playingMs ? Math.round(kbitPlayed / playingMs) : null,
-    playingS: playingMs / 1000,
-    stallS: Math.max(0, watchable - playingMs) / 1000,
-  };
 }
 
 /** Every process the sessions started and that still runs: what a signal must stop. */
@@ -158,66 +119,6 @@ interface LabTools {
   object: string;
   /** the QuickJS model the runner runs beside the in-kernel one; none: --model none */
   model?: string;
-}
-
-/** One answer of either placement, labelled like the training windows. */
-export interface LabAnswer {
-  session: number;
-  placement: 'kernel' | 'quickjs';
-  /** the runner's window number, or the kernel's window count (1 = the flow's first window) */
-  window: number;
-  endMs: number;
-  predicted: string;
-  label: ReturnType<typeof labelWindow>;
-}
-
-interface OutputLine {
-  window: number;
-  time: number;
-  flow: { proto: number; clientPort: number; serverPort: number };
-  features: { ageS?: number } | null;
-  prediction?: { resolution?: string } | null;
-  kernel?: { resolution: string; windows: number };
-}
-
-/**
- * The answers of one session's video flow: the QuickJS model's per runner window (ending at the
- * line's time), and the kernel's per kernel window. A kernel window k ends at the flow's first
- * packet + k x the window (docs/in-kernel-model.md), and the first output line that counts k
- * windows carries its answer; a count that jumps by two lost the answer in between.
- */
-export function labAnswers(lines: OutputLine[], log: PlayerLog, sessionId: number, windowS = WINDOW_S): LabAnswer[] {
-  const out: LabAnswer[] = [];
-  let firstMs: number | undefined;
-  let seen = 0;
-  for (const l of lines) {
-    if (l.flow.proto !== 6 || l.flow.clientPort !== log.videoPort || l.flow.serverPort !== 8080) continue;
-    if ((l.time - windowS) * 1000 >= log.endMs) continue;
-    const endMs = l.time * 1000;
-    if (firstMs === undefined && typeof l.features?.ageS === 'number') firstMs = endMs - l.features.ageS * 1000;
-    if (l.prediction?.resolution) {
-      out.push({ session: sessionId, placement: 'quickjs', window: l.window, endMs, predicted: l.prediction.resolution, label: labelWindow(log, endMs, windowS) });
-    }
-    const k = l.kernel?.windows ?? 0;
-    if (k === seen + 1 && firstMs !== undefined) {
-      const end = firstMs + k * windowS * 1000;
-      if ((end - windowS * 1000) < log.endMs) {
-        out.push({ session: sessionId, placement: 'kernel', window: k, endMs: end, predicted: l.kernel!.resolution, label: labelWindow(log, end, windowS) });
-      }
-    }
-    if (k > seen) seen = k;
-  }
-  return out;
-}
-
-/** Accuracy of each placement over answers whose window played at least `minPlayingS` (train.py's MIN_PLAYING_S). */
-export function answerAccuracy(answers: LabAnswer[], minPlayingS = 5) {
-  const of = (placement: LabAnswer['placement']) => {
-    const a = answers.filter((x) => x.placement === placement && x.label.played !== null && x.label.playingS >= minPlayingS);
-    const right = a.filter((x) => LADDER[x.label.played!]!.name === x.predicted).length;
-    return { windows: a.length, sessions: new Set(a.map((x) => x.session)).size, accuracy: a.length ? right / a.length : null };
-  };
-  return { kernel: of('kernel'), quickjs: of('quickjs'), minPlayingS };
 }
 
 async function session(spec: SessionSpec, slot: number, tools: LabTools, work: string) {

@@ -1,0 +1,111 @@
+/**
+ * Ground truth for the lab: each window labelled from the scripted player's log, and the answers
+ * of either placement of the model (QuickJS on the runner's windows, the kernel on its own)
+ * labelled the same way. Pure functions, apart from the lab (collect.ts) so they can be tested.
+ */
+import { LADDER } from './ladder.mjs';
+
+/** The runner's window in the lab, and train.py's (s). */
+export const WINDOW_S = 10;
+
+/** The scripted player's log of one session: its schedule is the ground truth. */
+export interface PlayerLog {
+  startMs: number;
+  endMs: number;
+  segS: number;
+  videoPort: number;
+  startupS: number | null;
+  segments: { k: number; rung: number; bytes: number; reqMs: number; arriveMs: number; playStartMs: number; playEndMs: number }[];
+}
+
+/** Ground truth of one runner window [time - 10 s, time] from the player's schedule. */
+export function labelWindow(p: PlayerLog, endMs: number, windowS = WINDOW_S) {
+  const from = endMs - windowS * 1000;
+  const to = Math.min(endMs, p.endMs);
+  const played = new Map<number, number>();
+  const fetched = new Map<number, number>();
+  let playingMs = 0;
+  let kbitPlayed = 0;
+  for (const s of p.segments) {
+    const o = Math.max(0, Math.min(s.playEndMs, to) - Math.max(s.playStartMs, from));
+    if (o > 0) {
+      played.set(s.rung, (played.get(s.rung) ?? 0) + o);
+      playingMs += o;
+      kbitPlayed += o * LADDER[s.rung]!.kbps;
+    }
+    if (s.arriveMs > from && s.arriveMs <= endMs) fetched.set(s.rung, (fetched.get(s.rung) ?? 0) + s.bytes);
+  }
+  const top = (m: Map<number, number>): number | null => ([...m].sort((a, b) => b[1] - a[1] || b[0] - a[0])[0]?.[0] ?? null);
+  const startMs = p.segments[0]?.playStartMs ?? Infinity;
+  const watchable = Math.max(0, to - Math.max(from, startMs));
+  return {
+    played: top(played),
+    fetched: top(fetched),
+    kbps: playingMs ? Math.round(kbitPlayed / playingMs) : null,
+    playingS: playingMs / 1000,
+    stallS: Math.max(0, watchable - playingMs) / 1000,
+  };
+}
+
+/** One answer of either placement, labelled like the training windows. */
+export interface LabAnswer {
+  session: number;
+  placement: 'kernel' | 'quickjs';
+  /** the runner's window number, or the kernel's window count (1 = the flow's first window) */
+  window: number;
+  endMs: number;
+  predicted: string;
+  label: ReturnType<typeof labelWindow>;
+}
+
+/** The fields of a runner output line that labelling reads. */
+export interface OutputLine {
+  window: number;
+  time: number;
+  flow: { proto: number; clientPort: number; serverPort: number };
+  features: { ageS?: number } | null;
+  prediction?: { resolution?: string } | null;
+  kernel?: { resolution: string; windows: number };
+}
+
+/**
+ * The answers of one session's video flow: the QuickJS model's per runner window (ending at the
+ * line's time), and the kernel's per kernel window. A kernel window k ends at the flow's first
+ * packet + k x the window (docs/in-kernel-model.md), and the first output line that counts k
+ * windows carries its answer. The map holds only the newest answer: when the count moves by more
+ * than one between two lines, the windows in between were answered and overwritten unread, and
+ * only the newest is labelled.
+ */
+export function labAnswers(lines: OutputLine[], log: PlayerLog, sessionId: number, windowS = WINDOW_S): LabAnswer[] {
+  const out: LabAnswer[] = [];
+  let firstMs: number | undefined;
+  let seen = 0;
+  for (const l of lines) {
+    if (l.flow.proto !== 6 || l.flow.clientPort !== log.videoPort || l.flow.serverPort !== 8080) continue;
+    if ((l.time - windowS) * 1000 >= log.endMs) continue;
+    const endMs = l.time * 1000;
+    if (firstMs === undefined && typeof l.features?.ageS === 'number') firstMs = endMs - l.features.ageS * 1000;
+    if (l.prediction?.resolution) {
+      out.push({ session: sessionId, placement: 'quickjs', window: l.window, endMs, predicted: l.prediction.resolution, label: labelWindow(log, endMs, windowS) });
+    }
+    const k = l.kernel?.windows ?? 0;
+    if (k > seen && firstMs !== undefined) {
+      const end = firstMs + k * windowS * 1000;
+      if ((end - windowS * 1000) < log.endMs) {
+        out.push({ session: sessionId, placement: 'kernel', window: k, endMs: end, predicted: l.kernel!.resolution, label: labelWindow(log, end, windowS) });
+      }
+    }
+    if (k > seen) seen = k;
+  }
+  return out;
+}
+
+/** Accuracy of each placement over answers whose window played at least `minPlayingS` (train.py's MIN_PLAYING_S). */
+export function answerAccuracy(answers: LabAnswer[], minPlayingS = 5) {
+  const of = (placement: LabAnswer['placement']) => {
+    const a = answers.filter((x) => x.placement === placement && x.label.played !== null && x.label.playingS >= minPlayingS);
+    const right = a.filter((x) => LADDER[x.label.played!]!.name === x.predicted).length;
+    return { windows: a.length, sessions: new Set(a.map((x) => x.session)).size, accuracy: a.length ? right / a.length : null };
+  };
+  return { kernel: of('kernel'), quickjs: of('quickjs'), minPlayingS };
+}
