@@ -6,7 +6,8 @@
  * the packet program's cost per existing-flow packet, and the load of the LAN and WAN ports'
  * programs (with the window end they tail-call). Beside them, in the same boot, the QuickJS
  * model's cost per prediction: `fwrunner bench-window` over 100 flows with the shipped model
- * minus with a model that returns at once (as bench:platforms). Then `fwbuild test` runs on the
+ * minus with a model that returns at once (as bench:platforms), and the runner's window per flow
+ * with that model and with none (the counts-only lines of `inference: kernel`). Then `fwbuild test` runs on the
  * same boot and says whether the kernel answered. Writes models/kernel-platforms.json (read by
  * models/report.py) and prints a table; passes or fails on nothing.
  *   node --import=tsx bench/forest-platforms.ts [--target qemu-mips …] [--json FILE]
@@ -29,6 +30,8 @@ interface Row {
   quickjsPrediction: number;
   /** guest instructions per flow of the runner's window with a model that returns at once: its cost without the QuickJS model */
   runnerPerFlow: number;
+  /** the same with the in-kernel model alone (`--model none`): the flow's counts and the kernel's answer, no features */
+  runnerPerFlowKernelOnly: number;
   /** bytes in the image: the forest object, the QuickJS bytecode */
   objectBytes: number;
   bytecodeBytes: number;
@@ -57,6 +60,7 @@ async function main(): Promise<void> {
     let bench: BenchBpfResult | undefined;
     let quickjsPrediction = 0;
     let runnerPerFlow = 0;
+    let runnerPerFlowKernelOnly = 0;
     let sizes = [0, 0];
     const r = await testRouter(config, catalog, t.name, {
       qemuArgs: ['-icount', 'shift=0', '-rtc', 'clock=vm'],
@@ -72,6 +76,8 @@ async function main(): Promise<void> {
         const noop = await windowCost(lab, QUICKJS_FLOWS, '/tmp/noop.js');
         quickjsPrediction = Math.round((model.ns - noop.ns) / QUICKJS_FLOWS);
         runnerPerFlow = Math.round(noop.ns / QUICKJS_FLOWS);
+        runnerPerFlowKernelOnly = Math.round((await windowCost(lab, QUICKJS_FLOWS, 'none')).ns / QUICKJS_FLOWS);
+        say(`runner per flow: ${runnerPerFlow} instructions with features, ${runnerPerFlowKernelOnly} with the in-kernel model alone`);
         say(`QuickJS: one prediction ${quickjsPrediction} instructions`);
         const wc = (await guest(lab, `echo "sizes: $(wc -c <${object}) $(wc -c </usr/share/fwrunner/model.qbc)"`)).find((l) => l.includes('sizes: '));
         sizes = (/sizes:\s+(\d+)\s+(\d+)/.exec(wc ?? '') ?? []).slice(1).map(Number);
@@ -79,7 +85,7 @@ async function main(): Promise<void> {
       },
     });
     if (!bench) throw new Error(`${t.name}: the router test ended before the measurements`);
-    rows.push({ target: t.name, bench, quickjsPrediction, runnerPerFlow, objectBytes: sizes[0]!, bytecodeBytes: sizes[1]!, readyLoadMs: r.runner.loadMs, kernel: r.kernel && { lines: r.kernel.lines, windows: r.kernel.windows }, testOk: r.ok, failures: r.failures });
+    rows.push({ target: t.name, bench, quickjsPrediction, runnerPerFlow, runnerPerFlowKernelOnly, objectBytes: sizes[0]!, bytecodeBytes: sizes[1]!, readyLoadMs: r.runner.loadMs, kernel: r.kernel && { lines: r.kernel.lines, windows: r.kernel.windows }, testOk: r.ok, failures: r.failures });
   }
   const json = values.json ?? projectPath('models', 'kernel-platforms.json');
   await writeFile(json, `${JSON.stringify({ when: new Date().toISOString(), rows }, null, 2)}\n`);

@@ -91,6 +91,8 @@ interface RunnerLine {
   jited?: number;
   flow?: { id: number; proto: number; client: string; clientPort: number; server: string; serverPort: number };
   features?: Record<string, number>;
+  /** the runner without a QuickJS model computes no features: the flow's counts instead */
+  counts?: Record<string, number>;
   prediction?: unknown;
   kernel?: { resolution: string; confidencePct: number; windows: number; startupMs: number | null };
   error?: string;
@@ -175,7 +177,8 @@ export async function testRouter(config: ResolvedConfig, catalog: Catalog, name:
       try {
         const j = JSON.parse(l.slice(at)) as RunnerLine;
         lines.push(j);
-        if (firstPrediction === null && j.flow && j.prediction != null) firstPrediction = (Date.now() - router!.startedAt) / 1000;
+        // either model's first answer
+        if (firstPrediction === null && j.flow && (j.prediction != null || j.kernel)) firstPrediction = (Date.now() - router!.startedAt) / 1000;
       } catch {
         // a JSON line cut by a console write from elsewhere: counted as missing data below
       }
@@ -352,7 +355,7 @@ function checkFlows(expected: Expected[], lines: RunnerLine[]): FlowCheck[] {
   return expected.map((e) => {
     const mine = lines.filter((l) => l.flow && flowId(l.flow) === flowId(e));
     if (mine.length === 0) return { ...e, seen: null, ok: false };
-    const total = (k: string): number => mine.reduce((a, l) => a + (l.features?.[k] ?? 0), 0);
+    const total = (k: string): number => mine.reduce((a, l) => a + ((l.features ?? l.counts)?.[k] ?? 0), 0);
     const seen = {
       up: total('upStreamBytes'),
       down: total('downStreamBytes'),

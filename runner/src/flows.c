@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "bpf_sys.h"
@@ -367,4 +368,25 @@ void flow_endpoints(const struct fw_flow *f, const struct fw_flow_key *k, char *
 	}
 	*client_port = ntohs(f->client_is_b ? k->port_b : k->port_a);
 	*server_port = ntohs(f->client_is_b ? k->port_a : k->port_b);
+}
+
+int flow_counts_json(const struct flow_window *f, char *buf, size_t len)
+{
+	uint64_t v[2][3];
+
+	for (int d = 0; d < 2; d++) {
+		const struct fw_dir_stats *x = &f->now.dir[d ? FW_DIR_DOWN : FW_DIR_UP];
+		const struct dir_snap *p = f->prev ? &f->prev->d[d ? FW_DIR_DOWN : FW_DIR_UP] : NULL;
+
+		v[d][0] = x->packets - (p ? p->packets : 0);
+		v[d][1] = x->bytes - (p ? p->bytes : 0);
+		/* as the features' StreamBytes: TCP's sequence space, else the payload */
+		v[d][2] = f->key.proto == 6 ? (uint32_t)(x->stream_bytes - (p ? p->stream_bytes : 0))
+					    : x->payload_bytes - (p ? p->payload : 0);
+	}
+	return snprintf(buf, len,
+			"{\"upPackets\":%llu,\"upBytes\":%llu,\"upStreamBytes\":%llu,"
+			"\"downPackets\":%llu,\"downBytes\":%llu,\"downStreamBytes\":%llu}",
+			(unsigned long long)v[0][0], (unsigned long long)v[0][1], (unsigned long long)v[0][2],
+			(unsigned long long)v[1][0], (unsigned long long)v[1][1], (unsigned long long)v[1][2]);
 }

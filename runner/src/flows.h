@@ -86,6 +86,12 @@ void feature_atoms_free(JSContext *ctx, struct feature_atoms *a);
 JSValue features_to_js(JSContext *ctx, const struct feature_atoms *a, const struct features *x);
 /* Writes the JSON object; numbers print so that they read back as the same doubles. */
 int features_to_json(const struct features *x, char *buf, size_t len);
+/*
+ * A flow's window as integers only, for a runner without a QuickJS model: packets, bytes and
+ * stream bytes per direction, under the feature vector's names, with no floating point (a MIPS
+ * router without an FPU pays a kernel trap for each operation the features take).
+ */
+int flow_counts_json(const struct flow_window *f, char *buf, size_t len);
 void flow_table_free(struct flow_table *t);
 void window_free(struct window *w);
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fwrunner: the router-side runner of the toolkit. This first cut evaluates JavaScript and
- * QuickJS bytecode under a memory and time budget; reading the BPF maps comes next.
+ * fwrunner: the router-side runner of the toolkit. It attaches the BPF programs, reads the flow
+ * table every window and runs the QuickJS model on each active flow, prints the in-kernel
+ * model's answers, and evaluates JavaScript and QuickJS bytecode under a memory and time budget.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -33,7 +34,9 @@ static void usage(FILE *f)
 		"watch/predict OPTIONS (override /etc/config/fwrunner or --config FILE):\n"
 		"  --lan IF  --wan IF  --window SEC  --windows N  --once  --model PATH|none  --object PATH\n"
 		"  --pin-dir DIR|none  --output FILE  --output-max-kb N  --record FILE  --mem-limit BYTES\n"
-		"  --time-limit MS\n");
+		"  --time-limit MS\n"
+		"  --model none: no QuickJS model; without --record the lines carry each flow's counts and\n"
+		"  the in-kernel model's answer (fw_flows_forest.bpf.o), and no features are computed\n");
 }
 
 static char *read_file(const char *path, size_t *len)

@@ -312,10 +312,17 @@ static void kernel_answer(int windows_fd, const struct fw_flow_key *key, char *b
 	snprintf(buf + strlen(buf), len - strlen(buf), w.startup_ms ? "%u}" : "null}", w.startup_ms);
 }
 
+/*
+ * One line per active flow. Without a QuickJS model and without --record nothing needs the
+ * feature vector, so none is computed: the line carries the flow's integer counts and the
+ * in-kernel model's answer, what the maps hold (on a 24Kc without an FPU the features' floating
+ * point is most of a window's cost).
+ */
 static int emit_window(struct model *m, const struct runner_config *c, struct window *w, uint32_t index,
 		       double span_s, struct capped_file *out, struct capped_file *rec, int windows_fd)
 {
 	JSContext *ctx = m->vm.ctx;
+	const int counts_only = JS_IsUndefined(m->predict) && !rec->f;
 	uint64_t now = mono_ns();
 	struct timespec wall;
 	char client[64], server[64], err[300], head[300], ftxt[2048], kernel[160], *line;
@@ -328,23 +335,28 @@ static int emit_window(struct model *m, const struct runner_config *c, struct wi
 		return -1;
 	/* Unix seconds to the millisecond: ground truth in the lab is lined up against it */
 	clock_gettime(CLOCK_REALTIME, &wall);
-	feature_atoms_init(ctx, &atoms);
+	if (!counts_only)
+		feature_atoms_init(ctx, &atoms);
 	for (uint32_t i = 0; i < w->n; i++) {
 		const struct flow_window *f = &w->flows[i];
 		struct features x;
 		char *pred = NULL;
 		int n;
 
-		features_compute(f, c->window_s, span_s, now, &x);
-		if (features_to_json(&x, ftxt, sizeof(ftxt)) < 0)
-			snprintf(ftxt, sizeof(ftxt), "null");
+		if (counts_only) {
+			flow_counts_json(f, ftxt, sizeof(ftxt));
+		} else {
+			features_compute(f, c->window_s, span_s, now, &x);
+			if (features_to_json(&x, ftxt, sizeof(ftxt)) < 0)
+				snprintf(ftxt, sizeof(ftxt), "null");
+		}
 		flow_endpoints(&f->now, &f->key, client, server, sizeof(client), &cport, &sport);
 		snprintf(head, sizeof(head),
 			 "{\"window\":%u,\"time\":%lld.%03ld,\"flow\":{\"id\":%u,\"proto\":%u,\"client\":\"%s\",\"clientPort\":%u,"
-			 "\"server\":\"%s\",\"serverPort\":%u,\"vlan\":%u},\"features\":",
+			 "\"server\":\"%s\",\"serverPort\":%u,\"vlan\":%u}",
 			 index, (long long)wall.tv_sec, wall.tv_nsec / 1000000, f->id, f->key.proto, client, cport, server, sport, f->key.vlan);
 		if (rec->f) {
-			n = snprintf(line, cap, "%s%s}\n", head, ftxt);
+			n = snprintf(line, cap, "%s,\"features\":%s}\n", head, ftxt);
 			if (n > 0 && (size_t)n < cap)
 				capped_write(rec, line);
 		}
@@ -368,12 +380,10 @@ static int emit_window(struct model *m, const struct runner_config *c, struct wi
 		}
 		kernel_answer(windows_fd, &f->key, kernel, sizeof(kernel));
 		for (;;) {
-			n = pred ? snprintf(line, cap, "%s%s,\"prediction\":%s%s}\n", head, ftxt, pred, kernel)
-				 : JS_IsUndefined(m->predict) && kernel[0]
-				       /* the in-kernel model alone: its answer is the prediction */
-				       ? snprintf(line, cap, "%s%s,\"prediction\":null%s}\n", head, ftxt, kernel)
-				       : snprintf(line, cap, "%s%s,\"prediction\":null,\"error\":\"%s\"%s}\n", head, ftxt,
-						  JS_IsUndefined(m->predict) ? "no model" : "model failed", kernel);
+			n = counts_only ? snprintf(line, cap, "%s,\"counts\":%s%s}\n", head, ftxt, kernel)
+			    : pred      ? snprintf(line, cap, "%s,\"features\":%s,\"prediction\":%s%s}\n", head, ftxt, pred, kernel)
+					: snprintf(line, cap, "%s,\"features\":%s,\"prediction\":null,\"error\":\"%s\"%s}\n", head, ftxt,
+						   JS_IsUndefined(m->predict) ? "no model" : "model failed", kernel);
 			if (n < 0 || (size_t)n < cap)
 				break;
 			cap = (size_t)n + 1;
@@ -386,15 +396,36 @@ static int emit_window(struct model *m, const struct runner_config *c, struct wi
 		if (pred)
 			js_free(ctx, pred);
 	}
-	feature_atoms_free(ctx, &atoms);
+	if (!counts_only)
+		feature_atoms_free(ctx, &atoms);
 	fflush(stdout);
 	free(line);
 	return 0;
 }
 
-int watch_run(const struct runner_config *c)
+/* The configured model, or with "none" no predict() (a JS context still, for --record's features). */
+static int open_model(struct model *m, const struct runner_config *c)
 {
 	struct jsvm_limits lim = { .memory_bytes = c->mem_limit, .time_ms = c->time_limit_ms };
+	char err[600];
+
+	memset(m, 0, sizeof(*m));
+	m->predict = JS_UNDEFINED;
+	if (!strcmp(c->model, "none")) {
+		if (jsvm_init(&m->vm, &lim)) {
+			fprintf(stderr, "fwrunner: cannot create a JS runtime\n");
+			return 1;
+		}
+	} else if (model_load(m, c->model, &lim, err, sizeof(err))) {
+		fprintf(stderr, "fwrunner: %s\n", err);
+		model_free(m);
+		return 2;
+	}
+	return 0;
+}
+
+int watch_run(const struct runner_config *c)
+{
 	struct attachment att[FW_MAX_IFACES];
 	const char *progs[2 * FW_MAX_IFACES + 1];
 	struct capped_file out = { 0 }, rec = { 0 };
@@ -403,28 +434,17 @@ int watch_run(const struct runner_config *c)
 	struct bpf_obj o = { 0 };
 	struct bpf_obj_map *flows, *counters, *windows;
 	struct sigaction sa;
-	char err[600];
 	int rc = 1, nattached = 0, jited;
 	uint64_t load_ns;
 	uint64_t next, last_read, read_at;
 
-	memset(&m, 0, sizeof(m));
-	m.predict = JS_UNDEFINED;
 	if (c->nifaces == 0) {
 		fprintf(stderr, "fwrunner: no interface to watch: give --lan IF and/or --wan IF (or lan/wan in the config)\n");
 		return 2;
 	}
-	if (!strcmp(c->model, "none")) {
-		/* record-only: features still need a JS context to be built in */
-		if (jsvm_init(&m.vm, &lim)) {
-			fprintf(stderr, "fwrunner: cannot create a JS runtime\n");
-			return 1;
-		}
-	} else if (model_load(&m, c->model, &lim, err, sizeof(err))) {
-		fprintf(stderr, "fwrunner: %s\n", err);
-		model_free(&m);
-		return 2;
-	}
+	if ((rc = open_model(&m, c)))
+		return rc;
+	rc = 1;
 	if (capped_open(&out, c->output, (long)c->output_max_kb * 1024) ||
 	    capped_open(&rec, c->record, 1L << 30)) {
 		fprintf(stderr, "fwrunner: cannot open output: %s\n", strerror(errno));
@@ -575,23 +595,19 @@ int predict_lines(const struct runner_config *c)
 
 /*
  * One window over `n` synthetic flows, without the kernel: features, predict() and output
- * formatting exactly as watch does them. For instruction counts on every CPU (under qemu-user
+ * formatting exactly as watch does them (with --model none, the counts-only lines of a router
+ * that runs the in-kernel model alone). For instruction counts on every CPU (under qemu-user
  * too, where the bpf syscall is not available).
  */
 int bench_window(const struct runner_config *c, uint32_t n)
 {
-	struct jsvm_limits lim = { .memory_bytes = c->mem_limit, .time_ms = c->time_limit_ms };
 	struct capped_file none = { 0 }, out = { 0 };
 	struct window w = { 0 };
 	struct model m;
-	char err[600];
 	int rc;
 
-	if (model_load(&m, c->model, &lim, err, sizeof(err))) {
-		fprintf(stderr, "fwrunner: %s\n", err);
-		model_free(&m);
-		return 2;
-	}
+	if ((rc = open_model(&m, c)))
+		return rc;
 	w.flows = calloc(n ? n : 1, sizeof(*w.flows));
 	if (!w.flows)
 		return 1;

@@ -40,6 +40,8 @@ interface Line {
   window?: number;
   flow?: { id: number; proto: number; client: string; clientPort: number; server: string; serverPort: number };
   features?: Record<string, number | number[]>;
+  /** without a QuickJS model or --record: the flow's integer counts instead of its features */
+  counts?: Record<string, number>;
   prediction?: Record<string, unknown> | null;
   error?: string;
   kernelModel?: boolean;
@@ -224,8 +226,9 @@ test.serial('watch: a flow keeps its id from window to window, and each flow has
   t.is(new Set(ids.values()).size, ids.size, `distinct flows, distinct ids: ${JSON.stringify([...ids])}`);
 });
 
-test.serial('watch with the in-kernel model: the kernel answers each flow in windows as long as the runner\'s, beside the QuickJS model or alone', async (t) => {
+test.serial('watch with the in-kernel model: the kernel answers each flow in windows as long as the runner\'s, beside the QuickJS model or alone, where the runner computes no features', async (t) => {
   const net = await vethPair(t);
+  const streamBytes: Record<string, number> = {};
   for (const model of [projectPath('models', 'video-quality.js'), 'none']) {
     const r = startRunner(net.server, ['--object', tools.forestObject, '--lan', net.serverIf, '--window', '1', '--windows', '5', '--model', model, '--pin-dir', 'none']);
     await r.ready();
@@ -246,13 +249,23 @@ test.serial('watch with the in-kernel model: the kernel answers each flow in win
     // windows of 1 s over a stream of about 3 s: at least two ended by its packets
     const most = Math.max(...answered.map((l) => l.kernel!.windows));
     t.true(most >= 2 && most <= 4, `the kernel closed ${most} windows of the stream`);
+    const of = (l: Line) => (l.features ?? l.counts ?? {}) as Record<string, number>;
+    streamBytes[model] = lines.reduce((a, l) => a + of(l)['upStreamBytes']! + of(l)['downStreamBytes']!, 0);
     if (model === 'none') {
-      t.true(lines.every((l) => l.prediction === null && (l.kernel !== undefined || l.error === 'no model')));
-      t.true(answered.every((l) => l.error === undefined), 'with the kernel\'s answer there is no "no model" error');
+      t.true(
+        lines.every((l) => l.features === undefined && l.prediction === undefined && l.error === undefined),
+        'the kernel alone: no features, no prediction, no "no model" error',
+      );
+      for (const l of lines)
+        t.deepEqual(Object.keys(l.counts!).sort(), ['downBytes', 'downPackets', 'downStreamBytes', 'upBytes', 'upPackets', 'upStreamBytes']);
+      t.true(lines.every((l) => Object.values(l.counts!).every((v) => Number.isInteger(v) && v >= 0)));
     } else {
       t.true(lines.every((l) => typeof l.prediction?.['resolution'] === 'string'), 'the QuickJS model answers as well');
     }
   }
+  // the same stream twice: the integer counts add up to what the features counted
+  t.true(streamBytes['none']! > 0);
+  t.is(streamBytes['none'], streamBytes[projectPath('models', 'video-quality.js')]);
 });
 
 test.serial('SIGTERM detaches every filter; the pinned flow table survives a restart', async (t) => {
