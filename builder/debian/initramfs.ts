@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Target } from '../catalog/target.js';
 import { BuildError } from '../errors.js';
-import { INFERENCE, runnerOptions, TOOLKIT_PATHS, type Inference } from '../config/inference.js';
+import { INFERENCE, TOOLKIT_PATHS, type Inference } from '../config/inference.js';
 import { cpioNewc, type CpioEntry } from '../util/cpio.js';
 import { listFiles, sha256 } from '../util/hash.js';
 
@@ -35,20 +35,6 @@ export interface InitramfsInputs {
   mtime: number;
   /** which BPF object, and whether the QuickJS model (default quickjs) */
   inference?: Inference;
-}
-
-/**
- * The runner's UCI settings with the object and model this image carries: the overlay names
- * the default's; another choice rewrites those two options, and a config without them is an error.
- */
-function uciFor(text: string, inference: Inference, target: string): string {
-  const set = (t: string, key: string, value: string): string => {
-    const line = new RegExp(`^(\\s*option ${key} )'[^']*'$`, 'm');
-    if (!line.test(t)) throw new BuildError(`the overlay's ${LAYOUT.uci} of ${target} has no "option ${key}" line to point at the toolkit`);
-    return t.replace(line, `$1'${value}'`);
-  };
-  const o = runnerOptions(inference);
-  return set(set(text, 'object', o.object), 'model', o.model);
 }
 
 const DIRS = ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'dev', 'proc', 'sys', 'tmp', 'run', 'var', 'root', 'etc', LAYOUT.modules];
@@ -112,8 +98,6 @@ export async function buildInitramfs(target: Target, io: InitramfsInputs): Promi
   for (const layer of io.overlays) {
     for (const rel of await listFiles(layer)) await file(rel.split(path.sep).join('/'), path.join(layer, rel));
   }
-  const uci = entries.get(LAYOUT.uci);
-  if (uci?.type === 'file') put({ ...uci, data: Buffer.from(uciFor(uci.data.toString('utf8'), inference, target.name)) });
   for (const need of ['etc/inittab', 'etc/init.d/rcS']) {
     if (!entries.has(need)) throw new BuildError(`the overlay of ${target.name} has no ${need}: the router would not boot`);
   }

@@ -2,17 +2,19 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { DebianTarget } from '../catalog/target.js';
 import { INFERENCE, type Inference } from '../config/inference.js';
+import { CONFFILE_LAYER, conffileSteps } from '../toolkit/conffile.js';
 import { SRC, toolkitSteps, type CompileStep } from '../toolkit/steps.js';
 import { buildInitramfs, initramfsCodeHash } from './initramfs.js';
 
 /** A virtual router's steps: the toolkit, then its kernel, busybox and the initramfs that holds them. */
 export function debianSteps(target: DebianTarget, fwVersion: string, inference: Inference = 'quickjs'): CompileStep[] {
-  return [...toolkitSteps(target, fwVersion, inference), ...kernelSteps(target), ...userlandSteps(target), ...imageSteps(target, inference)];
+  return [...toolkitSteps(target, fwVersion, inference), ...kernelSteps(target), ...userlandSteps(target), ...conffileSteps(inference), ...imageSteps(target, inference)];
 }
 
 /** The virtual router's initramfs, assembled from the steps before it and the overlay. */
 function imageSteps(target: DebianTarget, inference: Inference): CompileStep[] {
-  const after = ['bpf', 'runner', ...(INFERENCE[inference].quickjs ? ['model'] : []), 'kernel', 'userland'];
+  const conffile = conffileSteps(inference).map((c) => c.name);
+  const after = ['bpf', 'runner', ...(INFERENCE[inference].quickjs ? ['model'] : []), 'kernel', 'userland', ...conffile];
   return [
     {
       name: 'image',
@@ -24,7 +26,9 @@ function imageSteps(target: DebianTarget, inference: Inference): CompileStep[] {
       reads: ['overlays'],
       after,
       host: async (io) => {
-        const cpio = await buildInitramfs(target, { steps: io.after, overlays: io.overlays, mtime: io.sourceDateEpoch, inference });
+        // the runner's settings for the choice, over the target's layers
+        const overlays = [...io.overlays, ...conffile.map((c) => path.join(io.after[c]!, CONFFILE_LAYER))];
+        const cpio = await buildInitramfs(target, { steps: io.after, overlays, mtime: io.sourceDateEpoch, inference });
         await mkdir(path.join(io.out, 'image'), { recursive: true });
         await writeFile(path.join(io.out, 'image', 'initramfs.cpio'), cpio);
       },

@@ -4,10 +4,11 @@ import type { DebianTarget, OpenWrtTarget } from '../catalog/target.js';
 import { BuildError } from '../errors.js';
 import { targetSlug } from '../util/paths.js';
 import { SRC, toolkitSteps, type CompileStep } from '../toolkit/steps.js';
+import { CONFFILE_LAYER, conffileSteps } from '../toolkit/conffile.js';
 import { explainImageBuilderLog } from './imagebuilder-errors.js';
 import { apkPackScript } from './apk-package.js';
 import { packageCodeHash, packageInstall, TOOLKIT_PACKAGE, writeIpk, type PackageFormat } from './package.js';
-import { INFERENCE, runnerOptions, TOOLKIT_PATHS, type Inference } from '../config/inference.js';
+import { INFERENCE, type Inference } from '../config/inference.js';
 
 export interface OpenWrtBuildSpec {
   profile: string;
@@ -46,20 +47,6 @@ const IMAGEBUILDER_FEEDS: Record<PackageFormat, { file: string; remote: string; 
   },
 };
 
-/**
- * Shell lines that point the overlay's /etc/config/fwrunner at the object and model this image
- * carries, as the virtual routers' initramfs does; none for the default, whose paths the overlay
- * already names. A conffile without those options fails the step by name.
- */
-function uciRewrite(inference: Inference): string[] {
-  if (inference === 'quickjs') return [];
-  const file = `/tmp/files/${TOOLKIT_PATHS.uci}`;
-  return Object.entries(runnerOptions(inference)).flatMap(([key, value]) => [
-    `grep -q "^[[:space:]]*option ${key} '" ${file} || { echo "fwbuild: the overlay's ${TOOLKIT_PATHS.uci} has no \\"option ${key}\\" line to point at the toolkit"; exit 1; }`,
-    `sed -i "s#^\\([[:space:]]*option ${key} \\)'[^']*'#\\1'${value}'#" ${file}`,
-  ]);
-}
-
 /** Where the SDK and ImageBuilder images keep the release (docker/openwrt/Dockerfile). */
 const OPENWRT_ROOT = '/opt/openwrt';
 
@@ -87,8 +74,10 @@ export function openwrtSteps(target: OpenWrtTarget, twin: DebianTarget, fwVersio
   const fromTwin = toolkitSteps(twin, fwVersion, inference).map((s): CompileStep => ({ ...s, publish: false, ...(s.name === 'runner' && INFERENCE[inference].quickjs ? { title: `${s.title}: writes the model bytecode` } : {}) }));
   const slug = targetSlug(target.name);
   const feeds = IMAGEBUILDER_FEEDS[spec.format];
+  const conffile = conffileSteps(inference).map((c) => c.name);
   return [
     ...fromTwin,
+    ...conffileSteps(inference),
     {
       name: 'sdk-runner',
       title: `runner (OpenWrt SDK ${triple}-gcc, static)`,
@@ -167,7 +156,8 @@ export function openwrtSteps(target: OpenWrtTarget, twin: DebianTarget, fwVersio
           'mkdir -p /tmp/files',
           ...['common', target.provider, slug].map((l) => `[ ! -d ${SRC.overlays}/${l} ] || cp -R ${SRC.overlays}/${l}/. /tmp/files/`),
           // an init script in FILES has no postinst to enable it: link it as `/etc/init.d/NAME enable` would
-          ...uciRewrite(inference),
+          // the runner's settings for the choice of inference (conffileSteps), over the layers
+          ...conffile.map((c) => `cp -R /in/${c}/${CONFFILE_LAYER}/. /tmp/files/`),
           'for s in /tmp/files/etc/init.d/*; do [ -f "$s" ] || continue; n=$(sed -n "s/^START=//p" "$s"); ' +
             '[ -z "$n" ] || { mkdir -p /tmp/files/etc/rc.d && ln -sf "../init.d/${s##*/}" "/tmp/files/etc/rc.d/S$n${s##*/}"; }; done',
           `make image PROFILE="$1" PACKAGES="$2" FILES=/tmp/files BIN_DIR=${SRC.out}/image EXTRA_IMAGE_NAME=fwbuild`,
@@ -179,7 +169,7 @@ export function openwrtSteps(target: OpenWrtTarget, twin: DebianTarget, fwVersio
       ],
       outputs: { dir: 'image', kind: 'firmware' },
       reads: ['overlays'],
-      after: ['package'],
+      after: ['package', ...conffile],
       explain: (log) => explainImageBuilderLog(log).map((p) => p.message),
     },
   ];

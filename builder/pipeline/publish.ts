@@ -46,6 +46,9 @@ export async function publishTarget(input: PublishInput): Promise<Artifact[]> {
   const staged = stagingDir(config, target, input.runId);
   await rm(staged, { recursive: true, force: true });
   await mkdir(staged, { recursive: true });
+  // the overlay first: a step's own layer (the runner's settings for a choice of inference) goes over it
+  const layerDirs = await overlayLayers(target);
+  for (const dir of layerDirs) await cp(dir, path.join(staged, 'overlay'), { recursive: true, preserveTimestamps: false });
   const artifacts: Artifact[] = [];
   for (const step of steps.filter((s) => s.publish !== false)) {
     const from = path.join(workRoot, slug, step.name, step.outputs.dir);
@@ -57,8 +60,6 @@ export async function publishTarget(input: PublishInput): Promise<Artifact[]> {
       artifacts.push(await describeArtifact(staged, rel, step.outputs.kind, target));
     }
   }
-  const layerDirs = await overlayLayers(target);
-  for (const dir of layerDirs) await cp(dir, path.join(staged, 'overlay'), { recursive: true, preserveTimestamps: false });
   const layers = layerDirs.map((d) => path.basename(d));
   const qjs = await quickjsSource();
   const { base, toolchain } = input.images;

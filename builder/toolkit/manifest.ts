@@ -58,7 +58,8 @@ export async function describeArtifact(root: string, rel: string, kind: Artifact
   return {
     path: rel,
     kind,
-    arch: kind === 'bpf-object' ? target.bpf : `${target.cpu.family}-${target.cpu.endian}`,
+    // a settings file fits any CPU: OpenWrt's word for that is "all"
+    arch: kind === 'bpf-object' ? target.bpf : kind === 'overlay' ? 'all' : `${target.cpu.family}-${target.cpu.endian}`,
     ...(elf ? { elf: { machine: elf.machineName, bits: elf.bits, byteOrder: elf.byteOrder } } : {}),
     size,
     sha256: await sha256File(file),

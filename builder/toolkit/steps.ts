@@ -3,7 +3,7 @@ import type { DebianTarget } from '../catalog/target.js';
 import type { Mount } from '../docker/step-container.js';
 import { INFERENCE, type Inference } from '../config/inference.js';
 
-export type ArtifactKind = 'bpf-object' | 'runner' | 'model' | 'kernel' | 'userland' | 'initramfs' | 'package' | 'firmware';
+export type ArtifactKind = 'bpf-object' | 'runner' | 'model' | 'kernel' | 'userland' | 'initramfs' | 'package' | 'firmware' | 'overlay';
 
 /** One compile step of the toolkit, as data: what runs in the toolchain container and what it leaves. */
 export interface CompileStep {

@@ -12,8 +12,10 @@ import type { DebianTarget, OpenWrtTarget } from '../../builder/catalog/target.j
 import { loadConfig } from '../../builder/config/load.js';
 import { buildInitramfs } from '../../builder/debian/initramfs.js';
 import { overlayLayers } from '../../builder/pipeline/publish.js';
-import { UsageError } from '../../builder/errors.js';
+import { BuildError, UsageError } from '../../builder/errors.js';
 import { openwrtSteps } from '../../builder/openwrt/steps.js';
+import { debianSteps } from '../../builder/debian/steps.js';
+import { CONFFILE_LAYER } from '../../builder/toolkit/conffile.js';
 import { inferenceChoices, type Inference } from '../../builder/config/inference.js';
 import { toolkitSteps } from '../../builder/toolkit/steps.js';
 import { projectPath } from '../../builder/util/paths.js';
@@ -68,7 +70,16 @@ test('the virtual router\'s image carries the chosen object and model, and its U
   const overlays = await overlayLayers(target);
   const shipped = await readFile(projectPath('overlays', 'common', 'etc', 'config', 'fwrunner'), 'utf8');
   const image = async (inference: Inference, object: string) => {
-    const files = readNewc(await buildInitramfs(target, { steps: await stepDirs(await tempDir(t), object), overlays, mtime: 1700000000, inference }));
+    // the Debian provider's steps: the conffile step's layer goes over the target's layers
+    const steps = debianSteps(target as DebianTarget, '1.0', inference);
+    const layers = [...overlays];
+    for (const c of steps.filter((x) => x.name === 'conffile')) {
+      const out = await tempDir(t);
+      await c.host!({ out, after: {}, overlays, sourceDateEpoch: 1700000000 });
+      layers.push(path.join(out, CONFFILE_LAYER));
+    }
+    t.is(steps.find((x) => x.name === 'image')!.after!.includes('conffile'), inference !== 'quickjs');
+    const files = readNewc(await buildInitramfs(target, { steps: await stepDirs(await tempDir(t), object), overlays: layers, mtime: 1700000000, inference }));
     return { paths: files.map((f) => f.path), uci: files.find((f) => f.path === 'etc/config/fwrunner')!.data.toString('utf8') };
   };
   const q = await image('quickjs', 'fw_flows.bpf.o');
@@ -86,7 +97,7 @@ test('the virtual router\'s image carries the chosen object and model, and its U
   t.regex(b.uci, /^\toption model '\/usr\/share\/fwrunner\/model\.qbc'$/m);
 });
 
-test('an OpenWrt target builds the in-kernel model: the twin builds make forest, the package waits for no model, and the image step points the conffile at the object', async (t) => {
+test('an OpenWrt target builds the in-kernel model: the twin builds make forest, the package waits for no model, and the image step lays the conffile step\'s layer over the overlays', async (t) => {
   const catalog = await loadCatalog();
   const target = catalog.resolve('ath79') as OpenWrtTarget;
   const twin = catalog.resolve(target.twin!) as DebianTarget;
@@ -94,27 +105,40 @@ test('an OpenWrt target builds the in-kernel model: the twin builds make forest,
   const byName = (inference: Inference) => Object.fromEntries(openwrtSteps(target, twin, '1.0', { ...spec, inference }).map((s) => [s.name, s]));
   const quickjs = byName('quickjs');
   const kernel = byName('kernel');
-  t.deepEqual(Object.keys(kernel), ['bpf', 'runner', 'sdk-runner', 'package', 'image']);
+  t.deepEqual(Object.keys(kernel), ['bpf', 'runner', 'conffile', 'sdk-runner', 'package', 'image']);
   t.deepEqual(kernel.bpf!.cmd.slice(-1), ['forest']);
   t.deepEqual(kernel.package!.after, ['sdk-runner', 'bpf']);
   t.deepEqual(byName('both').package!.after, ['sdk-runner', 'bpf', 'model']);
-  // the default's image step is as before: no rewrite of the conffile
-  t.false(quickjs.image!.cmd.join('\n').includes('option object'));
+  t.deepEqual(kernel.image!.after, ['package', 'conffile']);
+  // the default's steps are as before: no conffile step, nothing laid over the overlays
+  t.false('conffile' in quickjs);
+  t.deepEqual(quickjs.image!.after, ['package']);
+  t.false(quickjs.image!.cmd.join('\n').includes('/in/conffile'));
 
-  // the image step's rewrite, run by sh on a copy of the shipped conffile
-  const script = kernel.image!.cmd[2]!.split('\n').filter((l) => /option (object|model)/.test(l));
-  t.is(script.length, 4);
-  const dir = await tempDir(t);
-  await mkdir(path.join(dir, 'etc', 'config'), { recursive: true });
-  const conf = path.join(dir, 'etc', 'config', 'fwrunner');
-  await writeFile(conf, await readFile(projectPath('overlays', 'common', 'etc', 'config', 'fwrunner')));
-  const run = (lines: string[]) => sh('sh', ['-c', lines.join('\n').replaceAll('/tmp/files', dir)]);
-  await run(script);
-  const uci = await readFile(conf, 'utf8');
+  // the image step copies the layer after the target's own layers, so it wins
+  const script = kernel.image!.cmd[2]!.split('\n');
+  const layerCopy = script.findIndex((l) => l.includes('/in/conffile/overlay/. /tmp/files/'));
+  const lastLayer = Math.max(...script.map((l, i) => (l.includes('/src/overlays/') ? i : -1)));
+  t.true(lastLayer >= 0 && layerCopy > lastLayer, script.join('\n'));
+
+  // the layer, from the OpenWrt target's own overlay layers
+  const out = await tempDir(t);
+  const overlays = await overlayLayers(target);
+  await kernel.conffile!.host!({ out, after: {}, overlays, sourceDateEpoch: 1700000000 });
+  const uci = await readFile(path.join(out, CONFFILE_LAYER, 'etc', 'config', 'fwrunner'), 'utf8');
   t.regex(uci, /^\toption object '\/usr\/lib\/fwrunner\/fw_flows_forest\.bpf\.o'$/m);
   t.regex(uci, /^\toption model 'none'$/m);
-  // a conffile without the option: the step fails and says which
-  await writeFile(conf, "config fwrunner 'main'\n\toption window '10'\n");
-  const e = await t.throwsAsync(run(script));
-  t.regex((e as Error & { stdout: string }).stdout, /the overlay's etc\/config\/fwrunner has no "option object" line/);
+  // the rest of the shipped file is unchanged
+  const shipped = await readFile(projectPath('overlays', 'common', 'etc', 'config', 'fwrunner'), 'utf8');
+  t.is(uci.split('\n').filter((l) => !/option (object|model) /.test(l)).join('\n'), shipped.split('\n').filter((l) => !/option (object|model) /.test(l)).join('\n'));
+
+  // a later layer whose conffile lacks the option: the step fails and names the file and the line
+  const bad = await tempDir(t);
+  await mkdir(path.join(bad, 'etc', 'config'), { recursive: true });
+  await writeFile(path.join(bad, 'etc', 'config', 'fwrunner'), "config fwrunner 'main'\n\toption window '10'\n");
+  const e = await t.throwsAsync(kernel.conffile!.host!({ out: await tempDir(t), after: {}, overlays: [...overlays, bad], sourceDateEpoch: 1700000000 }), { instanceOf: BuildError });
+  t.regex(e!.message, new RegExp(`overlays/${path.basename(bad)}/etc/config/fwrunner has no "option object" line`));
+  // and no layer with a conffile at all
+  const none = await t.throwsAsync(kernel.conffile!.host!({ out: await tempDir(t), after: {}, overlays: [await tempDir(t)], sourceDateEpoch: 1700000000 }), { instanceOf: BuildError });
+  t.regex(none!.message, /has etc\/config\/fwrunner: the runner would not know the object and model of inference "kernel"/);
 });

@@ -219,8 +219,8 @@ test.serial('OpenWrt build (test doubles) with the in-kernel model alone: the pa
   );
   const config = await testConfig(cwd, { outDir: path.join(cwd, 'dist'), cacheDir: cache, logDir: path.join(cwd, 'logs') });
   const r = await build(config, catalog, { targets: ['ath79'], profile: 'tplink_archer-c7-v2' }, { renderer: 'silent', runId: `owrt-${randomBytes(3).toString('hex')}` });
-  // no model step: there is no QuickJS model to compile
-  t.deepEqual(r.targets[0]!.steps.map((s) => s.name), ['bpf', 'runner', 'sdk-runner', 'package', 'image']);
+  // no model step: there is no QuickJS model to compile; the runner's settings are a layer of their own
+  t.deepEqual(r.targets[0]!.steps.map((s) => s.name), ['bpf', 'runner', 'conffile', 'sdk-runner', 'package', 'image']);
 
   const dist = path.join(cwd, 'dist', 'ath79-generic');
   const ipk = path.join(dist, 'package', 'fwbuild-toolkit_0.1.0-r1_mips_24kc.ipk');
@@ -238,6 +238,8 @@ test.serial('OpenWrt build (test doubles) with the in-kernel model alone: the pa
   const uci = await readFile(path.join(rootfs, 'etc', 'config', 'fwrunner'), 'utf8');
   t.regex(uci, /^\toption object '\/usr\/lib\/fwrunner\/fw_flows_forest\.bpf\.o'$/m);
   t.regex(uci, /^\toption model 'none'$/m);
+  // dist's overlay is what the image carries
+  t.is(await readFile(path.join(dist, 'overlay', 'etc', 'config', 'fwrunner'), 'utf8'), uci);
 });
 
 /**
