@@ -259,13 +259,18 @@ test.serial('watch with the in-kernel model: the kernel answers each flow in win
       for (const l of lines)
         t.deepEqual(Object.keys(l.counts!).sort(), ['downBytes', 'downPackets', 'downStreamBytes', 'upBytes', 'upPackets', 'upStreamBytes']);
       t.true(lines.every((l) => Object.values(l.counts!).every((v) => Number.isInteger(v) && v >= 0)));
+      // every packet of this flow is one 200-byte datagram
+      const packets = lines.reduce((a, l) => a + l.counts!['upPackets']! + l.counts!['downPackets']!, 0);
+      t.is(streamBytes[model], packets * 200);
     } else {
       t.true(lines.every((l) => typeof l.prediction?.['resolution'] === 'string'), 'the QuickJS model answers as well');
     }
   }
-  // the same stream twice: the integer counts add up to what the features counted
-  t.true(streamBytes['none']! > 0);
-  t.is(streamBytes['none'], streamBytes[projectPath('models', 'video-quality.js')]);
+  // two runs of their own may each see a different share of the stream (the runner stops after
+  // 5 windows, however far the stream got), so each is checked against the datagrams: 200 bytes each
+  for (const [model, bytes] of Object.entries(streamBytes)) {
+    t.true(bytes > 0 && bytes <= 300 * 200 && bytes % 200 === 0, `${model}: ${bytes} stream bytes of 300 datagrams of 200`);
+  }
 });
 
 test.serial('SIGTERM detaches every filter; the pinned flow table survives a restart', async (t) => {
