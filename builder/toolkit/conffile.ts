@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { defaults } from '../config/config.js';
 import { runnerOptions, TOOLKIT_PATHS, type Inference } from '../config/inference.js';
 import { BuildError } from '../errors.js';
 import { sha256 } from '../util/hash.js';
@@ -39,7 +40,7 @@ export function runnerConffile(text: string, inference: Inference, where: string
  * names (so the default's images keep the steps, and cache keys, they had).
  */
 export function conffileSteps(inference: Inference): CompileStep[] {
-  if (inference === 'quickjs') return [];
+  if (inference === defaults.inference) return [];
   return [
     {
       name: 'conffile',

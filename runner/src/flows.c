@@ -211,6 +211,17 @@ static void dir_features(double *v, double (*hs)[FEATURE_HIST_LEN], const struct
 	}
 }
 
+/* The application's bytes in this window: TCP's sequence space (each byte once), else the payload. */
+static uint64_t stream_bytes(const struct flow_window *f, int dir)
+{
+	const struct fw_dir_stats *x = &f->now.dir[dir];
+	const struct dir_snap *p = f->prev ? &f->prev->d[dir] : NULL;
+
+	/* the sequence space wraps at 32 bits */
+	return f->key.proto == 6 ? (uint32_t)(x->stream_bytes - (p ? p->stream_bytes : 0))
+				 : x->payload_bytes - (p ? p->payload : 0);
+}
+
 void features_compute(const struct flow_window *f, uint32_t window_s, double span_s, uint64_t now_ns,
 		      struct features *o)
 {
@@ -249,14 +260,8 @@ void features_compute(const struct flow_window *f, uint32_t window_s, double spa
 	/* payload counted twice (retransmitted): payload minus these is what the application sent */
 	v[23] = (double)(x->dir[FW_DIR_UP].retrans_bytes - (f->prev ? f->prev->d[FW_DIR_UP].retrans_bytes : 0));
 	v[24] = (double)(x->dir[FW_DIR_DOWN].retrans_bytes - (f->prev ? f->prev->d[FW_DIR_DOWN].retrans_bytes : 0));
-	/* the application's bytes: TCP's sequence space (each byte once), else the payload */
-	for (int d = 0; d < 2; d++) {
-		const int dir = d ? FW_DIR_DOWN : FW_DIR_UP;
-
-		v[25 + d] = f->key.proto == 6 ? (double)(uint32_t)(x->dir[dir].stream_bytes -
-								      (f->prev ? f->prev->d[dir].stream_bytes : 0))
-					      : v[d ? 11 : 4];
-	}
+	v[25] = (double)stream_bytes(f, FW_DIR_UP);
+	v[26] = (double)stream_bytes(f, FW_DIR_DOWN);
 	/*
 	 * Whole milliseconds from the flow's first packet to the end of each of its first segments (a
 	 * startup delay). Times in these arrays are whole numbers: the output prints an integer for a
@@ -380,9 +385,7 @@ int flow_counts_json(const struct flow_window *f, char *buf, size_t len)
 
 		v[d][0] = x->packets - (p ? p->packets : 0);
 		v[d][1] = x->bytes - (p ? p->bytes : 0);
-		/* as the features' StreamBytes: TCP's sequence space, else the payload */
-		v[d][2] = f->key.proto == 6 ? (uint32_t)(x->stream_bytes - (p ? p->stream_bytes : 0))
-					    : x->payload_bytes - (p ? p->payload : 0);
+		v[d][2] = stream_bytes(f, d ? FW_DIR_DOWN : FW_DIR_UP);
 	}
 	return snprintf(buf, len,
 			"{\"upPackets\":%llu,\"upBytes\":%llu,\"upStreamBytes\":%llu,"
