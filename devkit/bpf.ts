@@ -19,6 +19,8 @@ export interface BpfTools {
   harness: string;
   /** fwrunner for this host (x86_64), same sources as the targets' */
   runner: string;
+  /** the same built without QuickJS (QUICKJS=0), as for inference "kernel" */
+  leanRunner: string;
   dir: string;
 }
 
@@ -55,7 +57,8 @@ export async function buildBpfTools(bpfTarget: 'bpfel' | 'bpfeb' = 'bpfel', sign
           'sh',
           '-c',
           `make -C /src/bpf OUT=/out BPF_TARGET=${bpfTarget} all forest harness lab && ` +
-            'make -j2 -C /src/runner QUICKJS_SRC=/deps/quickjs OUT=/out WORK=/tmp/work',
+            'make -j2 -C /src/runner QUICKJS_SRC=/deps/quickjs OUT=/out WORK=/tmp/work && ' +
+            'make -j2 -C /src/runner QUICKJS=0 OUT=/out/lean WORK=/tmp/work-lean',
         ],
         mounts: [
           { host: projectPath('bpf'), container: '/src/bpf', readOnly: true },
@@ -71,7 +74,7 @@ export async function buildBpfTools(bpfTarget: 'bpfel' | 'bpfeb' = 'bpfel', sign
     await rm(dir, { recursive: true, force: true });
     throw e;
   }
-  return { object: path.join(out, 'fw_flows.bpf.o'), forestObject: path.join(out, 'fw_flows_forest.bpf.o'), harness: path.join(out, 'bpf_harness'), runner: path.join(out, 'fwrunner'), dir };
+  return { object: path.join(out, 'fw_flows.bpf.o'), forestObject: path.join(out, 'fw_flows_forest.bpf.o'), harness: path.join(out, 'bpf_harness'), runner: path.join(out, 'fwrunner'), leanRunner: path.join(out, 'lean', 'fwrunner'), dir };
 }
 
 export interface HookCounters {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { DebianTarget, OpenWrtTarget } from '../catalog/target.js';
 import { BuildError } from '../errors.js';
 import { targetSlug } from '../util/paths.js';
-import { SRC, toolkitSteps, type CompileStep } from '../toolkit/steps.js';
+import { runnerBuild, SRC, toolkitSteps, type CompileStep } from '../toolkit/steps.js';
 import { CONFFILE_LAYER, conffileSteps } from '../toolkit/conffile.js';
 import { explainImageBuilderLog } from './imagebuilder-errors.js';
 import { apkPackScript } from './apk-package.js';
@@ -71,7 +71,11 @@ export function openwrtSteps(target: OpenWrtTarget, twin: DebianTarget, fwVersio
   const install = packageInstall(inference);
   // the package step waits for the steps whose outputs it carries
   const packed = [...new Set(install.map((i) => i.from.split('/')[0]!))];
-  const fromTwin = toolkitSteps(twin, fwVersion, inference).map((s): CompileStep => ({ ...s, publish: false, ...(s.name === 'runner' && INFERENCE[inference].quickjs ? { title: `${s.title}: writes the model bytecode` } : {}) }));
+  // the twin's runner only writes the model bytecode (the SDK builds the router's): without a QuickJS model, neither is built
+  const fromTwin = toolkitSteps(twin, fwVersion, inference)
+    .filter((s) => s.name !== 'runner' || INFERENCE[inference].quickjs)
+    .map((s): CompileStep => ({ ...s, publish: false, ...(s.name === 'runner' ? { title: `${s.title}: writes the model bytecode` } : {}) }));
+  const runner = runnerBuild(inference);
   const slug = targetSlug(target.name);
   const feeds = IMAGEBUILDER_FEEDS[spec.format];
   const conffile = conffileSteps(inference).map((c) => c.name);
@@ -80,7 +84,7 @@ export function openwrtSteps(target: OpenWrtTarget, twin: DebianTarget, fwVersio
     ...conffileSteps(inference),
     {
       name: 'sdk-runner',
-      title: `runner (OpenWrt SDK ${triple}-gcc, static)`,
+      title: `runner (OpenWrt SDK ${triple}-gcc, static${INFERENCE[inference].quickjs ? '' : ', without QuickJS'})`,
       image: 'sdk',
       publish: false,
       cmd: [
@@ -92,12 +96,12 @@ export function openwrtSteps(target: OpenWrtTarget, twin: DebianTarget, fwVersio
           `export STAGING_DIR=${OPENWRT_ROOT}/staging_dir`,
           `set -- $STAGING_DIR/toolchain-${ow.arch}_gcc-*`,
           `[ $# -eq 1 ] && [ -x "$1/bin/${triple}-gcc" ] || { echo "the SDK has no toolchain-${ow.arch}_gcc-*/bin/${triple}-gcc (found: $*)"; exit 1; }`,
-          `make -j$(nproc) -C ${SRC.runner} CROSS="$1/bin/${triple}-" QUICKJS_SRC=${SRC.quickjs} OUT=${SRC.out}/bin WORK=/tmp/work ` +
-            `FW_VERSION=${fwVersion} TARGET_CFLAGS="${target.cpu.cflags.join(' ')}"`,
+          `make -j$(nproc) -C ${SRC.runner} CROSS="$1/bin/${triple}-" ${Object.entries(runner.vars).map(([k, v]) => `${k}=${v}`).join(' ')} ` +
+            `OUT=${SRC.out}/bin WORK=/tmp/work FW_VERSION=${fwVersion} TARGET_CFLAGS="${target.cpu.cflags.join(' ')}"`,
         ].join('\n'),
       ],
       outputs: { dir: 'bin', kind: 'runner' },
-      reads: ['runner', 'bpf', 'quickjs'],
+      reads: runner.reads,
     },
     spec.format === 'ipk'
       ? {

@@ -64,6 +64,17 @@ const make = (dir: string, vars: Record<string, string>, goals: string[] = []): 
 ];
 
 /**
+ * How the runner is built for a choice of inference, for every compiler that builds it: with
+ * QuickJS from its pinned source, or (the in-kernel model alone) without it, so the image
+ * carries no JavaScript engine it would never run (runner/Makefile's QUICKJS=0).
+ */
+export function runnerBuild(inference: Inference): { vars: Record<string, string>; reads: SourceName[] } {
+  return INFERENCE[inference].quickjs
+    ? { vars: { QUICKJS_SRC: SRC.quickjs }, reads: ['runner', 'bpf', 'quickjs'] }
+    : { vars: { QUICKJS: '0' }, reads: ['runner', 'bpf'] };
+}
+
+/**
  * The toolkit every provider ships (BPF objects, runner, model bytecode), built by the Debian
  * toolchain for a virtual router's CPU; OpenWrt targets take these from their twin. `inference`
  * (INFERENCE) decides which BPF object, and whether there is model bytecode.
@@ -72,6 +83,7 @@ export function toolkitSteps(target: DebianTarget, fwVersion: string, inference:
   const triple = target.gcc.debian;
   const qemuUser = target.qemu.user;
   const use = INFERENCE[inference];
+  const runner = runnerBuild(inference);
   const steps: CompileStep[] = [
     {
       name: 'bpf',
@@ -83,10 +95,10 @@ export function toolkitSteps(target: DebianTarget, fwVersion: string, inference:
     },
     {
       name: 'runner',
-      title: `runner (${triple}-gcc, static)`,
+      title: `runner (${triple}-gcc, static${use.quickjs ? '' : ', without QuickJS'})`,
       cmd: make(SRC.runner, {
         CROSS: `${triple}-`,
-        QUICKJS_SRC: SRC.quickjs,
+        ...runner.vars,
         OUT: `${SRC.out}/bin`,
         WORK: '/tmp/work',
         FW_VERSION: fwVersion,
@@ -94,7 +106,7 @@ export function toolkitSteps(target: DebianTarget, fwVersion: string, inference:
       }),
       outputs: { dir: 'bin', kind: 'runner' },
       // the runner includes the map layouts from bpf/include
-      reads: ['runner', 'bpf', 'quickjs'],
+      reads: runner.reads,
     },
   ];
   if (use.quickjs) {

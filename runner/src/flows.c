@@ -177,16 +177,16 @@ int window_read(int map_fd, const struct flow_table *prev, struct window *w)
 	return count_parallel(w);
 }
 
-static const char *const scalar_names[FEATURE_SCALARS] = {
+const char *const feature_scalar_names[FEATURE_SCALARS] = {
 	"window",      "proto",       "upPackets",   "upBytes",     "upPayload",   "upMbps",
 	"upMeanSize",  "upRetrans",   "upGaps",      "downPackets", "downBytes",   "downPayload",
 	"downMbps",    "downMeanSize", "downRetrans", "downGaps",    "segStarted",  "segMeanDown",
 	"segMeanMs",   "segLastDown", "segLastMs",   "parallelFlows", "ageS",
 	"upRetransBytes", "downRetransBytes", "upStreamBytes", "downStreamBytes",
 };
-static const char *const hist_names[FEATURE_HISTS] = { "upSizeHist", "upIatHist", "downSizeHist", "downIatHist",
+const char *const feature_hist_names[FEATURE_HISTS] = { "upSizeHist", "upIatHist", "downSizeHist", "downIatHist",
 							"segEndMs",   "segBytes",  "segAgoMs" };
-static const int hist_len[FEATURE_HISTS] = { FW_SIZE_BINS,      FW_IAT_BINS, FW_SIZE_BINS, FW_IAT_BINS,
+const int feature_hist_len[FEATURE_HISTS] = { FW_SIZE_BINS,      FW_IAT_BINS, FW_SIZE_BINS, FW_IAT_BINS,
 					     FW_EARLY_SEGMENTS, FW_SEGMENTS, FW_SEGMENTS };
 _Static_assert(FW_SIZE_BINS <= FEATURE_HIST_LEN && FW_IAT_BINS <= FEATURE_HIST_LEN &&
 		       FW_EARLY_SEGMENTS <= FEATURE_HIST_LEN && FW_SEGMENTS <= FEATURE_HIST_LEN,
@@ -282,38 +282,6 @@ void features_compute(const struct flow_window *f, uint32_t window_s, double spa
 	}
 }
 
-void feature_atoms_init(JSContext *ctx, struct feature_atoms *a)
-{
-	for (int i = 0; i < FEATURE_SCALARS; i++)
-		a->scalar[i] = JS_NewAtom(ctx, scalar_names[i]);
-	for (int i = 0; i < FEATURE_HISTS; i++)
-		a->hist[i] = JS_NewAtom(ctx, hist_names[i]);
-}
-
-void feature_atoms_free(JSContext *ctx, struct feature_atoms *a)
-{
-	for (int i = 0; i < FEATURE_SCALARS; i++)
-		JS_FreeAtom(ctx, a->scalar[i]);
-	for (int i = 0; i < FEATURE_HISTS; i++)
-		JS_FreeAtom(ctx, a->hist[i]);
-}
-
-JSValue features_to_js(JSContext *ctx, const struct feature_atoms *a, const struct features *x)
-{
-	JSValue o = JS_NewObject(ctx);
-
-	for (int i = 0; i < FEATURE_SCALARS; i++)
-		JS_SetProperty(ctx, o, a->scalar[i], JS_NewFloat64(ctx, x->scalar[i]));
-	for (int h = 0; h < FEATURE_HISTS; h++) {
-		JSValue arr = JS_NewArray(ctx);
-
-		for (int i = 0; i < hist_len[h]; i++)
-			JS_SetPropertyUint32(ctx, arr, (uint32_t)i, JS_NewFloat64(ctx, x->hist[h][i]));
-		JS_SetProperty(ctx, o, a->hist[h], arr);
-	}
-	return o;
-}
-
 /* Integers as integers; other values with 17 significant digits, which read back exactly. */
 static int put_num(char *p, size_t len, double v)
 {
@@ -341,12 +309,12 @@ int features_to_json(const struct features *x, char *buf, size_t len)
 	} while (0)
 	PUT("{");
 	for (int i = 0; i < FEATURE_SCALARS; i++) {
-		PUT("%s\"%s\":", i ? "," : "", scalar_names[i]);
+		PUT("%s\"%s\":", i ? "," : "", feature_scalar_names[i]);
 		NUM(x->scalar[i]);
 	}
 	for (int h = 0; h < FEATURE_HISTS; h++) {
-		PUT(",\"%s\":[", hist_names[h]);
-		for (int i = 0; i < hist_len[h]; i++) {
+		PUT(",\"%s\":[", feature_hist_names[h]);
+		for (int i = 0; i < feature_hist_len[h]; i++) {
 			if (i)
 				PUT(",");
 			NUM(x->hist[h][i]);

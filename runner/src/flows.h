@@ -8,7 +8,6 @@
 
 #include <stdint.h>
 #include "fw_maps.h"
-#include "quickjs.h"
 
 struct dir_snap {
 	uint64_t packets, bytes, payload;
@@ -68,10 +67,10 @@ struct features {
 	double hist[FEATURE_HISTS][FEATURE_HIST_LEN];
 };
 
-struct feature_atoms {
-	JSAtom scalar[FEATURE_SCALARS];
-	JSAtom hist[FEATURE_HISTS];
-};
+/* The names the model and the output give the values, and each array's length. */
+extern const char *const feature_scalar_names[FEATURE_SCALARS];
+extern const char *const feature_hist_names[FEATURE_HISTS];
+extern const int feature_hist_len[FEATURE_HISTS];
 
 /*
  * window_s is the configured length (the model's "window" input); span_s the time this window
@@ -80,10 +79,6 @@ struct feature_atoms {
  */
 void features_compute(const struct flow_window *f, uint32_t window_s, double span_s, uint64_t now_ns,
 		      struct features *out);
-/* Atoms are made once per context: building the object then does no string hashing. */
-void feature_atoms_init(JSContext *ctx, struct feature_atoms *a);
-void feature_atoms_free(JSContext *ctx, struct feature_atoms *a);
-JSValue features_to_js(JSContext *ctx, const struct feature_atoms *a, const struct features *x);
 /* Writes the JSON object; numbers print so that they read back as the same doubles. */
 int features_to_json(const struct features *x, char *buf, size_t len);
 /*

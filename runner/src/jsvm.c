@@ -41,7 +41,7 @@ static JSValue js_log(JSContext *ctx, JSValueConst this_val, int argc, JSValueCo
 	return JS_UNDEFINED;
 }
 
-int jsvm_init(struct jsvm *vm, const struct jsvm_limits *limits)
+int jsvm_init(struct jsvm *vm, const struct run_limits *limits)
 {
 	JSValue global, console;
 

@@ -6,20 +6,16 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "quickjs.h"
-
-struct jsvm_limits {
-	size_t memory_bytes;  /* JS heap cap; allocation beyond it throws */
-	uint32_t time_ms;     /* wall-clock budget of one evaluation */
-};
+#include "model.h"
 
 struct jsvm {
 	JSRuntime *rt;
 	JSContext *ctx;
-	struct jsvm_limits limits;
+	struct run_limits limits;
 	uint64_t deadline_ns; /* 0: no evaluation running */
 };
 
-int jsvm_init(struct jsvm *vm, const struct jsvm_limits *limits);
+int jsvm_init(struct jsvm *vm, const struct run_limits *limits);
 void jsvm_free(struct jsvm *vm);
 
 /* Compile source to bytecode in a malloc'd buffer; returns NULL and prints on error. */

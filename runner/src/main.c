@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include "bench_bpf.h"
 #include "config.h"
-#include "jsvm.h"
+#include "model.h"
 #include "watch.h"
 
 #ifndef FW_VERSION
@@ -39,74 +39,15 @@ static void usage(FILE *f)
 		"  the in-kernel model's answer (fw_flows_forest.bpf.o), and no features are computed\n");
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (!f) {
-		fprintf(stderr, "fwrunner: cannot open %s: %s\n", path, strerror(errno));
-		return NULL;
-	}
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-		buf = malloc((size_t)n + 1);
-		if (buf && fread(buf, 1, (size_t)n, f) == (size_t)n) {
-			buf[n] = '\0';
-			*len = (size_t)n;
-		} else {
-			free(buf);
-			buf = NULL;
-		}
-	}
-	if (!buf)
-		fprintf(stderr, "fwrunner: cannot read %s\n", path);
-	fclose(f);
-	return buf;
-}
-
-static int write_file(const char *path, const uint8_t *buf, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-
-	if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0) {
-		fprintf(stderr, "fwrunner: cannot write %s: %s\n", path, strerror(errno));
-		if (f)
-			fclose(f);
-		return -1;
-	}
-	return 0;
-}
-
-/* Prints a value as one JSON line; 0 on success. */
-static int print_json(struct jsvm *vm, JSValue v, const char *what)
-{
-	JSValue s;
-	const char *str;
-
-	if (JS_IsException(v)) {
-		jsvm_report(vm, what);
-		return -1;
-	}
-	s = JS_JSONStringify(vm->ctx, v, JS_UNDEFINED, JS_UNDEFINED);
-	JS_FreeValue(vm->ctx, v);
-	if (JS_IsException(s)) {
-		jsvm_report(vm, "JSON.stringify");
-		return -1;
-	}
-	str = JS_IsUndefined(s) ? NULL : JS_ToCString(vm->ctx, s);
-	printf("%s\n", str ? str : "null");
-	JS_FreeCString(vm->ctx, str);
-	JS_FreeValue(vm->ctx, s);
-	return 0;
-}
-
 static int info(void)
 {
 	const union { uint32_t u; uint8_t b[4]; } probe = { .u = 0x01020304 };
 
-	printf("{\"runner\":\"%s\",\"quickjs\":\"%s\",\"byteOrder\":\"%s\",\"pointerBits\":%u}\n",
-	       FW_VERSION, CONFIG_VERSION, probe.b[0] == 1 ? "big" : "little",
+	const char *engine = model_engine();
+
+	/* "engine": null in a runner built without QuickJS, whose only model is "none" */
+	printf("{\"runner\":\"%s\",\"engine\":%s%s%s,\"byteOrder\":\"%s\",\"pointerBits\":%u}\n", FW_VERSION,
+	       engine ? "\"" : "", engine ? engine : "null", engine ? "\"" : "", probe.b[0] == 1 ? "big" : "little",
 	       (unsigned)(sizeof(void *) * 8));
 	return 0;
 }
@@ -189,13 +130,10 @@ static int daemon_main(const char *cmd, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	struct jsvm_limits limits = { .memory_bytes = 16u << 20, .time_ms = 2000 };
-	struct jsvm vm;
+	struct run_limits limits = { .memory_bytes = 16u << 20, .time_ms = 2000 };
 	unsigned long long n;
 	const char *cmd;
-	char *src = NULL;
-	size_t len = 0;
-	int i = 1, rc = 1;
+	int i = 1;
 
 	if (argc > 1 && (!strcmp(argv[1], "watch") || !strcmp(argv[1], "predict") || !strcmp(argv[1], "bench-window") ||
 			 !strcmp(argv[1], "bench-bpf")))
@@ -243,26 +181,5 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	src = read_file(argv[i], &len);
-	if (!src)
-		return 1;
-	if (jsvm_init(&vm, &limits) != 0) {
-		fprintf(stderr, "fwrunner: cannot create a JS runtime\n");
-		free(src);
-		return 1;
-	}
-	if (strcmp(cmd, "eval") == 0) {
-		rc = print_json(&vm, jsvm_eval_source(&vm, src, len, argv[i]), "eval") ? 1 : 0;
-	} else if (strcmp(cmd, "run") == 0) {
-		rc = print_json(&vm, jsvm_eval_bytecode(&vm, (const uint8_t *)src, len), "run") ? 1 : 0;
-	} else {
-		size_t out_len;
-		uint8_t *bc = jsvm_compile(&vm, src, len, argv[i], &out_len);
-
-		rc = bc && write_file(argv[i + 1], bc, out_len) == 0 ? 0 : 1;
-		free(bc);
-	}
-	jsvm_free(&vm);
-	free(src);
-	return rc;
+	return model_script(cmd, argv[i], i + 1 < argc ? argv[i + 1] : NULL, &limits);
 }

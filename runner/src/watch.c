@@ -321,22 +321,18 @@ static void kernel_answer(int windows_fd, const struct fw_flow_key *key, char *b
 static int emit_window(struct model *m, const struct runner_config *c, struct window *w, uint32_t index,
 		       double span_s, struct capped_file *out, struct capped_file *rec, int windows_fd)
 {
-	JSContext *ctx = m->vm.ctx;
-	const int counts_only = JS_IsUndefined(m->predict) && !rec->f;
+	const int predicts = model_predicts(m), counts_only = !predicts && !rec->f;
 	uint64_t now = mono_ns();
 	struct timespec wall;
 	char client[64], server[64], err[300], head[300], ftxt[2048], kernel[160], *line;
 	unsigned int cport, sport;
 	size_t cap = 4096;
-	struct feature_atoms atoms;
 
 	line = malloc(cap);
 	if (!line)
 		return -1;
 	/* Unix seconds to the millisecond: ground truth in the lab is lined up against it */
 	clock_gettime(CLOCK_REALTIME, &wall);
-	if (!counts_only)
-		feature_atoms_init(ctx, &atoms);
 	for (uint32_t i = 0; i < w->n; i++) {
 		const struct flow_window *f = &w->flows[i];
 		struct features x;
@@ -360,21 +356,11 @@ static int emit_window(struct model *m, const struct runner_config *c, struct wi
 			if (n > 0 && (size_t)n < cap)
 				capped_write(rec, line);
 		}
-		if (!JS_IsUndefined(m->predict)) {
-			JSValue feats = features_to_js(ctx, &atoms, &x);
-			JSValue flow = JS_NewObject(ctx);
+		if (predicts) {
+			const struct model_flow flow = { .id = f->id, .proto = f->key.proto, .client = client, .client_port = cport,
+							 .server = server, .server_port = sport, .vlan = f->key.vlan };
 
-			/* the same fields, and names, as the output line's "flow" */
-			JS_SetPropertyStr(ctx, flow, "id", JS_NewUint32(ctx, f->id));
-			JS_SetPropertyStr(ctx, flow, "proto", JS_NewInt32(ctx, f->key.proto));
-			JS_SetPropertyStr(ctx, flow, "client", JS_NewString(ctx, client));
-			JS_SetPropertyStr(ctx, flow, "clientPort", JS_NewInt32(ctx, (int32_t)cport));
-			JS_SetPropertyStr(ctx, flow, "server", JS_NewString(ctx, server));
-			JS_SetPropertyStr(ctx, flow, "serverPort", JS_NewInt32(ctx, (int32_t)sport));
-			JS_SetPropertyStr(ctx, flow, "vlan", JS_NewInt32(ctx, f->key.vlan));
-			pred = model_predict(m, feats, flow, err, sizeof(err));
-			JS_FreeValue(ctx, feats);
-			JS_FreeValue(ctx, flow);
+			pred = model_predict(m, &x, &flow, err, sizeof(err));
 			if (!pred)
 				fprintf(stderr, "fwrunner: model failed on a flow (window %u): %s\n", index, err);
 		}
@@ -383,7 +369,7 @@ static int emit_window(struct model *m, const struct runner_config *c, struct wi
 			n = counts_only ? snprintf(line, cap, "%s,\"counts\":%s%s}\n", head, ftxt, kernel)
 			    : pred      ? snprintf(line, cap, "%s,\"features\":%s,\"prediction\":%s%s}\n", head, ftxt, pred, kernel)
 					: snprintf(line, cap, "%s,\"features\":%s,\"prediction\":null,\"error\":\"%s\"%s}\n", head, ftxt,
-						   JS_IsUndefined(m->predict) ? "no model" : "model failed", kernel);
+						   predicts ? "model failed" : "no model", kernel);
 			if (n < 0 || (size_t)n < cap)
 				break;
 			cap = (size_t)n + 1;
@@ -393,35 +379,23 @@ static int emit_window(struct model *m, const struct runner_config *c, struct wi
 		}
 		fputs(line, stdout);
 		capped_write(out, line);
-		if (pred)
-			js_free(ctx, pred);
+		free(pred);
 	}
-	if (!counts_only)
-		feature_atoms_free(ctx, &atoms);
 	fflush(stdout);
 	free(line);
 	return 0;
 }
 
-/* The configured model, or with "none" no predict() (a JS context still, for --record's features). */
-static int open_model(struct model *m, const struct runner_config *c)
+/* The configured model, or with "none" no predict(). NULL (after saying why) when it cannot open. */
+static struct model *open_model(const struct runner_config *c)
 {
-	struct jsvm_limits lim = { .memory_bytes = c->mem_limit, .time_ms = c->time_limit_ms };
+	const struct run_limits lim = { .memory_bytes = c->mem_limit, .time_ms = c->time_limit_ms };
 	char err[600];
+	struct model *m = model_open(c->model, &lim, err, sizeof(err));
 
-	memset(m, 0, sizeof(*m));
-	m->predict = JS_UNDEFINED;
-	if (!strcmp(c->model, "none")) {
-		if (jsvm_init(&m->vm, &lim)) {
-			fprintf(stderr, "fwrunner: cannot create a JS runtime\n");
-			return 1;
-		}
-	} else if (model_load(m, c->model, &lim, err, sizeof(err))) {
+	if (!m)
 		fprintf(stderr, "fwrunner: %s\n", err);
-		model_free(m);
-		return 2;
-	}
-	return 0;
+	return m;
 }
 
 int watch_run(const struct runner_config *c)
@@ -430,7 +404,7 @@ int watch_run(const struct runner_config *c)
 	const char *progs[2 * FW_MAX_IFACES + 1];
 	struct capped_file out = { 0 }, rec = { 0 };
 	struct flow_table prev = { 0 };
-	struct model m;
+	struct model *m;
 	struct bpf_obj o = { 0 };
 	struct bpf_obj_map *flows, *counters, *windows;
 	struct sigaction sa;
@@ -442,9 +416,8 @@ int watch_run(const struct runner_config *c)
 		fprintf(stderr, "fwrunner: no interface to watch: give --lan IF and/or --wan IF (or lan/wan in the config)\n");
 		return 2;
 	}
-	if ((rc = open_model(&m, c)))
-		return rc;
-	rc = 1;
+	if (!(m = open_model(c)))
+		return 2;
 	if (capped_open(&out, c->output, (long)c->output_max_kb * 1024) ||
 	    capped_open(&rec, c->record, 1L << 30)) {
 		fprintf(stderr, "fwrunner: cannot open output: %s\n", strerror(errno));
@@ -516,7 +489,7 @@ int watch_run(const struct runner_config *c)
 			fprintf(stderr, "fwrunner: reading flows: %s\n", strerror(errno));
 			goto out_detach;
 		}
-		emit_window(&m, c, &w, index, (double)(read_at - last_read) / 1e9, &out, &rec, windows ? windows->fd : -1);
+		emit_window(m, c, &w, index, (double)(read_at - last_read) / 1e9, &out, &rec, windows ? windows->fd : -1);
 		last_read = read_at;
 		if (counters)
 			emit_summary(counters->fd, index, w.n, w.next.count, &out);
@@ -539,57 +512,44 @@ out_obj:
 	capped_close(&out);
 	capped_close(&rec);
 out_model:
-	model_free(&m);
+	model_close(m);
 	return rc;
 }
 
 int predict_lines(const struct runner_config *c)
 {
-	struct jsvm_limits lim = { .memory_bytes = c->mem_limit, .time_ms = c->time_limit_ms };
-	struct model m;
+	struct model *m = open_model(c);
 	char err[600], *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
 	int rc = 0;
 
-	if (model_load(&m, c->model, &lim, err, sizeof(err))) {
-		fprintf(stderr, "fwrunner: %s\n", err);
-		model_free(&m);
+	if (!m)
+		return 2;
+	if (!model_predicts(m)) {
+		fprintf(stderr, "fwrunner: predict needs a model: --model none has no predict()\n");
+		model_close(m);
 		return 2;
 	}
 	while ((n = getline(&line, &cap, stdin)) > 0) {
-		JSValue feats = JS_ParseJSON(m.vm.ctx, line, (size_t)n, "<stdin>");
-		char *pred;
+		int bad_input;
+		char *pred = model_predict_line(m, line, (size_t)n, err, sizeof(err), &bad_input);
 
-		if (JS_IsException(feats)) {
-			jsvm_report(&m.vm, "parse features");
+		if (bad_input) {
+			fprintf(stderr, "fwrunner: parse features failed: %s\n", err);
 			rc = 1;
 			break;
 		}
-		/* a recorded line holds {flow, features}; a bare object is the features themselves */
-		JSValue inner = JS_GetPropertyStr(m.vm.ctx, feats, "features");
-		JSValue flow = JS_UNDEFINED;
-
-		if (JS_IsObject(inner)) {
-			flow = JS_GetPropertyStr(m.vm.ctx, feats, "flow");
-			JS_FreeValue(m.vm.ctx, feats);
-			feats = inner;
-		} else {
-			JS_FreeValue(m.vm.ctx, inner);
-		}
-		pred = model_predict(&m, feats, flow, err, sizeof(err));
-		JS_FreeValue(m.vm.ctx, feats);
-		JS_FreeValue(m.vm.ctx, flow);
 		if (pred) {
 			printf("%s\n", pred);
-			js_free(m.vm.ctx, pred);
+			free(pred);
 		} else {
 			printf("{\"error\":\"%s\"}\n", "model failed");
 			fprintf(stderr, "fwrunner: %s\n", err);
 		}
 	}
 	free(line);
-	model_free(&m);
+	model_close(m);
 	return rc;
 }
 
@@ -603,14 +563,17 @@ int bench_window(const struct runner_config *c, uint32_t n)
 {
 	struct capped_file none = { 0 }, out = { 0 };
 	struct window w = { 0 };
-	struct model m;
+	struct model *m;
+	unsigned long calls, failures;
 	int rc;
 
-	if ((rc = open_model(&m, c)))
-		return rc;
+	if (!(m = open_model(c)))
+		return 2;
 	w.flows = calloc(n ? n : 1, sizeof(*w.flows));
-	if (!w.flows)
+	if (!w.flows) {
+		model_close(m);
 		return 1;
+	}
 	w.n = n;
 	for (uint32_t i = 0; i < n; i++) {
 		struct flow_window *f = &w.flows[i];
@@ -653,16 +616,19 @@ int bench_window(const struct runner_config *c, uint32_t n)
 	}
 	if (capped_open(&out, c->output, (long)c->output_max_kb * 1024)) {
 		fprintf(stderr, "fwrunner: cannot open output %s: %s\n", c->output, strerror(errno));
+		free(w.flows);
+		model_close(m);
 		return 1;
 	}
 	/* the window alone, from features to output: on a guest under -icount, its instructions */
 	uint64_t t = mono_ns();
-	rc = emit_window(&m, c, &w, 1, c->window_s, &out, &none, -1);
+	rc = emit_window(m, c, &w, 1, c->window_s, &out, &none, -1);
 	t = mono_ns() - t;
 	capped_close(&out);
-	fprintf(stderr, "fwrunner: bench window of %u flows: %lu predictions, %lu failed, %llu ns\n", n, m.calls, m.failures,
+	model_counts(m, &calls, &failures);
+	fprintf(stderr, "fwrunner: bench window of %u flows: %lu predictions, %lu failed, %llu ns\n", n, calls, failures,
 		(unsigned long long)t);
 	free(w.flows);
-	model_free(&m);
+	model_close(m);
 	return rc ? 1 : 0;
 }

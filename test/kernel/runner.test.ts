@@ -58,8 +58,8 @@ async function vethPair(t: ExecutionContext): Promise<VethPair> {
 }
 
 /** Starts `fwrunner watch` inside a namespace; lines arrive as they are printed. */
-function startRunner(ns: string, args: string[]) {
-  const child = spawn('ip', ['netns', 'exec', ns, tools.runner, 'watch', '--object', tools.object, ...args], {
+function startRunner(ns: string, args: string[], runner = tools.runner) {
+  const child = spawn('ip', ['netns', 'exec', ns, runner, 'watch', '--object', tools.object, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Line[] = [];
@@ -226,11 +226,13 @@ test.serial('watch: a flow keeps its id from window to window, and each flow has
   t.is(new Set(ids.values()).size, ids.size, `distinct flows, distinct ids: ${JSON.stringify([...ids])}`);
 });
 
-test.serial('watch with the in-kernel model: the kernel answers each flow in windows as long as the runner\'s, beside the QuickJS model or alone, where the runner computes no features', async (t) => {
+test.serial('watch with the in-kernel model: the kernel answers each flow in windows as long as the runner\'s, beside the QuickJS model or alone, where a runner built without QuickJS computes no features', async (t) => {
   const net = await vethPair(t);
   const streamBytes: Record<string, number> = {};
   for (const model of [projectPath('models', 'video-quality.js'), 'none']) {
-    const r = startRunner(net.server, ['--object', tools.forestObject, '--lan', net.serverIf, '--window', '1', '--windows', '5', '--model', model, '--pin-dir', 'none']);
+    // the kernel alone runs the runner inference "kernel" ships: built without QuickJS
+    const runner = model === 'none' ? tools.leanRunner : tools.runner;
+    const r = startRunner(net.server, ['--object', tools.forestObject, '--lan', net.serverIf, '--window', '1', '--windows', '5', '--model', model, '--pin-dir', 'none'], runner);
     await r.ready();
     t.true(r.lines[0]!.kernelModel, 'the ready line says the object carries the in-kernel model');
     t.is(r.lines[0]!.programs, 3, 'the two programs of a LAN port and the window end they tail-call');
@@ -428,9 +430,9 @@ test.serial('the plain init script starts the runner from the shipped config and
 });
 
 test('a bad setting gets one clear line and exit 2', async (t) => {
-  const run = (args: string[]) =>
+  const run = (args: string[], runner = tools.runner) =>
     new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const c = spawn(tools.runner, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      const c = spawn(runner, args, { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       c.on('close', (code) => resolve({ code, stderr }));
@@ -458,6 +460,16 @@ test('a bad setting gets one clear line and exit 2', async (t) => {
   const missing = await run(['watch', '--lan', 'x', '--model', '/nonexistent.qbc']);
   t.is(missing.code, 2);
   t.regex(missing.stderr, /model \/nonexistent\.qbc: cannot read it/);
+  t.is((await run(['predict', '--model', 'none'])).stderr.trim(), 'fwrunner: predict needs a model: --model none has no predict()');
+
+  // a runner built without QuickJS names what it lacks, for a model and for the script commands
+  const leanRun = (args: string[]) => run(args, tools.leanRunner);
+  const js = await leanRun(['watch', '--lan', 'x', '--model', projectPath('models', 'video-quality.js')]);
+  t.is(js.code, 2);
+  t.is(js.stderr.trim(), `fwrunner: model ${projectPath('models', 'video-quality.js')}: this fwrunner is built without QuickJS (for inference "kernel"): its only model is "none"`);
+  const ev = await leanRun(['eval', projectPath('models', 'video-quality.js')]);
+  t.is(ev.code, 2);
+  t.is(ev.stderr.trim(), 'fwrunner: eval: this fwrunner is built without QuickJS (for inference "kernel")');
 });
 
 interface Check {

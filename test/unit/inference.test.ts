@@ -35,19 +35,25 @@ test('inference defaults to quickjs; a config may choose kernel or both; anythin
   for (const c of inferenceChoices) t.true(e!.message.includes(c), `${e!.message} names ${c}`);
 });
 
-test('the toolkit steps: the default keeps its make command; the in-kernel model builds make forest, and kernel alone has no model bytecode', async (t) => {
+test('the toolkit steps: the default keeps its make command; the in-kernel model builds make forest, and kernel alone has no model bytecode and a runner without QuickJS', async (t) => {
   const target = (await loadCatalog()).resolve('qemu-armv7') as DebianTarget;
   const by = (i: Inference) => Object.fromEntries(toolkitSteps(target, '1.0', i).map((s) => [s.name, s]));
   const q = by('quickjs');
   t.deepEqual(Object.keys(q), ['bpf', 'runner', 'model']);
   t.regex(q['bpf']!.cmd.at(-1)!, /^BPF_TARGET=bpfel$/, 'no goal: make all, as before the key existed');
   t.deepEqual(toolkitSteps(target, '1.0').map((s) => s.cmd), Object.values(q).map((s) => s.cmd));
+  t.true(q['runner']!.cmd.includes('QUICKJS_SRC=/deps/quickjs') && q['runner']!.reads.includes('quickjs'));
   const k = by('kernel');
   t.deepEqual(Object.keys(k), ['bpf', 'runner']);
   t.is(k['bpf']!.cmd.at(-1), 'forest');
+  // the in-kernel model alone: a runner without QuickJS, whose step neither mounts nor hashes its source
+  t.true(k['runner']!.cmd.includes('QUICKJS=0'));
+  t.false(k['runner']!.cmd.some((a) => a.startsWith('QUICKJS_SRC=')));
+  t.deepEqual(k['runner']!.reads, ['runner', 'bpf']);
   const b = by('both');
   t.deepEqual(Object.keys(b), ['bpf', 'runner', 'model']);
   t.is(b['bpf']!.cmd.at(-1), 'forest');
+  t.deepEqual(b['runner']!.cmd, q['runner']!.cmd, 'both runs the QuickJS model: the same runner as the default');
 });
 
 /** Step outputs as the image step finds them, with placeholder files. */
@@ -105,7 +111,14 @@ test('an OpenWrt target builds the in-kernel model: the twin builds make forest,
   const byName = (inference: Inference) => Object.fromEntries(openwrtSteps(target, twin, '1.0', { ...spec, inference }).map((s) => [s.name, s]));
   const quickjs = byName('quickjs');
   const kernel = byName('kernel');
-  t.deepEqual(Object.keys(kernel), ['bpf', 'runner', 'conffile', 'sdk-runner', 'package', 'image']);
+  // no twin runner: it only writes model bytecode; the SDK builds the router's runner without QuickJS
+  t.deepEqual(Object.keys(kernel), ['bpf', 'conffile', 'sdk-runner', 'package', 'image']);
+  t.deepEqual(Object.keys(quickjs), ['bpf', 'runner', 'model', 'sdk-runner', 'package', 'image']);
+  const sdkMake = (s: Record<string, { cmd: string[] }>) => s['sdk-runner']!.cmd[2]!.split('\n').find((l) => l.startsWith('make '))!;
+  t.regex(sdkMake(kernel), / QUICKJS=0 /);
+  t.notRegex(sdkMake(kernel), /QUICKJS_SRC/);
+  t.regex(sdkMake(quickjs), / QUICKJS_SRC=\/deps\/quickjs /);
+  t.deepEqual(kernel['sdk-runner']!.reads, ['runner', 'bpf']);
   t.deepEqual(kernel.bpf!.cmd.slice(-1), ['forest']);
   t.deepEqual(kernel.package!.after, ['sdk-runner', 'bpf']);
   t.deepEqual(byName('both').package!.after, ['sdk-runner', 'bpf', 'model']);

@@ -40,6 +40,8 @@ const { testConfig } = useSharedBuild(test, (b) => ({ first, catalog, shared, ou
 const sh = promisify(execFile);
 /** the SDK and ImageBuilder test doubles, made by the first OpenWrt test */
 let owrtTarballs: { sdk: Buffer; imageBuilder: Buffer } | undefined;
+/** The size of the SDK-built runner with QuickJS (the 24.10 build), for the one built without it */
+let quickjsRunnerBytes = 0;
 
 test.serial('the ImageBuilder image: the base image, Debian host tools and a checked test-double tarball; make info runs in it; reused; an escaping tarball builds nothing', async (t) => {
   const dir = await tempDir(t);
@@ -155,7 +157,10 @@ test.serial('OpenWrt build (test-double SDK, ImageBuilder and server): package, 
   t.is(elf.byteOrder, 'big');
   const info = await runUnderQemu(twin, [runner, 'info']);
   t.is(info.code, 0, info.stderr);
-  t.is((JSON.parse(info.stdout) as { byteOrder: string }).byteOrder, 'big');
+  t.like(JSON.parse(info.stdout), { byteOrder: 'big', engine: 'QuickJS 2021-03-27' });
+  const withEngine = await readFile(runner);
+  t.true(withEngine.includes('InternalError'), 'QuickJS is linked in');
+  quickjsRunnerBytes = withEngine.length;
   // the bytecode written by the twin's runner loads in the SDK-built one
   const qbc = path.join(rootfs, 'usr', 'share', 'fwrunner', 'model.qbc');
   const run = await runUnderQemu(twin, [runner, 'run', qbc]);
@@ -219,8 +224,8 @@ test.serial('OpenWrt build (test doubles) with the in-kernel model alone: the pa
   );
   const config = await testConfig(cwd, { outDir: path.join(cwd, 'dist'), cacheDir: cache, logDir: path.join(cwd, 'logs') });
   const r = await build(config, catalog, { targets: ['ath79'], profile: 'tplink_archer-c7-v2' }, { renderer: 'silent', runId: `owrt-${randomBytes(3).toString('hex')}` });
-  // no model step: there is no QuickJS model to compile; the runner's settings are a layer of their own
-  t.deepEqual(r.targets[0]!.steps.map((s) => s.name), ['bpf', 'runner', 'conffile', 'sdk-runner', 'package', 'image']);
+  // no model step and no twin runner to write bytecode: there is no QuickJS model; the runner's settings are a layer of their own
+  t.deepEqual(r.targets[0]!.steps.map((s) => s.name), ['bpf', 'conffile', 'sdk-runner', 'package', 'image']);
 
   const dist = path.join(cwd, 'dist', 'ath79-generic');
   const ipk = path.join(dist, 'package', 'fwbuild-toolkit_0.1.0-r1_mips_24kc.ipk');
@@ -235,6 +240,21 @@ test.serial('OpenWrt build (test doubles) with the in-kernel model alone: the pa
   t.is(object.machine, EM.BPF);
   t.is(object.byteOrder, 'big', "the twin's bpfeb object");
   t.false(existsSync(path.join(rootfs, 'usr', 'share', 'fwrunner', 'model.qbc')));
+  // the SDK built the runner without QuickJS: no engine, and what needs one says so
+  const runner = path.join(rootfs, 'usr', 'bin', 'fwrunner');
+  const twin = catalog.resolve('qemu-mips');
+  const info = await runUnderQemu(twin, [runner, 'info']);
+  t.is(info.code, 0, info.stderr);
+  t.like(JSON.parse(info.stdout), { byteOrder: 'big', engine: null });
+  const js = await runUnderQemu(twin, [runner, 'predict', '--config', '/dev/null', '--model', '/usr/share/fwrunner/model.qbc']);
+  t.is(js.code, 2);
+  t.regex(js.stderr, /model \/usr\/share\/fwrunner\/model\.qbc: this fwrunner is built without QuickJS \(for inference "kernel"\)/);
+  // QuickJS's own names (its error classes) are not linked in; the 24.10 build's runner has them
+  const lean = await readFile(runner);
+  t.false(lean.includes('InternalError'), 'no QuickJS in the binary');
+  const leanBytes = lean.length;
+  t.true(quickjsRunnerBytes > 0 && leanBytes < quickjsRunnerBytes, `without QuickJS ${leanBytes} bytes, with it ${quickjsRunnerBytes}`);
+  t.log(`the SDK-built static runner: ${leanBytes} bytes without QuickJS, ${quickjsRunnerBytes} with it`);
   const uci = await readFile(path.join(rootfs, 'etc', 'config', 'fwrunner'), 'utf8');
   t.regex(uci, /^\toption object '\/usr\/lib\/fwrunner\/fw_flows_forest\.bpf\.o'$/m);
   t.regex(uci, /^\toption model 'none'$/m);
