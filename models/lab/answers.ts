@@ -3,7 +3,8 @@
  * of either placement of the model (QuickJS on the runner's windows, the kernel on its own)
  * labelled the same way. Pure functions, apart from the lab (collect.ts) so they can be tested.
  */
-import { LADDER } from './ladder.mjs';
+import { LADDER, rungOfHeight } from './ladder.mjs';
+import type { GroundTruth } from './players/types.js';
 
 /** The runner's window in the lab, and train.py's (s). */
 export const WINDOW_S = 10;
@@ -56,6 +57,42 @@ export interface LabAnswer {
   endMs: number;
   predicted: string;
   label: ReturnType<typeof labelWindow>;
+}
+
+/** Stalls from the media element's events: waiting until the next playing, after playback began. */
+export function stallsOf(events: { ms: number; type: string }[], endMs: number): { fromMs: number; toMs: number }[] {
+  const stalls: { fromMs: number; toMs: number }[] = [];
+  let started = false;
+  let from: number | null = null;
+  for (const e of events) {
+    if (e.type === 'playing') {
+      if (from !== null) stalls.push({ fromMs: from, toMs: e.ms });
+      started = true;
+      from = null;
+    } else if (e.type === 'waiting' && started && from === null) from = e.ms;
+  }
+  if (from !== null) stalls.push({ fromMs: from, toMs: endMs });
+  return stalls;
+}
+
+/**
+ * A real player's ground truth as the log labelWindow reads: one played piece per stretch of
+ * the same rendered frame height between stalls, its rung named by that height. Nothing is
+ * marked fetched (the player's downloads are the server log's), so `fetched` labels are null.
+ */
+export function truthLog(gt: GroundTruth, segS: number): PlayerLog {
+  const segments: PlayerLog['segments'] = [];
+  const cut = (from: number, to: number, rung: number) => {
+    // the stalls inside [from, to) are not played
+    let at = from;
+    for (const s of gt.stalls.filter((x) => x.toMs > from && x.fromMs < to).sort((a, b) => a.fromMs - b.fromMs)) {
+      if (s.fromMs > at) segments.push({ k: segments.length, rung, bytes: 0, reqMs: 0, arriveMs: 0, playStartMs: at, playEndMs: s.fromMs });
+      at = Math.max(at, s.toMs);
+    }
+    if (to > at) segments.push({ k: segments.length, rung, bytes: 0, reqMs: 0, arriveMs: 0, playStartMs: at, playEndMs: to });
+  };
+  gt.rendered.forEach((r, i) => cut(r.ms, gt.rendered[i + 1]?.ms ?? gt.endMs, rungOfHeight(r.height)));
+  return { startMs: gt.startMs, endMs: gt.endMs, segS, videoPort: 0, startupS: gt.startupS, segments };
 }
 
 /** The fields of a runner output line that labelling reads. */

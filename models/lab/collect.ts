@@ -5,6 +5,13 @@
  *   npm run lab:collect -- --sessions 48 --parallel 4 --seconds 80 [--out models/data] [--seed 1] [--first-id 0]
  *   npm run lab:collect -- --sessions 48 --seed 2 --append     (adds to the sessions in --out)
  *   npm run lab:collect -- --in-kernel --sessions 48 --seed 9 --out DIR
+ *   npm run lab:collect -- --players dashjs,shaka --sessions 24 --out DIR
+ *
+ * --players: the clients, taken in turn by session id. `scripted` is the lab's own player
+ * (player.mjs, HTTP/1.1 from video-server.mjs, the training data's player). A real player
+ * (players/: dash.js, Shaka in Debian's Chromium) plays the encoded ladder (media.ts) from
+ * media-server.mjs over HTTPS, its sessions alternating HTTP/2 and HTTP/1.1; every connection
+ * of the session is recorded, and windows are labelled from the frames it rendered.
  *
  * --in-kernel: the router runs the object with the in-kernel model and the shipped QuickJS model
  * side by side (docs/in-kernel-model.md), and each session's answers are labelled from the
@@ -30,7 +37,11 @@ import { Netns, sh } from '../../builder/vrouter/netns.js';
 import { writeFileAtomic } from '../../builder/util/atomic.js';
 import { projectPath } from '../../builder/util/paths.js';
 import { buildBpfTools } from '../../devkit/bpf.js';
-import { answerAccuracy, labAnswers, labelWindow, WINDOW_S, type LabAnswer, type OutputLine, type PlayerLog } from './answers.js';
+import { answerAccuracy, labAnswers, labelWindow, truthLog, WINDOW_S, type LabAnswer, type OutputLine, type PlayerLog } from './answers.js';
+import { mediaSet, type MediaSet } from './media.js';
+import { PLAYER_NAMES, PLAYERS } from './players/index.js';
+import type { GroundTruth } from './players/types.js';
+import { makeLabTls, type LabTls } from './tls.js';
 import { makeTrace, rng, TRACE_KINDS, type Trace } from './traces.js';
 
 const PREFIX = 'fwml';
@@ -60,6 +71,10 @@ export interface SessionSpec {
   segS: number;
   trace: Trace;
   background: 'none' | 'web' | 'bulk';
+  /** 'scripted' (player.mjs against video-server.mjs) or a real player (players/) */
+  playerName: string;
+  /** a real player's transport: HTTP/2 (one connection) or HTTP/1.1 (several) */
+  transport?: 'h2' | 'http1.1';
 }
 
 /** Every process the sessions started and that still runs: what a signal must stop. */
@@ -119,7 +134,13 @@ interface LabTools {
   object: string;
   /** the QuickJS model the runner runs beside the in-kernel one; none: --model none */
   model?: string;
+  /** for real players: the encoded media and the run's certificates */
+  media?: MediaSet;
+  tls?: LabTls;
 }
+
+/** Where a session's client fetches from: the scripted player's HTTP server or the HTTPS media server. */
+const SERVER_PORT = { scripted: 8080, real: 443 } as const;
 
 async function session(spec: SessionSpec, slot: number, tools: LabTools, work: string) {
   // interface names (at most 15 bytes) live inside the run's own namespaces: no pid needed there
@@ -169,7 +190,13 @@ async function session(spec: SessionSpec, slot: number, tools: LabTools, work: s
       // one file for the whole session: at the default cap the runner moves it aside (FILE.1)
       '--output-max-kb', String(1 << 20)], { keep: false, until: /"ready":true/ });
     children.push(runner.child);
-    const server = run('ip', ['netns', 'exec', s.name, process.execPath, projectPath('models', 'lab', 'video-server.mjs'), `${srvNet}.2`, '8080'], { until: /"listening"/ });
+    const real = spec.playerName !== 'scripted';
+    const port = real ? SERVER_PORT.real : SERVER_PORT.scripted;
+    const libs = Object.fromEntries(Object.values(PLAYERS).filter((p) => p.lib).map((p) => [`/lib/${path.basename(p.lib!)}`, projectPath('node_modules', p.lib!)]));
+    const server = real
+      ? run('ip', ['netns', 'exec', s.name, process.execPath, projectPath('models', 'lab', 'media-server.mjs'),
+        JSON.stringify({ host: `${srvNet}.2`, port, media: tools.media!.dir, key: tools.tls!.key, cert: tools.tls!.cert, libs })], { until: /"listening"/ })
+      : run('ip', ['netns', 'exec', s.name, process.execPath, projectPath('models', 'lab', 'video-server.mjs'), `${srvNet}.2`, String(port)], { until: /"listening"/ });
     children.push(server.child);
     // the player starts only once the runner's programs are attached: a flow whose first
     // segments the hooks missed would have every segment time and count wrong
@@ -179,9 +206,17 @@ async function session(spec: SessionSpec, slot: number, tools: LabTools, work: s
     const offsetMs = tools.model ? spec.seed % (WINDOW_S * 1000) : 0;
     await new Promise((res) => setTimeout(res, offsetMs));
 
-    const player = run('ip', ['netns', 'exec', c.name, process.execPath, projectPath('models', 'lab', 'player.mjs'),
-      JSON.stringify({ server: `${srvNet}.2:8080`, seconds: spec.seconds, segS: spec.segS, seed: spec.seed, background: spec.background })]);
-    children.push(player.child);
+    let truth: GroundTruth | undefined;
+    const player = real
+      ? {
+          out: PLAYERS[spec.playerName]!.play({
+            netns: c.name, origin: `https://${srvNet}.2`, manifest: `/media/${tools.media!.manifests[spec.segS]![PLAYERS[spec.playerName]!.manifest]}`,
+            transport: spec.transport ?? 'h2', seconds: spec.seconds, seed: spec.seed, caSpki: tools.tls!.caSpki,
+          }).then((gt) => JSON.stringify(truthLog((truth = gt), spec.segS))),
+        }
+      : run('ip', ['netns', 'exec', c.name, process.execPath, projectPath('models', 'lab', 'player.mjs'),
+        JSON.stringify({ server: `${srvNet}.2:${port}`, seconds: spec.seconds, segS: spec.segS, seed: spec.seed, background: spec.background })]);
+    if ('child' in player) children.push(player.child);
     const t0 = Date.now();
     let stop = false;
     const shaping = (async () => {
@@ -199,17 +234,22 @@ async function session(spec: SessionSpec, slot: number, tools: LabTools, work: s
     await new Promise((res) => setTimeout(res, WINDOW_S * 1000 + 500));
     runner.child.kill('SIGTERM');
     server.child.kill('SIGTERM');
-    await Promise.all([runner.out, server.out]);
+    const [, serverLog] = await Promise.all([runner.out, server.out]);
 
     const windows = [];
     let firstSeen = true;
+    const seenFlows = new Set<number>();
     for (const line of (await readFile(record, 'utf8')).split('\n').filter(Boolean)) {
-      const rec = JSON.parse(line) as { window: number; time: number; flow: { proto: number; clientPort: number; serverPort: number }; features: Record<string, unknown> };
-      if (rec.flow.proto !== 6 || rec.flow.clientPort !== log.videoPort || rec.flow.serverPort !== 8080) continue;
+      const rec = JSON.parse(line) as { window: number; time: number; flow: { id: number; proto: number; clientPort: number; serverPort: number }; features: Record<string, unknown> };
+      // the scripted player's one video connection; every connection of a real player (audio and
+      // video, on one HTTP/2 connection or several HTTP/1.1 ones)
+      if (rec.flow.proto !== 6 || rec.flow.serverPort !== port || (!real && rec.flow.clientPort !== log.videoPort)) continue;
       // windows that start after the session ended hold only the connection's teardown
       if ((rec.time - WINDOW_S) * 1000 >= log.endMs) continue;
       const label = labelWindow(log, rec.time * 1000);
-      windows.push({ session: spec.id, window: rec.window, time: rec.time, first: firstSeen, features: rec.features, label });
+      const first = real ? !seenFlows.has(rec.flow.id) : firstSeen;
+      seenFlows.add(rec.flow.id);
+      windows.push({ session: spec.id, window: rec.window, time: rec.time, first, features: rec.features, label, ...(real ? { flow: rec.flow.id } : {}) });
       firstSeen = false;
     }
     // the player's own log too (wall-clock ms), so the windows can be labelled again another way
@@ -220,7 +260,11 @@ async function session(spec: SessionSpec, slot: number, tools: LabTools, work: s
     const answers = labAnswers(lines, log, spec.id);
     // the kernel's window count on each of the video flow's lines: a gap in it shows in the data
     const kernelCounts = lines.filter((l) => l.flow.proto === 6 && l.flow.clientPort === log.videoPort && l.flow.serverPort === 8080).map((l) => l.kernel?.windows ?? 0);
-    return { session: { ...spec, startupS: log.startupS, segments: log.segments.length, windows: windows.length, player: playerLog, ...(tools.model ? { offsetMs, kernelCounts } : {}) }, windows, answers };
+    // a real player's own record too: rendered heights, stalls, its API's reports, and each response the server sent
+    const realTruth = real && truth
+      ? { truth, responses: serverLog.split('\n').filter((l) => l.includes('"path"')).map((l) => JSON.parse(l) as unknown) }
+      : {};
+    return { session: { ...spec, startupS: log.startupS, segments: log.segments.length, windows: windows.length, player: playerLog, ...realTruth, ...(tools.model ? { offsetMs, kernelCounts } : {}) }, windows, answers };
   } finally {
     for (const ch of children) if (ch.exitCode === null) ch.kill('SIGKILL');
     await Promise.all([c, r, i, s].map((x) => x.remove()));
@@ -249,9 +293,14 @@ async function main(): Promise<void> {
       append: { type: 'boolean', default: false },
       // the in-kernel model and the QuickJS model side by side; their labelled answers
       'in-kernel': { type: 'boolean', default: false },
+      // the players, taken in turn by session id: scripted (the lab's own), or real ones (players/)
+      players: { type: 'string', default: 'scripted' },
       out: { type: 'string', default: projectPath('models', 'data') },
     },
   });
+  const players = values.players!.split(',').filter(Boolean);
+  const unknown = players.filter((p) => !PLAYER_NAMES.includes(p));
+  if (!players.length || unknown.length) throw new Error(`--players: ${unknown.join(', ') || 'none given'}; the players are ${PLAYER_NAMES.join(', ')}`);
   if (process.getuid?.() !== 0) throw new Error('the lab needs root (network namespaces, tc, BPF)');
   for (const ns of await staleNamespaces()) await sh('ip', ['netns', 'del', ns]);
   const total = Number(values.sessions);
@@ -271,7 +320,12 @@ async function main(): Promise<void> {
       seconds,
       segS: [2, 4, 6][id % 3]!,
       trace: makeTrace(TRACE_KINDS[Math.floor(id / 3) % TRACE_KINDS.length]!, seed, seconds),
-      background: (['none', 'none', 'web', 'bulk'] as const)[Math.floor(r() * 4)]!,
+      // drawn for every session, so a seed gives the scripted sessions it always gave; a real
+      // player's session has no background traffic (player.mjs makes it)
+      background: players[i % players.length] === 'scripted' ? (['none', 'none', 'web', 'bulk'] as const)[Math.floor(r() * 4)]! : (r(), 'none'),
+      playerName: players[i % players.length]!,
+      // a real player's sessions alternate between one HTTP/2 connection and HTTP/1.1's several
+      ...(players[i % players.length] === 'scripted' ? {} : { transport: Math.floor(i / players.length) % 2 ? ('http1.1' as const) : ('h2' as const) }),
     };
   });
   const inKernel = values['in-kernel']!;
@@ -334,6 +388,11 @@ async function main(): Promise<void> {
     ? { runner: tools.runner, object: tools.forestObject, model: projectPath('models', 'video-quality.js') }
     : { runner: tools.runner, object: tools.object };
   work = await mkdtemp(path.join(tmpdir(), 'fwbuild-lab-'));
+  if (players.some((p) => p !== 'scripted')) {
+    process.stderr.write(`encoding (or reusing) the media ladder for ${seconds + 20} s of playback…\n`);
+    labTools.media = await mediaSet(seconds + 20, stop.signal);
+    labTools.tls = await makeLabTls(work, Array.from({ length: parallel }, (_, slot) => `10.79.${slot}.2`));
+  }
   // A failed session is reported and left out; the others go on. Three failures in a row is
   // something systematic: the run stops there and keeps what it has.
   const failed: number[] = [];
@@ -351,7 +410,7 @@ async function main(): Promise<void> {
           answers.push(...res.answers);
           done++;
           inARow = 0;
-          process.stderr.write(`session ${spec.id} (${spec.trace.kind}, ${spec.segS} s segments, ${spec.background}): ${res.windows.length} windows, startup ${res.session.startupS} s, ${((Date.now() - t) / 1000).toFixed(0)} s\n`);
+          process.stderr.write(`session ${spec.id} (${spec.playerName}${spec.transport ? ` ${spec.transport}` : ''}, ${spec.trace.kind}, ${spec.segS} s segments, ${spec.background}): ${res.windows.length} windows, startup ${res.session.startupS} s, ${((Date.now() - t) / 1000).toFixed(0)} s\n`);
         } catch (e) {
           if (stop.signal.aborted) return;
           failed.push(spec.id);

@@ -1,1 +1,2 @@
-export declare const LADDER: { name: string; kbps: number }[];
+export declare const LADDER: { name: string; kbps: number; width: number; height: number }[];
+export declare function rungOfHeight(height: number): number;

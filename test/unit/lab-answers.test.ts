@@ -3,7 +3,8 @@
  * and each placement's answers matched to the windows they describe.
  */
 import test from 'ava';
-import { answerAccuracy, labAnswers, labelWindow, type OutputLine, type PlayerLog } from '../../models/lab/answers.js';
+import { answerAccuracy, labAnswers, labelWindow, stallsOf, truthLog, type OutputLine, type PlayerLog } from '../../models/lab/answers.js';
+import type { GroundTruth } from '../../models/lab/players/types.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -109,4 +110,36 @@ test('accuracy counts each placement apart, over windows that played long enough
   t.deepEqual(acc.kernel, { windows: 6, sessions: 2, accuracy: 4 / 6 });
   // a threshold above every window's playing time leaves nothing to count
   t.deepEqual(answerAccuracy(labAnswers(lines, p, 1), 11).kernel, { windows: 0, sessions: 0, accuracy: null });
+});
+
+test('a real player\'s stalls are waiting until the next playing, after playback began; one still open ends with the session', (t) => {
+  const ev = (ms: number, type: string) => ({ ms: T0 + ms, type });
+  // the waiting before the first playing is startup, not a stall; a second waiting while stalled adds nothing
+  const events = [ev(100, 'waiting'), ev(1500, 'playing'), ev(9000, 'waiting'), ev(9500, 'waiting'), ev(11000, 'playing'), ev(30000, 'waiting')];
+  t.deepEqual(stallsOf(events, T0 + 32000), [{ fromMs: T0 + 9000, toMs: T0 + 11000 }, { fromMs: T0 + 30000, toMs: T0 + 32000 }]);
+  t.deepEqual(stallsOf([ev(100, 'waiting')], T0 + 5000), [], 'never played: no stall, the startup never ended');
+});
+
+test('a real player\'s rendered heights label windows: each height\'s stretch is played at its rung, stalls are not', (t) => {
+  const gt: GroundTruth = {
+    player: 'test',
+    startMs: T0,
+    endMs: T0 + 40_000,
+    startupS: 2,
+    // 360p from 2 s, 1080p from 12 s, 720p (scaled, 718 lines) from 25 s
+    rendered: [{ ms: T0 + 2000, height: 360 }, { ms: T0 + 12_000, height: 1080 }, { ms: T0 + 25_000, height: 718 }],
+    stalls: [{ fromMs: T0 + 14_000, toMs: T0 + 20_000 }],
+    own: [],
+    clock: [],
+  };
+  const log = truthLog(gt, 4);
+  t.deepEqual(log.segments.map((s) => [s.rung, s.playStartMs - T0, s.playEndMs - T0]), [[1, 2000, 12_000], [4, 12_000, 14_000], [4, 20_000, 25_000], [3, 25_000, 40_000]]);
+  t.is(log.startupS, 2);
+  const w = labelWindow(log, T0 + 20_000);
+  // 10-20 s: 360p for 2 s, 1080p for 2 s, then 6 s of stall
+  t.is(w.played, 4, 'a tie goes to the higher rung');
+  t.is(w.playingS, 4);
+  t.is(w.stallS, 6);
+  t.is(w.fetched, null, 'a real player\'s downloads are not in its log');
+  t.is(labelWindow(log, T0 + 40_000).played, 3);
 });

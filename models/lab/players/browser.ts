@@ -1,0 +1,107 @@
+/**
+ * A real player in Debian's Chromium, headless, inside the client's network namespace, driven
+ * by playwright-core over its pipe (so the browser's traffic leaves from the namespace while
+ * the driver stays outside). The page (media-server.mjs /player.html) holds one muted video
+ * element; ground-truth instrumentation is added before the player's library, and the adapter's
+ * `start` runs in the page with the manifest URL.
+ */
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { stallsOf } from '../answers.js';
+import type { GroundTruth, PlayerAdapter, PlaySpec } from './types.js';
+
+export const CHROMIUM = '/usr/bin/chromium';
+
+/** The page side of an adapter: runs in the browser, must not use anything from this module. */
+export interface BrowserPlayer {
+  name: string;
+  manifest: 'dash' | 'hls';
+  /** the player's library: node_modules path, served as /lib/<basename> */
+  lib: string;
+  /** starts playback of `url` on the page's <video id="v">; reports via window.__lab.own(height, what) */
+  start: (url: string) => void;
+}
+
+/** In the page before anything else: the media element's events and each rendered frame's height. */
+function instrument(): void {
+  type Lab = { rendered: { ms: number; height: number }[]; events: { ms: number; type: string }[]; clock: { ms: number; currentTime: number }[]; own: { ms: number; height: number; what: string }[] };
+  const lab: Lab = { rendered: [], events: [], clock: [], own: [] };
+  const w = window as unknown as { __lab: Lab & { ownReport: (height: number, what: string) => void } };
+  w.__lab = { ...lab, ownReport: (height, what) => w.__lab.own.push({ ms: Date.now(), height, what }) };
+  document.addEventListener('DOMContentLoaded', () => {
+    const v = document.getElementById('v') as HTMLVideoElement;
+    for (const type of ['playing', 'waiting', 'pause', 'seeking', 'seeked', 'ended', 'error', 'stalled']) v.addEventListener(type, () => w.__lab.events.push({ ms: Date.now(), type }));
+    let last = -1;
+    const frame = (_now: number, meta: { height: number }) => {
+      if (meta.height !== last) {
+        last = meta.height;
+        w.__lab.rendered.push({ ms: Date.now(), height: meta.height });
+      }
+      v.requestVideoFrameCallback(frame);
+    };
+    v.requestVideoFrameCallback(frame);
+    setInterval(() => w.__lab.clock.push({ ms: Date.now(), currentTime: v.currentTime }), 1000);
+  });
+}
+
+export function browserAdapter(p: BrowserPlayer): PlayerAdapter {
+  return {
+    name: p.name,
+    manifest: p.manifest,
+    lib: p.lib,
+    async play(spec: PlaySpec): Promise<GroundTruth> {
+      const dir = await mkdtemp(path.join(tmpdir(), 'fwbuild-browser-'));
+      // the browser runs inside the namespace; playwright talks to it over inherited pipes
+      const wrapper = path.join(dir, 'chromium-in-netns');
+      await writeFile(wrapper, `#!/bin/sh\nexec ip netns exec '${spec.netns}' ${CHROMIUM} "$@"\n`);
+      await chmod(wrapper, 0o755);
+      const browser = await chromium.launch({
+        executablePath: wrapper,
+        headless: true,
+        timeout: 60_000,
+        args: [
+          '--no-sandbox', // root in the lab; the page is the lab's own
+          '--autoplay-policy=no-user-gesture-required',
+          '--mute-audio',
+          '--disable-quic',
+          `--ignore-certificate-errors-spki-list=${spec.caSpki}`,
+          ...(spec.transport === 'http1.1' ? ['--disable-http2'] : []),
+        ],
+      });
+      try {
+        const page = await browser.newPage({ viewport: { width: 1920, height: 1080 } });
+        // functions passed to the page keep their names under tsx (esbuild's keepNames wraps
+        // them in __name(...)), a helper the page lacks: it is given one that does nothing
+        await page.addInitScript({ content: 'globalThis.__name = (f) => f;' });
+        await page.addInitScript(instrument);
+        const startMs = Date.now();
+        await page.goto(`${spec.origin}/player.html`);
+        await page.addScriptTag({ url: `/lib/${path.basename(p.lib)}` });
+        await page.evaluate(p.start, `${spec.origin}${spec.manifest}`);
+        const endAt = startMs + spec.seconds * 1000;
+        await page.waitForTimeout(Math.max(0, endAt - Date.now()));
+        const lab = await page.evaluate(() => {
+          const l = (window as unknown as { __lab: { rendered: unknown[]; events: unknown[]; clock: unknown[]; own: unknown[] } }).__lab;
+          return { rendered: l.rendered, events: l.events, clock: l.clock, own: l.own };
+        }) as { rendered: { ms: number; height: number }[]; events: { ms: number; type: string }[]; clock: { ms: number; currentTime: number }[]; own: { ms: number; height: number; what: string }[] };
+        const endMs = Date.now();
+        const firstPlaying = lab.events.find((e) => e.type === 'playing');
+        return {
+          player: p.name,
+          startMs,
+          endMs,
+          startupS: firstPlaying ? (firstPlaying.ms - startMs) / 1000 : null,
+          rendered: lab.rendered,
+          stalls: stallsOf(lab.events, endMs),
+          own: lab.own,
+          clock: lab.clock,
+        };
+      } finally {
+        await browser.close().catch(() => {});
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
