@@ -192,10 +192,9 @@ async function session(spec: SessionSpec, slot: number, tools: LabTools, work: s
     children.push(runner.child);
     const real = spec.playerName !== 'scripted';
     const port = real ? SERVER_PORT.real : SERVER_PORT.scripted;
-    const libs = Object.fromEntries(Object.values(PLAYERS).filter((p) => p.lib).map((p) => [`/lib/${path.basename(p.lib!)}`, projectPath('node_modules', p.lib!)]));
     const server = real
       ? run('ip', ['netns', 'exec', s.name, process.execPath, projectPath('models', 'lab', 'media-server.mjs'),
-        JSON.stringify({ host: `${srvNet}.2`, port, media: tools.media!.dir, key: tools.tls!.key, cert: tools.tls!.cert, libs })], { until: /"listening"/ })
+        JSON.stringify({ host: `${srvNet}.2`, port, media: tools.media!.dir, key: tools.tls!.key, cert: tools.tls!.cert })], { until: /"listening"/ })
       : run('ip', ['netns', 'exec', s.name, process.execPath, projectPath('models', 'lab', 'video-server.mjs'), `${srvNet}.2`, String(port)], { until: /"listening"/ });
     children.push(server.child);
     // the player starts only once the runner's programs are attached: a flow whose first

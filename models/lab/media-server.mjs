@@ -1,7 +1,8 @@
 // The lab's media server for real players, run in the server's network namespace: the encoded
-// media (media.ts), the players' libraries from node_modules and their page, over HTTPS with
-// HTTP/2 or HTTP/1.1 as the client's ALPN asks (one multiplexed connection, or several).
-//   node media-server.mjs '{"host":"10.79.0.2","port":443,"media":DIR,"key":FILE,"cert":FILE,"libs":{"/lib/x.js":FILE}}'
+// media (media.ts) and the players' page, over HTTPS with HTTP/2 or HTTP/1.1 as the client's
+// ALPN asks (one multiplexed connection, or several). The players' code is not served: the
+// browser takes it from disk (players/browser.ts).
+//   node media-server.mjs '{"host":"10.79.0.2","port":443,"media":DIR,"key":FILE,"cert":FILE}'
 // Prints {"listening":port}, then one JSON line per response when it ends: the time, the path,
 // the bytes sent, the protocol and the connection (a number per TCP connection), which is the
 // network side of the ground truth.
@@ -38,7 +39,6 @@ function handler(req, res) {
     return log(200);
   }
   if (url.pathname.startsWith('/media/')) file = inside(o.media, url.pathname.slice('/media'.length));
-  else if (o.libs[url.pathname]) file = o.libs[url.pathname];
   let size;
   try {
     size = file && statSync(file).isFile() ? statSync(file).size : null;

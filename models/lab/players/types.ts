@@ -43,7 +43,5 @@ export interface PlayerAdapter {
   name: string;
   /** which manifest of the media set it plays */
   manifest: 'dash' | 'hls';
-  /** a library the page loads, as a path under node_modules (served as /lib/<its basename>) */
-  lib?: string;
   play(spec: PlaySpec): Promise<GroundTruth>;
 }
