@@ -37,10 +37,9 @@ import { Netns, sh } from '../../builder/vrouter/netns.js';
 import { writeFileAtomic } from '../../builder/util/atomic.js';
 import { projectPath } from '../../builder/util/paths.js';
 import { buildBpfTools } from '../../devkit/bpf.js';
-import { answerAccuracy, labAnswers, labelWindow, truthLog, WINDOW_S, type LabAnswer, type OutputLine, type PlayerLog } from './answers.js';
+import { answerAccuracy, labAnswers, labelWindow, WINDOW_S, type LabAnswer, type OutputLine } from './answers.js';
 import { mediaSet, type MediaSet } from './media.js';
 import { PLAYER_NAMES, PLAYERS } from './players/index.js';
-import type { GroundTruth } from './players/types.js';
 import { makeLabTls, type LabTls } from './tls.js';
 import { makeTrace, rng, TRACE_KINDS, type Trace } from './traces.js';
 
@@ -79,6 +78,8 @@ export interface SessionSpec {
 
 /** Every process the sessions started and that still runs: what a signal must stop. */
 const live = new Set<ChildProcess>();
+/** The players of the sessions in progress (a process, a browser): a signal aborts each. */
+const playersInProgress = new Set<AbortController>();
 
 /**
  * A process, its stdout once it ends (SIGTERM counts as a normal end; `keep: false` drops it),
@@ -139,14 +140,17 @@ interface LabTools {
   tls?: LabTls;
 }
 
-/** Where a session's client fetches from: the scripted player's HTTP server or the HTTPS media server. */
-const SERVER_PORT = { scripted: 8080, real: 443 } as const;
+/** The port of each server a player plays from (PlayerAdapter's `server`). */
+const SERVER_PORT = { synthetic: 8080, media: 443 } as const;
 
 async function session(spec: SessionSpec, slot: number, tools: LabTools, work: string) {
   // interface names (at most 15 bytes) live inside the run's own namespaces: no pid needed there
   const n = (r: string) => `${PREFIX}${slot}${r}`;
   const [c, r, i, s] = (await Promise.all(['c', 'r', 'i', 's'].map((x) => Netns.create(`${RUN}${slot}${x}`)))) as [Netns, Netns, Netns, Netns];
   const children: ChildProcess[] = [];
+  // stops the player (its process, its browser) when the session ends, however it ends
+  const playing = new AbortController();
+  playersInProgress.add(playing);
   try {
     const lanNet = `10.77.${slot}`;
     const wanNet = `10.78.${slot}`;
@@ -190,9 +194,10 @@ async function session(spec: SessionSpec, slot: number, tools: LabTools, work: s
       // one file for the whole session: at the default cap the runner moves it aside (FILE.1)
       '--output-max-kb', String(1 << 20)], { keep: false, until: /"ready":true/ });
     children.push(runner.child);
-    const real = spec.playerName !== 'scripted';
-    const port = real ? SERVER_PORT.real : SERVER_PORT.scripted;
-    const server = real
+    const adapter = PLAYERS[spec.playerName]!;
+    const media = adapter.server === 'media';
+    const port = SERVER_PORT[adapter.server];
+    const server = media
       ? run('ip', ['netns', 'exec', s.name, process.execPath, projectPath('models', 'lab', 'media-server.mjs'),
         JSON.stringify({ host: `${srvNet}.2`, port, media: tools.media!.dir, key: tools.tls!.key, cert: tools.tls!.cert })], { until: /"listening"/ })
       : run('ip', ['netns', 'exec', s.name, process.execPath, projectPath('models', 'lab', 'video-server.mjs'), `${srvNet}.2`, String(port)], { until: /"listening"/ });
@@ -205,17 +210,19 @@ async function session(spec: SessionSpec, slot: number, tools: LabTools, work: s
     const offsetMs = tools.model ? spec.seed % (WINDOW_S * 1000) : 0;
     await new Promise((res) => setTimeout(res, offsetMs));
 
-    let truth: GroundTruth | undefined;
-    const player = real
-      ? {
-          out: PLAYERS[spec.playerName]!.play({
-            netns: c.name, origin: `https://${srvNet}.2`, manifest: `/media/${tools.media!.manifests[spec.segS]![PLAYERS[spec.playerName]!.manifest]}`,
-            transport: spec.transport ?? 'h2', seconds: spec.seconds, seed: spec.seed, caSpki: tools.tls!.caSpki,
-          }).then((gt) => JSON.stringify(truthLog((truth = gt), spec.segS))),
-        }
-      : run('ip', ['netns', 'exec', c.name, process.execPath, projectPath('models', 'lab', 'player.mjs'),
-        JSON.stringify({ server: `${srvNet}.2:${port}`, seconds: spec.seconds, segS: spec.segS, seed: spec.seed, background: spec.background })]);
-    if ('child' in player) children.push(player.child);
+    const played = adapter.play({
+      netns: c.name,
+      server: `${srvNet}.2:${port}`,
+      manifest: media ? `/media/${tools.media!.manifests[spec.segS]![adapter.manifest ?? 'dash']}` : '',
+      transport: spec.transport ?? 'http1.1',
+      seconds: spec.seconds,
+      segS: spec.segS,
+      seed: spec.seed,
+      background: spec.background,
+      ...(tools.tls ? { caSpki: tools.tls.caSpki } : {}),
+      signal: playing.signal,
+    });
+    played.catch(() => {}); // awaited below: fails the session there, not the run here
     const t0 = Date.now();
     let stop = false;
     const shaping = (async () => {
@@ -226,7 +233,7 @@ async function session(spec: SessionSpec, slot: number, tools: LabTools, work: s
       }
     })();
     shaping.catch(() => {}); // awaited below: fails the session there, not the run here
-    const log = JSON.parse(await player.out) as PlayerLog;
+    const { log, truth } = await played;
     stop = true;
     await shaping;
     // one more window boundary, so the last window the player was in is written
@@ -240,15 +247,15 @@ async function session(spec: SessionSpec, slot: number, tools: LabTools, work: s
     const seenFlows = new Set<number>();
     for (const line of (await readFile(record, 'utf8')).split('\n').filter(Boolean)) {
       const rec = JSON.parse(line) as { window: number; time: number; flow: { id: number; proto: number; clientPort: number; serverPort: number }; features: Record<string, unknown> };
-      // the scripted player's one video connection; every connection of a real player (audio and
-      // video, on one HTTP/2 connection or several HTTP/1.1 ones)
-      if (rec.flow.proto !== 6 || rec.flow.serverPort !== port || (!real && rec.flow.clientPort !== log.videoPort)) continue;
+      // the scripted player's one video connection (its log names it); every connection of a real
+      // player (audio and video, on one HTTP/2 connection or several HTTP/1.1 ones)
+      if (rec.flow.proto !== 6 || rec.flow.serverPort !== port || (log.videoPort && rec.flow.clientPort !== log.videoPort)) continue;
       // windows that start after the session ended hold only the connection's teardown
       if ((rec.time - WINDOW_S) * 1000 >= log.endMs) continue;
       const label = labelWindow(log, rec.time * 1000);
-      const first = real ? !seenFlows.has(rec.flow.id) : firstSeen;
+      const first = log.videoPort ? firstSeen : !seenFlows.has(rec.flow.id);
       seenFlows.add(rec.flow.id);
-      windows.push({ session: spec.id, window: rec.window, time: rec.time, first, features: rec.features, label, ...(real ? { flow: rec.flow.id } : {}) });
+      windows.push({ session: spec.id, window: rec.window, time: rec.time, first, features: rec.features, label, ...(log.videoPort ? {} : { flow: rec.flow.id }) });
       firstSeen = false;
     }
     // the player's own log too (wall-clock ms), so the windows can be labelled again another way
@@ -260,11 +267,13 @@ async function session(spec: SessionSpec, slot: number, tools: LabTools, work: s
     // the kernel's window count on each of the video flow's lines: a gap in it shows in the data
     const kernelCounts = lines.filter((l) => l.flow.proto === 6 && l.flow.clientPort === log.videoPort && l.flow.serverPort === 8080).map((l) => l.kernel?.windows ?? 0);
     // a real player's own record too: rendered heights, stalls, its API's reports, and each response the server sent
-    const realTruth = real && truth
+    const realTruth = truth
       ? { truth, responses: serverLog.split('\n').filter((l) => l.includes('"path"')).map((l) => JSON.parse(l) as unknown) }
       : {};
     return { session: { ...spec, startupS: log.startupS, segments: log.segments.length, windows: windows.length, player: playerLog, ...realTruth, ...(tools.model ? { offsetMs, kernelCounts } : {}) }, windows, answers };
   } finally {
+    playing.abort();
+    playersInProgress.delete(playing);
     for (const ch of children) if (ch.exitCode === null) ch.kill('SIGKILL');
     await Promise.all([c, r, i, s].map((x) => x.remove()));
   }
@@ -321,10 +330,10 @@ async function main(): Promise<void> {
       trace: makeTrace(TRACE_KINDS[Math.floor(id / 3) % TRACE_KINDS.length]!, seed, seconds),
       // drawn for every session, so a seed gives the scripted sessions it always gave; a real
       // player's session has no background traffic (player.mjs makes it)
-      background: players[i % players.length] === 'scripted' ? (['none', 'none', 'web', 'bulk'] as const)[Math.floor(r() * 4)]! : (r(), 'none'),
+      background: PLAYERS[players[i % players.length]!]!.background ? (['none', 'none', 'web', 'bulk'] as const)[Math.floor(r() * 4)]! : (r(), 'none'),
       playerName: players[i % players.length]!,
-      // a real player's sessions alternate between one HTTP/2 connection and HTTP/1.1's several
-      ...(players[i % players.length] === 'scripted' ? {} : { transport: Math.floor(i / players.length) % 2 ? ('http1.1' as const) : ('h2' as const) }),
+      // a media-server player's sessions alternate between one HTTP/2 connection and HTTP/1.1's several
+      ...(PLAYERS[players[i % players.length]!]!.server === 'media' ? { transport: Math.floor(i / players.length) % 2 ? ('http1.1' as const) : ('h2' as const) } : {}),
     };
   });
   const inKernel = values['in-kernel']!;
@@ -369,6 +378,7 @@ async function main(): Promise<void> {
     process.on('uncaughtException', () => {});
     stop.abort();
     for (const ch of live) ch.kill('SIGKILL');
+    for (const p of playersInProgress) p.abort();
     void (async () => {
       const tools = await building.catch(() => undefined);
       for (const ns of await Netns.list(RUN)) await sh('ip', ['netns', 'del', ns]).catch(() => {});
@@ -387,7 +397,7 @@ async function main(): Promise<void> {
     ? { runner: tools.runner, object: tools.forestObject, model: projectPath('models', 'video-quality.js') }
     : { runner: tools.runner, object: tools.object };
   work = await mkdtemp(path.join(tmpdir(), 'fwbuild-lab-'));
-  if (players.some((p) => p !== 'scripted')) {
+  if (players.some((p) => PLAYERS[p]!.server === 'media')) {
     process.stderr.write(`encoding (or reusing) the media ladder for ${seconds + 20} s of playback…\n`);
     labTools.media = await mediaSet(seconds + 20, stop.signal);
     labTools.tls = await makeLabTls(work, Array.from({ length: parallel }, (_, slot) => `10.79.${slot}.2`));

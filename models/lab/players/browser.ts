@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { projectPath } from '../../../builder/util/paths.js';
-import { stallsOf } from '../answers.js';
-import type { GroundTruth, PlayerAdapter, PlaySpec } from './types.js';
+import { stallsOf, truthLog } from '../answers.js';
+import type { GroundTruth, PlayerAdapter, PlayResult, PlaySpec } from './types.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -50,13 +50,16 @@ function instrument(): void {
 export function browserAdapter(p: BrowserPlayer): PlayerAdapter {
   return {
     name: p.name,
+    server: 'media',
     manifest: p.manifest,
-    async play(spec: PlaySpec): Promise<GroundTruth> {
+    async play(spec: PlaySpec): Promise<PlayResult> {
       const dir = await mkdtemp(path.join(tmpdir(), 'fwbuild-browser-'));
       // the browser runs inside the namespace; playwright talks to it over inherited pipes
       const wrapper = path.join(dir, 'chromium-in-netns');
       await writeFile(wrapper, `#!/bin/sh\nexec ip netns exec '${spec.netns}' ${CHROMIUM} "$@"\n`);
       await chmod(wrapper, 0o755);
+      spec.signal.throwIfAborted();
+      if (!spec.caSpki) throw new Error(`${p.name}: no CA to trust for https://${spec.server}`);
       const browser = await chromium.launch({
         executablePath: wrapper,
         headless: true,
@@ -70,6 +73,9 @@ export function browserAdapter(p: BrowserPlayer): PlayerAdapter {
           ...(spec.transport === 'http1.1' ? ['--disable-http2'] : []),
         ],
       });
+      // the lab stopping, or the session ending early, closes the browser
+      const close = () => void browser.close().catch(() => {});
+      spec.signal.addEventListener('abort', close, { once: true });
       try {
         const page = await browser.newPage({ viewport: { width: 1920, height: 1080 } });
         // functions passed to the page keep their names under tsx (esbuild's keepNames wraps
@@ -81,9 +87,10 @@ export function browserAdapter(p: BrowserPlayer): PlayerAdapter {
         const lib = projectPath('node_modules', p.lib);
         await page.route(`**/lib/${path.basename(p.lib)}`, (route) => route.fulfill({ path: lib, contentType: 'text/javascript' }));
         const startMs = Date.now();
-        await page.goto(`${spec.origin}/player.html`);
+        const origin = `https://${spec.server}`;
+        await page.goto(`${origin}/player.html`);
         await page.addScriptTag({ url: `/lib/${path.basename(p.lib)}` });
-        await page.evaluate(p.start, `${spec.origin}${spec.manifest}`);
+        await page.evaluate(p.start, `${origin}${spec.manifest}`);
         const endAt = startMs + spec.seconds * 1000;
         await page.waitForTimeout(Math.max(0, endAt - Date.now()));
         const lab = await page.evaluate(() => {
@@ -92,7 +99,7 @@ export function browserAdapter(p: BrowserPlayer): PlayerAdapter {
         }) as { rendered: { ms: number; height: number }[]; events: { ms: number; type: string }[]; clock: { ms: number; currentTime: number }[]; own: { ms: number; height: number; what: string }[] };
         const endMs = Date.now();
         const firstPlaying = lab.events.find((e) => e.type === 'playing');
-        return {
+        const truth: GroundTruth = {
           player: p.name,
           startMs,
           endMs,
@@ -102,7 +109,9 @@ export function browserAdapter(p: BrowserPlayer): PlayerAdapter {
           own: lab.own,
           clock: lab.clock,
         };
+        return { log: truthLog(truth, spec.segS), truth };
       } finally {
+        spec.signal.removeEventListener('abort', close);
         await browser.close().catch(() => {});
         await rm(dir, { recursive: true, force: true });
       }

@@ -1,7 +1,8 @@
-/** The real players the lab can run, by name (--players); `scripted` is the lab's own player.mjs. */
+/** The lab's players by name (lab:collect --players): one adapter file each, listed here. */
 import dashjs from './dashjs.js';
+import scripted from './scripted.js';
 import shaka from './shaka.js';
 import type { PlayerAdapter } from './types.js';
 
-export const PLAYERS: Record<string, PlayerAdapter> = Object.fromEntries([dashjs, shaka].map((p) => [p.name, p]));
-export const PLAYER_NAMES = ['scripted', ...Object.keys(PLAYERS)];
+export const PLAYERS: Record<string, PlayerAdapter> = Object.fromEntries([scripted, dashjs, shaka].map((p) => [p.name, p]));
+export const PLAYER_NAMES = Object.keys(PLAYERS);

@@ -1,3 +1,5 @@
+import type { PlayerLog } from '../answers.js';
+
 /**
  * The lab's players behind one small interface: start a session given the manifest URL, and
  * return the ground truth. A new player is one adapter file beside this one, listed in index.ts.
@@ -7,16 +9,21 @@
 export interface PlaySpec {
   /** the client's network namespace: the player runs inside it */
   netns: string;
-  /** https://host:port of the media server */
-  origin: string;
-  /** the manifest's path on the server (DASH or HLS, as the adapter's `manifest` says) */
+  /** host:port of the server the adapter's `server` names */
+  server: string;
+  /** the manifest's path on the media server (DASH or HLS, as the adapter's `manifest` says); '' for the synthetic server */
   manifest: string;
   /** HTTP/2 (one multiplexed connection) or HTTP/1.1 (parallel connections) */
   transport: 'h2' | 'http1.1';
   seconds: number;
+  segS: number;
   seed: number;
-  /** the CA's SPKI hash, for the browser to trust the lab's server */
-  caSpki: string;
+  /** background traffic beside the video, for a player that makes it (`background: true`) */
+  background: 'none' | 'web' | 'bulk';
+  /** the CA's SPKI hash, for a browser to trust the lab's HTTPS server */
+  caSpki?: string;
+  /** aborted when the session ends or the lab stops: the player stops and leaves nothing running */
+  signal: AbortSignal;
 }
 
 /**
@@ -39,9 +46,19 @@ export interface GroundTruth {
   clock: { ms: number; currentTime: number }[];
 }
 
+/** What a player returns: the log labelling reads, and a real player's own record of the session. */
+export interface PlayResult {
+  log: PlayerLog;
+  truth?: GroundTruth;
+}
+
 export interface PlayerAdapter {
   name: string;
-  /** which manifest of the media set it plays */
-  manifest: 'dash' | 'hls';
-  play(spec: PlaySpec): Promise<GroundTruth>;
+  /** the server it plays from: the synthetic segments over HTTP/1.1 (video-server.mjs) or the encoded media over HTTPS (media-server.mjs) */
+  server: 'synthetic' | 'media';
+  /** which manifest of the media set it plays (a media-server player) */
+  manifest?: 'dash' | 'hls';
+  /** it makes the session's background traffic itself */
+  background?: boolean;
+  play(spec: PlaySpec): Promise<PlayResult>;
 }
