@@ -18,7 +18,12 @@ let nextConnection = 1;
 
 /** The file a URL path names under root, or null: no path may leave the root. */
 function inside(root, rel) {
-  const file = path.resolve(root, `.${decodeURIComponent(rel)}`);
+  let file;
+  try {
+    file = path.resolve(root, `.${decodeURIComponent(rel)}`);
+  } catch {
+    return null; // not a valid percent-encoding
+  }
   return file.startsWith(`${path.resolve(root)}${path.sep}`) ? file : null;
 }
 
