@@ -322,6 +322,8 @@ async function main(): Promise<void> {
   const specs: SessionSpec[] = Array.from({ length: total }, (_, i) => {
     const id = firstId + i;
     const seed = Math.floor(r() * 1e9);
+    const playerName = players[i % players.length]!;
+    const adapter = PLAYERS[playerName]!;
     return {
       id,
       seed,
@@ -330,10 +332,10 @@ async function main(): Promise<void> {
       trace: makeTrace(TRACE_KINDS[Math.floor(id / 3) % TRACE_KINDS.length]!, seed, seconds),
       // drawn for every session, so a seed gives the scripted sessions it always gave; a real
       // player's session has no background traffic (player.mjs makes it)
-      background: PLAYERS[players[i % players.length]!]!.background ? (['none', 'none', 'web', 'bulk'] as const)[Math.floor(r() * 4)]! : (r(), 'none'),
-      playerName: players[i % players.length]!,
+      background: adapter.background ? (['none', 'none', 'web', 'bulk'] as const)[Math.floor(r() * 4)]! : (r(), 'none'),
+      playerName,
       // a media-server player's sessions alternate between one HTTP/2 connection and HTTP/1.1's several
-      ...(PLAYERS[players[i % players.length]!]!.server === 'media' ? { transport: Math.floor(i / players.length) % 2 ? ('http1.1' as const) : ('h2' as const) } : {}),
+      ...(adapter.server === 'media' ? { transport: Math.floor(i / players.length) % 2 ? ('http1.1' as const) : ('h2' as const) } : {}),
     };
   });
   const inKernel = values['in-kernel']!;

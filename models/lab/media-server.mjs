@@ -44,11 +44,12 @@ function handler(req, res) {
     return log(200);
   }
   if (url.pathname.startsWith('/media/')) file = inside(o.media, url.pathname.slice('/media'.length));
-  let size;
+  let size = null;
   try {
-    size = file && statSync(file).isFile() ? statSync(file).size : null;
+    const st = file && statSync(file);
+    if (st && st.isFile()) size = st.size;
   } catch {
-    size = null;
+    // no such file: 404 below
   }
   if (size === null) {
     res.writeHead(404).end();

@@ -35,16 +35,16 @@ export async function evaluatePlayers(dir: string, modelFile: string) {
   for (const session of sessions.values()) {
     const predict = referenceModel(source); // a fresh model per session: its flow ids start again
     const ws = windows.filter((w) => w.session === session.id).sort((a, b) => a.window - b.window || (a.flow ?? 0) - (b.flow ?? 0));
-    const main = new Map<number, number>(); // runner window -> the flow with the most downstream bytes
+    // runner window -> the flow with the most downstream bytes in it
+    const most = new Map<number, { flow: number; bytes: number }>();
     for (const w of ws) {
-      const best = main.get(w.window);
-      const bytes = (x: Window) => x.features['downBytes'] ?? 0;
-      if (best === undefined || bytes(w) > bytes(ws.find((x) => x.window === w.window && (x.flow ?? 0) === best)!)) main.set(w.window, w.flow ?? 0);
+      const bytes = w.features['downBytes'] ?? 0;
+      if (bytes > (most.get(w.window)?.bytes ?? -1)) most.set(w.window, { flow: w.flow ?? 0, bytes });
     }
     let startupAnswered = false;
     for (const w of ws) {
       const out = predict(w.features, { id: w.flow ?? 0 }) as { resolution?: string; startupMs?: number } | null;
-      const isMain = main.get(w.window) === (w.flow ?? 0);
+      const isMain = most.get(w.window)?.flow === (w.flow ?? 0);
       if (isMain && !startupAnswered && typeof out?.startupMs === 'number' && session.startupS !== null) {
         startup.push({ session, errS: Math.abs(out.startupMs / 1000 - session.startupS) });
         startupAnswered = true;

@@ -25,11 +25,18 @@ export interface BrowserPlayer {
   start: (url: string) => void;
 }
 
+/** What the page records (window.__lab), read back at the session's end. */
+interface PageLab {
+  rendered: { ms: number; height: number }[];
+  events: { ms: number; type: string }[];
+  clock: { ms: number; currentTime: number }[];
+  own: { ms: number; height: number; what: string }[];
+}
+
 /** In the page before anything else: the media element's events and each rendered frame's height. */
 function instrument(): void {
-  type Lab = { rendered: { ms: number; height: number }[]; events: { ms: number; type: string }[]; clock: { ms: number; currentTime: number }[]; own: { ms: number; height: number; what: string }[] };
-  const lab: Lab = { rendered: [], events: [], clock: [], own: [] };
-  const w = window as unknown as { __lab: Lab & { ownReport: (height: number, what: string) => void } };
+  const lab: PageLab = { rendered: [], events: [], clock: [], own: [] };
+  const w = window as unknown as { __lab: PageLab & { ownReport: (height: number, what: string) => void } };
   w.__lab = { ...lab, ownReport: (height, what) => w.__lab.own.push({ ms: Date.now(), height, what }) };
   document.addEventListener('DOMContentLoaded', () => {
     const v = document.getElementById('v') as HTMLVideoElement;
@@ -93,10 +100,10 @@ export function browserAdapter(p: BrowserPlayer): PlayerAdapter {
         await page.evaluate(p.start, `${origin}${spec.manifest}`);
         const endAt = startMs + spec.seconds * 1000;
         await page.waitForTimeout(Math.max(0, endAt - Date.now()));
-        const lab = await page.evaluate(() => {
-          const l = (window as unknown as { __lab: { rendered: unknown[]; events: unknown[]; clock: unknown[]; own: unknown[] } }).__lab;
+        const lab = await page.evaluate((): PageLab => {
+          const l = (window as unknown as { __lab: PageLab }).__lab;
           return { rendered: l.rendered, events: l.events, clock: l.clock, own: l.own };
-        }) as { rendered: { ms: number; height: number }[]; events: { ms: number; type: string }[]; clock: { ms: number; currentTime: number }[]; own: { ms: number; height: number; what: string }[] };
+        });
         const endMs = Date.now();
         const firstPlaying = lab.events.find((e) => e.type === 'playing');
         const truth: GroundTruth = {
