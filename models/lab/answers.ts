@@ -17,6 +17,8 @@ export interface PlayerLog {
   videoPort: number;
   startupS: number | null;
   segments: { k: number; rung: number; bytes: number; reqMs: number; arriveMs: number; playStartMs: number; playEndMs: number }[];
+  /** a viewer's pause or seek until playback went on: neither played nor a stall */
+  held?: { fromMs: number; toMs: number }[];
 }
 
 /** Ground truth of one runner window [time - 10 s, time] from the player's schedule. */
@@ -38,7 +40,9 @@ export function labelWindow(p: PlayerLog, endMs: number, windowS = WINDOW_S) {
   }
   const top = (m: Map<number, number>): number | null => ([...m].sort((a, b) => b[1] - a[1] || b[0] - a[0])[0]?.[0] ?? null);
   const startMs = p.segments[0]?.playStartMs ?? Infinity;
-  const watchable = Math.max(0, to - Math.max(from, startMs));
+  const lo = Math.max(from, startMs);
+  const heldMs = (p.held ?? []).reduce((a, h) => a + Math.max(0, Math.min(h.toMs, to) - Math.max(h.fromMs, lo)), 0);
+  const watchable = Math.max(0, to - lo - heldMs);
   return {
     played: top(played),
     fetched: top(fetched),
@@ -59,20 +63,37 @@ export interface LabAnswer {
   label: ReturnType<typeof labelWindow>;
 }
 
-/** Stalls from the media element's events: waiting until the next playing, after playback began. */
-export function stallsOf(events: { ms: number; type: string }[], endMs: number): { fromMs: number; toMs: number }[] {
-  const stalls: { fromMs: number; toMs: number }[] = [];
+type Interval = { fromMs: number; toMs: number };
+
+/**
+ * From the media element's events, after playback began: stalls (waiting until the next
+ * playing) and what the viewer held (pause or seeking until the next playing). A player that
+ * waits for data after a seek has not stalled: the viewer asked for the wait.
+ */
+export function interruptionsOf(events: { ms: number; type: string }[], endMs: number): { stalls: Interval[]; held: Interval[] } {
+  const stalls: Interval[] = [];
+  const held: Interval[] = [];
   let started = false;
-  let from: number | null = null;
+  let stall: number | null = null;
+  let hold: number | null = null;
   for (const e of events) {
     if (e.type === 'playing') {
-      if (from !== null) stalls.push({ fromMs: from, toMs: e.ms });
+      if (stall !== null) stalls.push({ fromMs: stall, toMs: e.ms });
+      if (hold !== null) held.push({ fromMs: hold, toMs: e.ms });
       started = true;
-      from = null;
-    } else if (e.type === 'waiting' && started && from === null) from = e.ms;
+      stall = hold = null;
+    } else if (!started) {
+      continue;
+    } else if ((e.type === 'pause' || e.type === 'seeking') && hold === null) {
+      // a stall the viewer's action interrupts ends there: from then on the viewer holds it
+      if (stall !== null) stalls.push({ fromMs: stall, toMs: e.ms });
+      stall = null;
+      hold = e.ms;
+    } else if (e.type === 'waiting' && stall === null && hold === null) stall = e.ms;
   }
-  if (from !== null) stalls.push({ fromMs: from, toMs: endMs });
-  return stalls;
+  if (stall !== null) stalls.push({ fromMs: stall, toMs: endMs });
+  if (hold !== null) held.push({ fromMs: hold, toMs: endMs });
+  return { stalls, held };
 }
 
 /**
@@ -82,17 +103,18 @@ export function stallsOf(events: { ms: number; type: string }[], endMs: number):
  */
 export function truthLog(gt: GroundTruth, segS: number): PlayerLog {
   const segments: PlayerLog['segments'] = [];
+  const off = [...gt.stalls, ...(gt.held ?? [])];
   const cut = (from: number, to: number, rung: number) => {
-    // the stalls inside [from, to) are not played
+    // the stalls and the viewer's pauses and seeks inside [from, to) are not played
     let at = from;
-    for (const s of gt.stalls.filter((x) => x.toMs > from && x.fromMs < to).sort((a, b) => a.fromMs - b.fromMs)) {
+    for (const s of off.filter((x) => x.toMs > from && x.fromMs < to).sort((a, b) => a.fromMs - b.fromMs)) {
       if (s.fromMs > at) segments.push({ k: segments.length, rung, bytes: 0, reqMs: 0, arriveMs: 0, playStartMs: at, playEndMs: s.fromMs });
       at = Math.max(at, s.toMs);
     }
     if (to > at) segments.push({ k: segments.length, rung, bytes: 0, reqMs: 0, arriveMs: 0, playStartMs: at, playEndMs: to });
   };
   gt.rendered.forEach((r, i) => cut(r.ms, gt.rendered[i + 1]?.ms ?? gt.endMs, rungOfHeight(r.height)));
-  return { startMs: gt.startMs, endMs: gt.endMs, segS, videoPort: 0, startupS: gt.startupS, segments };
+  return { startMs: gt.startMs, endMs: gt.endMs, segS, videoPort: 0, startupS: gt.startupS, segments, ...(gt.held?.length ? { held: gt.held } : {}) };
 }
 
 /** The fields of a runner output line that labelling reads. */

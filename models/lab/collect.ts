@@ -42,6 +42,8 @@ import { mediaSet, type MediaSet } from './media.js';
 import { PLAYER_NAMES, PLAYERS } from './players/index.js';
 import { makeLabTls, type LabTls } from './tls.js';
 import { makeTrace, rng, TRACE_KINDS, type Trace } from './traces.js';
+import type { ViewerAction } from './players/types.js';
+import { viewerAction } from './viewer.js';
 
 const PREFIX = 'fwml';
 /** This run's namespaces: `fwml<pid>-<slot><role>`, so a second lab leaves a running one's alone. */
@@ -74,6 +76,8 @@ export interface SessionSpec {
   playerName: string;
   /** a real player's transport: HTTP/2 (one connection) or HTTP/1.1 (several) */
   transport?: 'h2' | 'http1.1';
+  /** the viewer's pause or seek, for a player that carries one out */
+  action?: ViewerAction;
 }
 
 /** Every process the sessions started and that still runs: what a signal must stop. */
@@ -159,6 +163,9 @@ async function session(spec: SessionSpec, slot: number, tools: LabTools, work: s
     await sh('ip', ['link', 'add', 'line0', 'netns', i.name, 'type', 'veth', 'peer', 'name', 'wan0', 'netns', r.name]);
     await sh('ip', ['link', 'add', n('s0'), 'netns', s.name, 'type', 'veth', 'peer', 'name', 'core0', 'netns', i.name]);
     const up = async (ns: Netns, dev: string, addr: string) => {
+      // IPv4 only: an IPv6 link-local address that turns valid a second or two after the link is
+      // up is an address change to Chromium, which fails its page load (ERR_NETWORK_CHANGED)
+      await ns.exec('sysctl', ['-qw', `net.ipv6.conf.${dev}.disable_ipv6=1`]);
       await ns.ip('addr', 'add', addr, 'dev', dev);
       await ns.ip('link', 'set', dev, 'up');
       // one frame per packet, as on a router's wire: no segmentation offloads on the veths
@@ -202,6 +209,14 @@ async function session(spec: SessionSpec, slot: number, tools: LabTools, work: s
         JSON.stringify({ host: `${srvNet}.2`, port, media: tools.media!.dir, key: tools.tls!.key, cert: tools.tls!.cert })], { until: /"listening"/ })
       : run('ip', ['netns', 'exec', s.name, process.execPath, projectPath('models', 'lab', 'video-server.mjs'), `${srvNet}.2`, String(port)], { until: /"listening"/ });
     children.push(server.child);
+    // background traffic for a player that does not make its own: player.mjs without its video,
+    // against the synthetic server on its own port, so its connections are not the player's
+    const extra = !adapter.background && spec.background !== 'none';
+    const bgServer = extra
+      ? run('ip', ['netns', 'exec', s.name, process.execPath, projectPath('models', 'lab', 'video-server.mjs'), `${srvNet}.2`, String(SERVER_PORT.synthetic)], { until: /"listening"/ })
+      : undefined;
+    if (bgServer) children.push(bgServer.child);
+    await bgServer?.ready;
     // the player starts only once the runner's programs are attached: a flow whose first
     // segments the hooks missed would have every segment time and count wrong
     await Promise.all([runner.ready, server.ready]);
@@ -210,6 +225,11 @@ async function session(spec: SessionSpec, slot: number, tools: LabTools, work: s
     const offsetMs = tools.model ? spec.seed % (WINDOW_S * 1000) : 0;
     await new Promise((res) => setTimeout(res, offsetMs));
 
+    const bg = extra
+      ? run('ip', ['netns', 'exec', c.name, process.execPath, projectPath('models', 'lab', 'player.mjs'),
+        JSON.stringify({ server: `${srvNet}.2:${SERVER_PORT.synthetic}`, seconds: spec.seconds, segS: spec.segS, seed: spec.seed, background: spec.background, video: false })], {})
+      : undefined;
+    if (bg) children.push(bg.child);
     const played = adapter.play({
       netns: c.name,
       server: `${srvNet}.2:${port}`,
@@ -219,6 +239,7 @@ async function session(spec: SessionSpec, slot: number, tools: LabTools, work: s
       segS: spec.segS,
       seed: spec.seed,
       background: spec.background,
+      ...(spec.action ? { action: spec.action } : {}),
       ...(tools.tls ? { caSpki: tools.tls.caSpki } : {}),
       signal: playing.signal,
     });
@@ -330,9 +351,9 @@ async function main(): Promise<void> {
       seconds,
       segS: [2, 4, 6][id % 3]!,
       trace: makeTrace(TRACE_KINDS[Math.floor(id / 3) % TRACE_KINDS.length]!, seed, seconds),
-      // drawn for every session, so a seed gives the scripted sessions it always gave; a real
-      // player's session has no background traffic (player.mjs makes it)
-      background: adapter.background ? (['none', 'none', 'web', 'bulk'] as const)[Math.floor(r() * 4)]! : (r(), 'none'),
+      // player.mjs makes it beside its video, the lab beside a real player (session())
+      background: (['none', 'none', 'web', 'bulk'] as const)[Math.floor(r() * 4)]!,
+      ...(adapter.actions ? { action: viewerAction(seed, seconds) } : {}),
       playerName,
       // a media-server player's sessions alternate between one HTTP/2 connection and HTTP/1.1's several
       ...(adapter.server === 'media' ? { transport: Math.floor(i / players.length) % 2 ? ('http1.1' as const) : ('h2' as const) } : {}),
@@ -421,7 +442,7 @@ async function main(): Promise<void> {
           answers.push(...res.answers);
           done++;
           inARow = 0;
-          process.stderr.write(`session ${spec.id} (${spec.playerName}${spec.transport ? ` ${spec.transport}` : ''}, ${spec.trace.kind}, ${spec.segS} s segments, ${spec.background}): ${res.windows.length} windows, startup ${res.session.startupS} s, ${((Date.now() - t) / 1000).toFixed(0)} s\n`);
+          process.stderr.write(`session ${spec.id} (${spec.playerName}${spec.transport ? ` ${spec.transport}` : ''}, ${spec.trace.kind}, ${spec.segS} s segments, ${spec.background}${spec.action ? `, ${spec.action.kind} at ${spec.action.atS} s` : ''}): ${res.windows.length} windows, startup ${res.session.startupS} s, ${((Date.now() - t) / 1000).toFixed(0)} s\n`);
         } catch (e) {
           if (stop.signal.aborted) return;
           failed.push(spec.id);

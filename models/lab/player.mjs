@@ -1,6 +1,7 @@
 // The lab's client: a scripted adaptive video player, and background traffic, run in the client
 // namespace. Prints one JSON document with the player's ground truth when the session ends.
 //   node player.mjs '{"server":"10.0.2.2:8080","seconds":80,"segS":4,"seed":7,"background":"web"}'
+// ("video":false: the background traffic alone)
 //
 // The player fetches a manifest, then segments in order over one keep-alive connection (as
 // players do). Rung choice: a throughput rule (harmonic mean of the last three segments'
@@ -94,7 +95,8 @@ async function background(kind) {
 const cut = setTimeout(() => {
   for (const req of inFlight) req.destroy();
 }, end - now());
-await Promise.all([play().catch(() => {}), o.background && o.background !== 'none' ? background(o.background) : Promise.resolve()]);
+// video: false plays nothing: the background beside a real player (collect.ts)
+await Promise.all([o.video === false ? Promise.resolve() : play().catch(() => {}), o.background && o.background !== 'none' ? background(o.background) : Promise.resolve()]);
 clearTimeout(cut);
 videoAgent.destroy();
 process.stdout.write(

@@ -3,7 +3,7 @@
  * and each placement's answers matched to the windows they describe.
  */
 import test from 'ava';
-import { answerAccuracy, labAnswers, labelWindow, stallsOf, truthLog, type OutputLine, type PlayerLog } from '../../models/lab/answers.js';
+import { answerAccuracy, interruptionsOf, labAnswers, labelWindow, truthLog, type OutputLine, type PlayerLog } from '../../models/lab/answers.js';
 import type { GroundTruth } from '../../models/lab/players/types.js';
 
 const T0 = 1_700_000_000_000;
@@ -116,8 +116,8 @@ test('a real player\'s stalls are waiting until the next playing, after playback
   const ev = (ms: number, type: string) => ({ ms: T0 + ms, type });
   // the waiting before the first playing is startup, not a stall; a second waiting while stalled adds nothing
   const events = [ev(100, 'waiting'), ev(1500, 'playing'), ev(9000, 'waiting'), ev(9500, 'waiting'), ev(11000, 'playing'), ev(30000, 'waiting')];
-  t.deepEqual(stallsOf(events, T0 + 32000), [{ fromMs: T0 + 9000, toMs: T0 + 11000 }, { fromMs: T0 + 30000, toMs: T0 + 32000 }]);
-  t.deepEqual(stallsOf([ev(100, 'waiting')], T0 + 5000), [], 'never played: no stall, the startup never ended');
+  t.deepEqual(interruptionsOf(events, T0 + 32000).stalls, [{ fromMs: T0 + 9000, toMs: T0 + 11000 }, { fromMs: T0 + 30000, toMs: T0 + 32000 }]);
+  t.deepEqual(interruptionsOf([ev(100, 'waiting')], T0 + 5000).stalls, [], 'never played: no stall, the startup never ended');
 });
 
 test('a real player\'s rendered heights label windows: each height\'s stretch is played at its rung, stalls are not', (t) => {
@@ -129,6 +129,7 @@ test('a real player\'s rendered heights label windows: each height\'s stretch is
     // 360p from 2 s, 1080p from 12 s, 720p (scaled, 718 lines) from 25 s
     rendered: [{ ms: T0 + 2000, height: 360 }, { ms: T0 + 12_000, height: 1080 }, { ms: T0 + 25_000, height: 718 }],
     stalls: [{ fromMs: T0 + 14_000, toMs: T0 + 20_000 }],
+    held: [],
     own: [],
     clock: [],
   };
@@ -142,4 +143,33 @@ test('a real player\'s rendered heights label windows: each height\'s stretch is
   t.is(w.stallS, 6);
   t.is(w.fetched, null, 'a real player\'s downloads are not in its log');
   t.is(labelWindow(log, T0 + 40_000).played, 3);
+});
+
+test('a viewer\'s pause or seek is held until the next playing: neither played nor a stall, and the wait for data after a seek is no stall', (t) => {
+  const ev = (ms: number, type: string) => ({ ms: T0 + ms, type });
+  const events = [
+    ev(1000, 'playing'),
+    ev(5000, 'pause'), ev(9000, 'playing'), // a pause of 4 s
+    ev(12_000, 'waiting'), ev(13_000, 'seeking'), ev(13_100, 'waiting'), ev(13_900, 'seeked'), ev(15_000, 'playing'), // a stall the viewer cut short by seeking
+    ev(20_000, 'waiting'), ev(21_000, 'playing'), // a stall
+    ev(30_000, 'pause'), // paused to the end
+  ];
+  t.deepEqual(interruptionsOf(events, T0 + 40_000), {
+    stalls: [{ fromMs: T0 + 12_000, toMs: T0 + 13_000 }, { fromMs: T0 + 20_000, toMs: T0 + 21_000 }],
+    held: [{ fromMs: T0 + 5000, toMs: T0 + 9000 }, { fromMs: T0 + 13_000, toMs: T0 + 15_000 }, { fromMs: T0 + 30_000, toMs: T0 + 40_000 }],
+  });
+  t.deepEqual(interruptionsOf([ev(100, 'pause'), ev(500, 'waiting')], T0 + 5000), { stalls: [], held: [] }, 'before playback began nothing is held or stalled');
+
+  const { stalls, held } = interruptionsOf(events, T0 + 40_000);
+  const log = truthLog({ player: 'test', startMs: T0, endMs: T0 + 40_000, startupS: 1, rendered: [{ ms: T0 + 1000, height: 480 }], stalls, held, own: [], clock: [] }, 2);
+  t.deepEqual(log.held, held);
+  const w = labelWindow(log, T0 + 10_000);
+  // 0-10 s: startup to 1 s, played 1-5 and 9-10 s, held 5-9 s
+  t.is(w.playingS, 5);
+  t.is(w.stallS, 0, 'a pause is not a stall');
+  const w2 = labelWindow(log, T0 + 20_000);
+  // 10-20 s: played 10-12, stalled 12-13, held 13-15, played 15-20
+  t.is(w2.playingS, 7);
+  t.is(w2.stallS, 1);
+  t.is(labelWindow(log, T0 + 40_000).playingS, 0, 'paused for the whole window');
 });

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { projectPath } from '../../../builder/util/paths.js';
-import { stallsOf, truthLog } from '../answers.js';
-import type { GroundTruth, PlayerAdapter, PlayResult, PlaySpec } from './types.js';
+import { interruptionsOf, truthLog } from '../answers.js';
+import type { GroundTruth, PlayerAdapter, PlayResult, PlaySpec, ViewerAction } from './types.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -54,11 +54,20 @@ function instrument(): void {
   });
 }
 
+/** In the page: the viewer's pause or seek on the media element, as a viewer's click would do it. */
+function act(a: { kind: ViewerAction['kind']; step: 'start' | 'end'; forS: number }): void {
+  const v = document.getElementById('v') as HTMLVideoElement;
+  if (a.kind === 'seek') v.currentTime += a.forS;
+  else if (a.step === 'start') v.pause();
+  else void v.play();
+}
+
 export function browserAdapter(p: BrowserPlayer): PlayerAdapter {
   return {
     name: p.name,
     server: 'media',
     manifest: p.manifest,
+    actions: true,
     async play(spec: PlaySpec): Promise<PlayResult> {
       const dir = await mkdtemp(path.join(tmpdir(), 'fwbuild-browser-'));
       // the browser runs inside the namespace; playwright talks to it over inherited pipes
@@ -99,20 +108,32 @@ export function browserAdapter(p: BrowserPlayer): PlayerAdapter {
         await page.addScriptTag({ url: `/lib/${path.basename(p.lib)}` });
         await page.evaluate(p.start, `${origin}${spec.manifest}`);
         const endAt = startMs + spec.seconds * 1000;
-        await page.waitForTimeout(Math.max(0, endAt - Date.now()));
+        const until = (ms: number) => page.waitForTimeout(Math.max(0, Math.min(ms, endAt) - Date.now()));
+        const a = spec.action;
+        if (a) {
+          await until(startMs + a.atS * 1000);
+          if (Date.now() < endAt) await page.evaluate(act, { kind: a.kind, step: 'start' as const, forS: a.forS });
+          if (a.kind === 'pause') {
+            await until(startMs + (a.atS + a.forS) * 1000);
+            if (Date.now() < endAt) await page.evaluate(act, { kind: a.kind, step: 'end' as const, forS: a.forS });
+          }
+        }
+        await until(endAt);
         const lab = await page.evaluate((): PageLab => {
           const l = (window as unknown as { __lab: PageLab }).__lab;
           return { rendered: l.rendered, events: l.events, clock: l.clock, own: l.own };
         });
         const endMs = Date.now();
         const firstPlaying = lab.events.find((e) => e.type === 'playing');
+        const { stalls, held } = interruptionsOf(lab.events, endMs);
         const truth: GroundTruth = {
           player: p.name,
           startMs,
           endMs,
           startupS: firstPlaying ? (firstPlaying.ms - startMs) / 1000 : null,
           rendered: lab.rendered,
-          stalls: stallsOf(lab.events, endMs),
+          stalls,
+          held,
           own: lab.own,
           clock: lab.clock,
         };

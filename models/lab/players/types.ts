@@ -5,6 +5,13 @@ import type { PlayerLog } from '../answers.js';
  * return the ground truth. A new player is one adapter file beside this one, listed in index.ts.
  */
 
+/** A viewer's pause (for forS seconds) or forward seek (by forS seconds of media), atS after the start. */
+export interface ViewerAction {
+  kind: 'pause' | 'seek';
+  atS: number;
+  forS: number;
+}
+
 /** What a session asks of a player. */
 export interface PlaySpec {
   /** the client's network namespace: the player runs inside it */
@@ -20,6 +27,8 @@ export interface PlaySpec {
   seed: number;
   /** background traffic beside the video, for a player that makes it (`background: true`) */
   background: 'none' | 'web' | 'bulk';
+  /** what the viewer does once, for a player that can be told (`actions: true`): pause for forS, or seek forS ahead */
+  action?: ViewerAction;
   /** the CA's SPKI hash, for a browser to trust the lab's HTTPS server */
   caSpki?: string;
   /** aborted when the session ends or the lab stops: the player stops and leaves nothing running */
@@ -38,8 +47,10 @@ export interface GroundTruth {
   startupS: number | null;
   /** every change of the rendered frame height, and the first frame */
   rendered: { ms: number; height: number }[];
-  /** waiting -> playing (or the session's end) */
+  /** waiting -> playing (or the session's end), outside a pause or a seek */
   stalls: { fromMs: number; toMs: number }[];
+  /** the viewer's pause or seek -> playing (or the session's end): not played, and not a stall */
+  held: { fromMs: number; toMs: number }[];
   /** the player API's own quality reports: what it requested or switched to, which may lead the picture */
   own: { ms: number; height: number; what: string }[];
   /** playback position against the wall clock, every second: a slowed playback without `waiting` shows here */
@@ -60,5 +71,7 @@ export interface PlayerAdapter {
   manifest?: 'dash' | 'hls';
   /** it makes the session's background traffic itself */
   background?: boolean;
+  /** it carries out a viewer's pause or seek (PlaySpec.action) */
+  actions?: boolean;
   play(spec: PlaySpec): Promise<PlayResult>;
 }
