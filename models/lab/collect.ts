@@ -349,7 +349,9 @@ async function main(): Promise<void> {
       id,
       seed,
       seconds,
-      segS: [2, 4, 6][id % 3]!,
+      // each player cycles through the segment lengths (with one player: by session id, as always;
+      // by id alone, three players would each keep one length)
+      segS: [2, 4, 6][Math.floor(id / players.length) % 3]!,
       trace: makeTrace(TRACE_KINDS[Math.floor(id / 3) % TRACE_KINDS.length]!, seed, seconds),
       // player.mjs makes it beside its video, the lab beside a real player (session())
       background: (['none', 'none', 'web', 'bulk'] as const)[Math.floor(r() * 4)]!,
@@ -368,8 +370,11 @@ async function main(): Promise<void> {
   let done = 0;
   // every completed session, with those kept from --out; one file at a time, each atomically,
   // sessions first: a crash between the two leaves sessions without windows, which training
-  // skips and --append numbers after
-  const save = async () => {
+  // skips and --append numbers after. Once: a signal's stop and the run's own end both save, and
+  // two writers of one temporary file would leave one file unwritten.
+  let saving: Promise<void> | undefined;
+  const save = () => (saving ??= write());
+  const write = async () => {
     const byId = (a: unknown, b: unknown) => (a as { id: number }).id - (b as { id: number }).id;
     sessions.sort(byId);
     windows.sort((a, b) => {
