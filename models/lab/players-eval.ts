@@ -24,6 +24,10 @@ interface Session { id: number; playerName?: string; transport?: string; segS: n
 interface Window { session: number; window: number; flow?: number; features: Record<string, number>; label: { played: number | null; playingS: number } }
 interface Scored { session: Session; right: boolean; main: boolean }
 
+// A scripted session's windows are its one video flow's and carry no id: 1, as the runner numbers
+// its first flow (a model keeps no state for id 0, so every window would be its flow's first).
+const flowOf = (w: Window): number => w.flow ?? 1;
+
 const lines = async <T>(file: string): Promise<T[]> => (await readFile(file, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as T);
 
 export async function evaluatePlayers(dir: string, modelFile: string) {
@@ -34,17 +38,17 @@ export async function evaluatePlayers(dir: string, modelFile: string) {
   const startup: { session: Session; errS: number }[] = [];
   for (const session of sessions.values()) {
     const predict = referenceModel(source); // a fresh model per session: its flow ids start again
-    const ws = windows.filter((w) => w.session === session.id).sort((a, b) => a.window - b.window || (a.flow ?? 0) - (b.flow ?? 0));
+    const ws = windows.filter((w) => w.session === session.id).sort((a, b) => a.window - b.window || flowOf(a) - flowOf(b));
     // runner window -> the flow with the most downstream bytes in it
     const most = new Map<number, { flow: number; bytes: number }>();
     for (const w of ws) {
       const bytes = w.features['downBytes'] ?? 0;
-      if (bytes > (most.get(w.window)?.bytes ?? -1)) most.set(w.window, { flow: w.flow ?? 0, bytes });
+      if (bytes > (most.get(w.window)?.bytes ?? -1)) most.set(w.window, { flow: flowOf(w), bytes });
     }
     let startupAnswered = false;
     for (const w of ws) {
-      const out = predict(w.features, { id: w.flow ?? 0 }) as { resolution?: string; startupMs?: number } | null;
-      const isMain = most.get(w.window)?.flow === (w.flow ?? 0);
+      const out = predict(w.features, { id: flowOf(w) }) as { resolution?: string; startupMs?: number } | null;
+      const isMain = most.get(w.window)?.flow === flowOf(w);
       if (isMain && !startupAnswered && typeof out?.startupMs === 'number' && session.startupS !== null) {
         startup.push({ session, errS: Math.abs(out.startupMs / 1000 - session.startupS) });
         startupAnswered = true;
