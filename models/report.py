@@ -10,11 +10,15 @@ Run by `npm run model:make` after training and measuring; Debian's python3-matpl
 import argparse
 import json
 import os
+import sys
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import players_train  # noqa: E402  (its report section)
 
 
 def kernel_section(out, best):
@@ -236,6 +240,11 @@ def main():
             f"| {p['name']} | {p['trees']} | {p['depth']} | {p['accuracy'] * 100:.1f} % | {node['nodes']} | {p['bytecodeBytes']:,} | {p['instructions']:,} | {p['checked'] - p['mismatches']}/{p['checked']} |"
         )
     lines += kernel_section(a.out, best)
+    # the real players' figures (models/players_train.py), when that has been run
+    players = os.path.join(a.out, "players.json")
+    if os.path.exists(players):
+        with open(players) as f:
+            lines += players_train.section(json.load(f))
     lines += [
         "",
         "## How it is measured",
