@@ -14,13 +14,17 @@ connections, and the runner keeps one record per connection: the rows are, per r
 the session's connection with the most downstream bytes (what a router that answers for "the
 video flow" would use); each connection keeps its own history and replay, as in the runner.
 
-Two measures, both on windows with at least MIN_PLAYING_S played:
+Each player's training rows weigh the same in all (BALANCE=0: every row the same). Two
+measures, both on windows with at least MIN_PLAYING_S played:
 - held out: a quarter of the sessions of every player set aside (by session, never windows),
   the forest trained on the rest of every player; accuracy per player, transport and segment
   duration;
 - leave one player out: trained on every other player's sessions, tested on all of that one's.
 Startup: the shipped rule (the end of the flow's second response) on each session's main
-connection, against the player's own startup.
+connection, and a forest regressor on its first two windows, against the player's own startup.
+Beside them, from the server's log rather than the router: how often the rung downloaded most
+in the window (or some seconds before) is the rung played. --group tries the same on a
+session's connections merged per window (merged()), which the runner does not do.
 """
 import argparse
 import json
