@@ -6,7 +6,10 @@
  * fw_lan_ingress with the in-kernel model (fw_flows_forest.bpf.o; no window ends in these runs:
  * its windows are 10 s). Then one prediction of the in-kernel forest (fw_forest_eval) on the
  * held-out windows' rows (models/kernel-forest.check.jsonl).
- *   node --import=tsx bench/bpf-extractor.ts [--rounds N (11)] [--json]
+ *   node --import=tsx bench/bpf-extractor.ts [--rounds N (11)] [--max-flows N] [--json]
+ * --max-flows sizes fw_flows (and the table-alone program's table); without it, the table the
+ * object declares (FW_FLOWS_MAX_ENTRIES), which is what a router loads. A larger table costs a
+ * new flow more: its lookup misses touch more memory.
  * Needs root, Docker (to compile) and iperf3 (for the throughput part).
  */
 import { execFile, spawn } from 'node:child_process';
@@ -17,7 +20,7 @@ import { projectPath } from '../builder/util/paths.js';
 import { which } from '../builder/util/which.js';
 import { attach, buildBpfTools, verifierStats, type BpfTools } from '../devkit/bpf.js';
 import { inNs, VethPair } from '../devkit/netns.js';
-import { ETH_ARP, ETH_IPV4, frame, ipv4, TCP, tcp } from '../devkit/packets.js';
+import { ETH_ARP, ETH_IPV4, frame, ipv4, SYN, TCP, tcp } from '../devkit/packets.js';
 
 const execFileP = promisify(execFile);
 
@@ -34,10 +37,16 @@ function harness(tools: BpfTools, args: string[], input: string): Promise<string
   });
 }
 
+let maxFlows: string[] = [];
+
 async function meanNs(tools: BpfTools, object: string, prog: string, lines: string[], repeat: number): Promise<number> {
-  const out = await harness(tools, ['--max-flows', '200000', object, 'bench', prog, String(repeat)], `${lines.join('\n')}\n`);
+  const out = await harness(tools, [...maxFlows, object, 'bench', prog, String(repeat)], `${lines.join('\n')}\n`);
   return (JSON.parse(out) as { meanNs: number }).meanNs;
 }
+
+// a LAN client's SYN to a new server and port: the first packet of a connection it opens
+const synPacket = (i: number): string =>
+  frame(ETH_IPV4, ipv4('192.168.1.20', `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, TCP, tcp(40000 + (i % 20000), 443, { seq: 1000, flags: SYN }))).toString('hex');
 
 const tcpPacket = (i: number): string =>
   frame(ETH_IPV4, ipv4(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, '192.168.1.20', TCP, tcp(443, 40000 + (i % 20000), { seq: 1000, payload: 1400 }))).toString('hex');
@@ -56,10 +65,15 @@ async function iperf(net: VethPair, seconds: number): Promise<number> {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '11' }, json: { type: 'boolean' } } });
+  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '11' }, 'max-flows': { type: 'string' }, json: { type: 'boolean' } } });
   const json = values.json === true;
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds needs a whole number of at least 1, got "${values.rounds}"`);
+  if (values['max-flows'] !== undefined) {
+    const n = Number(values['max-flows']);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--max-flows needs a whole number of at least 1, got "${values['max-flows']}"`);
+    maxFlows = ['--max-flows', String(n)];
+  }
   const tools = await buildBpfTools('bpfel');
   const empty = path.join(path.dirname(tools.object), 'empty_tc.bpf.o');
   // the flow table alone (bpf/harness/lru_floor.bpf.c): what fw_flows cannot go below
@@ -85,6 +99,7 @@ async function main(): Promise<void> {
     const cases = {
       'TCP, existing flow': { lines: existing, repeat: REPEAT },
       'TCP, new flow': { lines: fresh, repeat: 1 },
+      'TCP, new flow (SYN)': { lines: Array.from({ length: NEW }, (_, i) => synPacket(i + 2)), repeat: 1 },
       'TCP, new flow: 2 pkts': { lines: pairs, repeat: 1 },
       'TCP, 1k flows, 1 run each': { lines: recorded, repeat: 1 },
       'non-IP frame (ARP)': { lines: arp, repeat: REPEAT },
@@ -173,13 +188,13 @@ async function main(): Promise<void> {
         await net.down();
       }
     }
-    const report = { verifierProcessedInsns: verifier, perPacket, forestPrediction, throughput };
+    const report = { maxFlows: maxFlows[1] ?? 'the object\'s own', verifierProcessedInsns: verifier, perPacket, forestPrediction, throughput };
     if (json) {
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       return;
     }
     console.log('verifier, processed instructions:', JSON.stringify(verifier));
-    console.log(`BPF_PROG_TEST_RUN, ns per packet (fw_lan_ingress vs an empty TC program, median of ${rounds} interleaved rounds):`);
+    console.log(`BPF_PROG_TEST_RUN, ns per packet (fw_lan_ingress vs an empty TC program, median of ${rounds} interleaved rounds; fw_flows: ${report.maxFlows} entries):`);
     for (const [n, r] of Object.entries(perPacket)) {
       const spread = `(${r.overMin.toFixed(0)}..${r.overMax.toFixed(0)})`;
       console.log(
