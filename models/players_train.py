@@ -224,9 +224,9 @@ def main():
     player = np.array([sessions[w["key"]]["player"] for w in res])
     players = sorted(set(player))
 
-    def row(w, sel):
+    def row(w, sel, depth=T.HISTORY):
         ws, i = at[id(w)]
-        return sum(([Q[id(ws[i - d])][j] for j in sel] if i >= d else [0] * len(sel) for d in range(T.HISTORY + 1)), [])
+        return sum(([Q[id(ws[i - d])][j] for j in sel] if i >= d else [0] * len(sel) for d in range(depth + 1)), [])
 
     def weights(train):
         """Every player's training rows weigh the same in all: the scripted player's 800-odd
@@ -245,7 +245,7 @@ def main():
         forest's importance on those rows, the replay's inputs, the shipped grid point."""
         every = list(range(len(T.FEATURES)))
         probe = RandomForestClassifier(n_estimators=100, max_depth=8, random_state=0, n_jobs=1)
-        probe.fit(np.array([row(w, every)[: len(every)] for w, t in zip(res, train) if t], dtype=np.float64), y[train])
+        probe.fit(np.array([row(w, every, 0) for w, t in zip(res, train) if t], dtype=np.float64), y[train])
         sel = sorted(int(i) for i in np.argsort(-probe.feature_importances_, kind="stable")[: T.TOP_K])
         cols = sel + list(range(len(T.FEATURES), len(T.INPUTS)))
         X = np.array([row(w, cols) for w in res], dtype=np.float64)
@@ -285,18 +285,22 @@ def main():
         pred_p, _ = fit(~out)
         lopo[p] = acc(pred_p == y, out)
 
-    # startup: the shipped rule on each session's main connection (the one with the most
-    # downstream bytes over the session)
+    # each session's main connection over the whole session: the one with the most downstream
+    # bytes (the first of equals, in the runner's flow order)
+    main_flow, most = {}, {}
+    for (key, _), ws in flows.items():
+        b = sum(w["features"]["downBytes"] for w in ws)
+        if b > most.get(key, -1):
+            main_flow[key], most[key] = ws, b
+
+    # startup: the shipped rule on each session's main connection
     startup = {}
     for p in players:
         errs = []
         for key, s in sessions.items():
-            if s["player"] != p or s.get("startupS") is None:
+            if s["player"] != p or s.get("startupS") is None or key not in main_flow:
                 continue
-            mine = [(fk, ws) for fk, ws in flows.items() if fk[0] == key]
-            if not mine:
-                continue
-            _, ws = max(mine, key=lambda x: sum(w["features"]["downBytes"] for w in x[1]))
+            ws = main_flow[key]
             k = T.startup_index(ws)
             if ws[0].get("first", True) and k is not None:
                 errs.append(abs(ws[k]["features"]["segEndMs"][1] / 1000 - s["startupS"]))
@@ -307,10 +311,9 @@ def main():
     # one player out. Not a rule the exported model has: whether one could carry over.
     st = []
     for key, s in sessions.items():
-        mine = [ws for fk, ws in flows.items() if fk[0] == key]
-        if s.get("startupS") is None or not mine:
+        if s.get("startupS") is None or key not in main_flow:
             continue
-        ws = max(mine, key=lambda ws: sum(w["features"]["downBytes"] for w in ws))
+        ws = main_flow[key]
         if ws[0].get("first", True):
             second = Q[id(ws[1])] if len(ws) > 1 else [0] * len(T.INPUTS)
             st.append((s, Q[id(ws[0])] + second))

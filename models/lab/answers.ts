@@ -103,7 +103,7 @@ export function interruptionsOf(events: { ms: number; type: string }[], endMs: n
  */
 export function truthLog(gt: GroundTruth, segS: number): PlayerLog {
   const segments: PlayerLog['segments'] = [];
-  const off = [...gt.stalls, ...(gt.held ?? [])];
+  const off = [...gt.stalls, ...gt.held];
   const cut = (from: number, to: number, rung: number) => {
     // the stalls and the viewer's pauses and seeks inside [from, to) are not played
     let at = from;
@@ -114,7 +114,7 @@ export function truthLog(gt: GroundTruth, segS: number): PlayerLog {
     if (to > at) segments.push({ k: segments.length, rung, bytes: 0, reqMs: 0, arriveMs: 0, playStartMs: at, playEndMs: to });
   };
   gt.rendered.forEach((r, i) => cut(r.ms, gt.rendered[i + 1]?.ms ?? gt.endMs, rungOfHeight(r.height)));
-  return { startMs: gt.startMs, endMs: gt.endMs, segS, videoPort: 0, startupS: gt.startupS, segments, ...(gt.held?.length ? { held: gt.held } : {}) };
+  return { startMs: gt.startMs, endMs: gt.endMs, segS, videoPort: 0, startupS: gt.startupS, segments, ...(gt.held.length ? { held: gt.held } : {}) };
 }
 
 /** The fields of a runner output line that labelling reads. */

@@ -204,17 +204,16 @@ async function session(spec: SessionSpec, slot: number, tools: LabTools, work: s
     const adapter = PLAYERS[spec.playerName]!;
     const media = adapter.server === 'media';
     const port = SERVER_PORT[adapter.server];
+    const synthetic = (at: number) => run('ip', ['netns', 'exec', s.name, process.execPath, projectPath('models', 'lab', 'video-server.mjs'), `${srvNet}.2`, String(at)], { until: /"listening"/ });
     const server = media
       ? run('ip', ['netns', 'exec', s.name, process.execPath, projectPath('models', 'lab', 'media-server.mjs'),
         JSON.stringify({ host: `${srvNet}.2`, port, media: tools.media!.dir, key: tools.tls!.key, cert: tools.tls!.cert })], { until: /"listening"/ })
-      : run('ip', ['netns', 'exec', s.name, process.execPath, projectPath('models', 'lab', 'video-server.mjs'), `${srvNet}.2`, String(port)], { until: /"listening"/ });
+      : synthetic(port);
     children.push(server.child);
     // background traffic for a player that does not make its own: player.mjs without its video,
     // against the synthetic server on its own port, so its connections are not the player's
     const extra = !adapter.background && spec.background !== 'none';
-    const bgServer = extra
-      ? run('ip', ['netns', 'exec', s.name, process.execPath, projectPath('models', 'lab', 'video-server.mjs'), `${srvNet}.2`, String(SERVER_PORT.synthetic)], { until: /"listening"/ })
-      : undefined;
+    const bgServer = extra ? synthetic(SERVER_PORT.synthetic) : undefined;
     if (bgServer) children.push(bgServer.child);
     await bgServer?.ready;
     // the player starts only once the runner's programs are attached: a flow whose first
