@@ -7,41 +7,32 @@
  * its windows are 10 s). Then one prediction of the in-kernel forest (fw_forest_eval) on the
  * held-out windows' rows (models/kernel-forest.check.jsonl).
  *   node --import=tsx bench/bpf-extractor.ts [--rounds N (11)] [--max-flows N] [--json]
+ *        [--compare NAME=FILE.c[:PROG]]...
+ * --compare runs another project's TC program beside them on the same packets, compiled from
+ * its source where it lies (bpf/Makefile `other`), e.g. OpenWrt's qosify:
+ *   --compare qosify=../qosify/qosify-bpf.c   (PROG: the object's first program by default)
+ * It loads with its maps empty, as before its daemon has written any configuration.
  * --max-flows sizes fw_flows (and the table-alone program's table); without it, the table the
  * object declares (FW_FLOWS_MAX_ENTRIES), which is what a router loads. A larger table costs a
  * new flow more: its lookup misses touch more memory.
  * Needs root, Docker (to compile) and iperf3 (for the throughput part).
  */
 import { execFile, spawn } from 'node:child_process';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { projectPath } from '../builder/util/paths.js';
 import { which } from '../builder/util/which.js';
-import { attach, buildBpfTools, verifierStats, type BpfTools } from '../devkit/bpf.js';
+import { attach, benchProgram, buildBpfTools, buildOtherPrograms, verifierStats, type BpfTools, type OtherProgram } from '../devkit/bpf.js';
 import { inNs, VethPair } from '../devkit/netns.js';
 import { ETH_ARP, ETH_IPV4, frame, ipv4, SYN, TCP, tcp } from '../devkit/packets.js';
 
 const execFileP = promisify(execFile);
 
-function harness(tools: BpfTools, args: string[], input: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(tools.harness, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${args.join(' ')}: ${err}`))));
-    child.stdin.on('error', () => {}); // an early exit is reported through 'close'
-    child.stdin.end(input);
-  });
-}
-
-let maxFlows: string[] = [];
+let maxFlows: number | undefined;
 
 async function meanNs(tools: BpfTools, object: string, prog: string, lines: string[], repeat: number): Promise<number> {
-  const out = await harness(tools, [...maxFlows, object, 'bench', prog, String(repeat)], `${lines.join('\n')}\n`);
-  return (JSON.parse(out) as { meanNs: number }).meanNs;
+  return (await benchProgram(tools, object, prog, lines, repeat, { maxFlows })).meanNs;
 }
 
 // a LAN client's SYN to a new server and port: the first packet of a connection it opens
@@ -62,28 +53,50 @@ async function iperf(net: VethPair, seconds: number): Promise<number> {
   }
 }
 
+/** `NAME=FILE.c[:PROG]`, checked before anything is built. */
+async function parseCompare(spec: string): Promise<OtherProgram & { prog?: string }> {
+  const m = /^([A-Za-z0-9_-]{1,40})=(.+?\.c)(?::([A-Za-z_][A-Za-z0-9_]*))?$/.exec(spec);
+  if (!m) throw new Error(`--compare needs NAME=FILE.c[:PROG] (NAME of letters, digits, - or _), got "${spec}"`);
+  const [, name, source, prog] = m as unknown as [string, string, string, string | undefined];
+  if (['fw_flows', 'empty_tc', 'lru_floor'].includes(name)) throw new Error(`--compare: the name "${name}" is taken by the bench's own programs`);
+  const st = await stat(source).catch(() => undefined);
+  if (!st?.isFile()) throw new Error(`--compare ${name}: no such file: ${source}`);
+  return { name, source: path.resolve(source), prog };
+}
+
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '11' }, 'max-flows': { type: 'string' }, json: { type: 'boolean' } } });
+  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '11' }, 'max-flows': { type: 'string' }, json: { type: 'boolean' }, compare: { type: 'string', multiple: true } } });
   const json = values.json === true;
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds needs a whole number of at least 1, got "${values.rounds}"`);
   if (values['max-flows'] !== undefined) {
     const n = Number(values['max-flows']);
     if (!Number.isInteger(n) || n < 1) throw new Error(`--max-flows needs a whole number of at least 1, got "${values['max-flows']}"`);
-    maxFlows = ['--max-flows', String(n)];
+    maxFlows = n;
   }
+  const compare = await Promise.all((values.compare ?? []).map(parseCompare));
+  if (new Set(compare.map((c) => c.name)).size !== compare.length) throw new Error('--compare: each NAME once');
   const tools = await buildBpfTools('bpfel');
   const empty = path.join(path.dirname(tools.object), 'empty_tc.bpf.o');
   // the flow table alone (bpf/harness/lru_floor.bpf.c): what fw_flows cannot go below
   const floor = path.join(path.dirname(tools.object), 'lru_floor.bpf.o');
   try {
-    const verifier = {
+    const otherObjects = await buildOtherPrograms(tools, compare);
+    const verifier: Record<string, Record<string, number>> = {
       fw_flows: await verifierStats(tools),
       fw_flows_forest: await verifierStats(tools, tools.forestObject),
       empty_tc: await verifierStats(tools, empty),
     };
+    const others: { name: string; object: string; prog: string }[] = [];
+    for (const c of compare) {
+      const object = otherObjects[c.name]!;
+      verifier[c.name] = await verifierStats(tools, object);
+      const prog = c.prog ?? Object.keys(verifier[c.name]!)[0];
+      if (!prog || !(prog in verifier[c.name]!)) throw new Error(`--compare ${c.name}: ${c.source} has no program ${prog ?? ''} (it has: ${Object.keys(verifier[c.name]!).join(', ') || 'none'})`);
+      others.push({ name: c.name, object, prog });
+    }
     const REPEAT = 1_000_000;
     const NEW = 100_000;
     const existing = [tcpPacket(1)];
@@ -106,8 +119,8 @@ async function main(): Promise<void> {
     };
     // Interleaved rounds, the order of the two programs alternating, so that a noisy stretch
     // of the machine falls on both; medians per case, and the spread of the difference.
-    type Row = { ns: number; emptyNs: number; overNs: number; ratio: number; overMin: number; overMax: number; tableOverNs: number; forestOverNs: number; forestMinusFw: number };
-    const samples: Record<string, { ns: number[]; emptyNs: number[]; over: number[]; table: number[]; forest: number[]; forestMinusFw: number[] }> = {};
+    type Row = { ns: number; emptyNs: number; overNs: number; ratio: number; overMin: number; overMax: number; tableOverNs: number; forestOverNs: number; forestMinusFw: number; othersOverNs: Record<string, number> };
+    const samples: Record<string, { ns: number[]; emptyNs: number[]; over: number[]; table: number[]; forest: number[]; forestMinusFw: number[]; others: Record<string, number[]> }> = {};
     for (let round = 0; round < rounds; round++) {
       for (const [name, c] of Object.entries(cases)) {
         const fw = (): Promise<number> => meanNs(tools, tools.object, 'fw_lan_ingress', c.lines, c.repeat);
@@ -118,18 +131,25 @@ async function main(): Promise<void> {
         let emptyNs: number;
         let tableNs: number;
         let forestNs: number;
+        const otherNs: Record<string, number> = {};
+        const runOthers = async (): Promise<void> => {
+          for (const o of round % 2 === 0 ? others : [...others].reverse()) otherNs[o.name] = await meanNs(tools, o.object, o.prog, c.lines, c.repeat);
+        };
         if (round % 2 === 0) {
           ns = await fw();
           forestNs = await forest();
           emptyNs = await base();
           tableNs = await table();
+          await runOthers();
         } else {
+          await runOthers();
           tableNs = await table();
           emptyNs = await base();
           forestNs = await forest();
           ns = await fw();
         }
-        const s = (samples[name] ??= { ns: [], emptyNs: [], over: [], table: [], forest: [], forestMinusFw: [] });
+        const s = (samples[name] ??= { ns: [], emptyNs: [], over: [], table: [], forest: [], forestMinusFw: [], others: {} });
+        for (const [o, v] of Object.entries(otherNs)) (s.others[o] ??= []).push(v - emptyNs);
         s.ns.push(ns);
         s.emptyNs.push(emptyNs);
         s.over.push(ns - emptyNs);
@@ -152,6 +172,7 @@ async function main(): Promise<void> {
         tableOverNs: median(s.table),
         forestOverNs: median(s.forest),
         forestMinusFw: median(s.forestMinusFw),
+        othersOverNs: Object.fromEntries(Object.entries(s.others).map(([o, v]) => [o, median(v)])),
       };
     }
     // one prediction of the in-kernel forest: every held-out row, each run 1,000 times
@@ -188,7 +209,7 @@ async function main(): Promise<void> {
         await net.down();
       }
     }
-    const report = { maxFlows: maxFlows[1] ?? 'the object\'s own', verifierProcessedInsns: verifier, perPacket, forestPrediction, throughput };
+    const report = { maxFlows: maxFlows ?? 'the object\'s own', compared: others.map((o) => ({ name: o.name, prog: o.prog, source: compare.find((c) => c.name === o.name)!.source })), verifierProcessedInsns: verifier, perPacket, forestPrediction, throughput };
     if (json) {
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       return;
@@ -202,6 +223,13 @@ async function main(): Promise<void> {
           `   the flow table alone (lookup, insert of a new record): +${r.tableOverNs.toFixed(1)} ns` +
           `   with the in-kernel model: +${r.forestOverNs.toFixed(1)} ns (${r.forestMinusFw >= 0 ? '+' : ''}${r.forestMinusFw.toFixed(1)} ns)`,
       );
+    }
+    if (others.length) {
+      console.log(`side by side, ns per packet over the empty program (median of ${rounds}; each program with its own tables, maps empty at load):`);
+      console.log(`  ${'case'.padEnd(26)} ${['fw_flows', ...others.map((o) => `${o.name} (${o.prog})`)].map((h) => h.padStart(24)).join('')}`);
+      for (const [n, r] of Object.entries(perPacket)) {
+        console.log(`  ${n.padEnd(26)} ${[r.overNs, ...others.map((o) => r.othersOverNs[o.name]!)].map((v) => `+${v.toFixed(1)}`.padStart(24)).join('')}`);
+      }
     }
     console.log(`in-kernel forest, one prediction (fw_forest_eval, ${forestPrediction.rows} held-out rows): ${forestPrediction.ns.toFixed(1)} ns`);
     const first = perPacket['TCP, new flow']!;

@@ -34,47 +34,81 @@ export async function buildBpfTools(bpfTarget: 'bpfel' | 'bpfeb' = 'bpfel', sign
   const out = path.join(dir, 'out');
   try {
     await mkdir(out);
-    if (process.getuid?.() === 0) await chownTree(out, BUILD_UID, BUILD_UID);
-    const config = await loadConfig({ cwd: dir, env: {}, overrides: { logDir: path.join(dir, 'logs') } });
-    const docker = await connectEngine();
     const cacheDir = path.join(projectPath(), '.fwbuild-cache');
-    const { toolchain } = await ensureToolchain(docker, { ...config, cacheDir }, {
-      signal,
-      sourceDateEpoch: resolveEpoch(undefined).value,
-    });
     const quickjs = await prepareNpmSource(
       JSON.parse(await readFile(projectPath('runner', 'quickjs.json'), 'utf8')) as NpmSource,
       cacheDir,
       signal,
     );
-    const log = await StepLog.open(path.join(dir, 'logs'), 'host', 'bpf-tools');
-    await new StepContainer(docker, `bpftools-${path.basename(dir)}`, signal).run(
-      {
-        step: 'bpf-tools',
-        scope: 'host',
-        image: toolchain.ref,
-        cmd: [
-          'sh',
-          '-c',
-          `make -C /src/bpf OUT=/out BPF_TARGET=${bpfTarget} all forest harness lab && ` +
-            'make -j2 -C /src/runner QUICKJS_SRC=/deps/quickjs OUT=/out WORK=/tmp/work && ' +
-            'make -j2 -C /src/runner QUICKJS=0 OUT=/out/lean WORK=/tmp/work-lean',
-        ],
-        mounts: [
-          { host: projectPath('bpf'), container: '/src/bpf', readOnly: true },
-          { host: projectPath('runner'), container: '/src/runner', readOnly: true },
-          { host: quickjs, container: '/deps/quickjs', readOnly: true },
-          { host: out, container: '/out', readOnly: false },
-        ],
-      },
-      log,
-    );
+    await inToolchain(dir, 'bpf-tools', signal, [
+      `make -C /src/bpf OUT=/out BPF_TARGET=${bpfTarget} all forest harness lab && ` +
+        'make -j2 -C /src/runner QUICKJS_SRC=/deps/quickjs OUT=/out WORK=/tmp/work && ' +
+        'make -j2 -C /src/runner QUICKJS=0 OUT=/out/lean WORK=/tmp/work-lean',
+    ], [
+      { host: projectPath('runner'), container: '/src/runner', readOnly: true },
+      { host: quickjs, container: '/deps/quickjs', readOnly: true },
+    ]);
   } catch (e) {
     // a failed or stopped build leaves no half-built tools behind
     await rm(dir, { recursive: true, force: true });
     throw e;
   }
   return { object: path.join(out, 'fw_flows.bpf.o'), forestObject: path.join(out, 'fw_flows_forest.bpf.o'), harness: path.join(out, 'bpf_harness'), runner: path.join(out, 'fwrunner'), leanRunner: path.join(out, 'lean', 'fwrunner'), dir };
+}
+
+/** Another project's TC program for bench:bpf's side-by-side: a name and its C source file. */
+export interface OtherProgram {
+  name: string;
+  source: string;
+}
+
+/**
+ * Compiles other projects' TC programs for the host (bpfel) with bpf/Makefile's `other` target,
+ * each source's folder mounted read-only: their code is read where it lies, never copied into
+ * the project. Returns each name's object, in `tools.dir`.
+ */
+export async function buildOtherPrograms(tools: BpfTools, others: OtherProgram[], signal = new AbortController().signal): Promise<Record<string, string>> {
+  const objects: Record<string, string> = {};
+  const mounts: Mount[] = [];
+  const cmds: string[] = [];
+  others.forEach((o, i) => {
+    const folder = `/ext/${i}`;
+    mounts.push({ host: path.dirname(path.resolve(o.source)), container: folder, readOnly: true });
+    cmds.push(`make -C /src/bpf OUT=/out other OTHER_SRC=${folder}/${path.basename(o.source)} OTHER_OUT=/out/other/${o.name}.bpf.o`);
+    objects[o.name] = path.join(tools.dir, 'out', 'other', `${o.name}.bpf.o`);
+  });
+  if (cmds.length) await inToolchain(tools.dir, 'bpf-other', signal, [cmds.join(' && ')], mounts);
+  return objects;
+}
+
+type Mount = { host: string; container: string; readOnly: boolean };
+
+/** Runs `cmd` in the toolchain image a build uses, bpf/ at /src/bpf and `dir`/out at /out. */
+async function inToolchain(dir: string, step: string, signal: AbortSignal, cmd: string[], mounts: Mount[]): Promise<void> {
+  const out = path.join(dir, 'out');
+  if (process.getuid?.() === 0) await chownTree(out, BUILD_UID, BUILD_UID);
+  const config = await loadConfig({ cwd: dir, env: {}, overrides: { logDir: path.join(dir, 'logs') } });
+  const docker = await connectEngine();
+  const cacheDir = path.join(projectPath(), '.fwbuild-cache');
+  const { toolchain } = await ensureToolchain(docker, { ...config, cacheDir }, {
+    signal,
+    sourceDateEpoch: resolveEpoch(undefined).value,
+  });
+  const log = await StepLog.open(path.join(dir, 'logs'), 'host', step);
+  await new StepContainer(docker, `${step}-${path.basename(dir)}`, signal).run(
+    {
+      step,
+      scope: 'host',
+      image: toolchain.ref,
+      cmd: ['sh', '-c', ...cmd],
+      mounts: [
+        { host: projectPath('bpf'), container: '/src/bpf', readOnly: true },
+        ...mounts,
+        { host: out, container: '/out', readOnly: false },
+      ],
+    },
+    log,
+  );
 }
 
 export interface HookCounters {
@@ -221,7 +255,15 @@ export async function runPackets(tools: BpfTools, packets: Iterable<TestPacket |
   return { ...(JSON.parse(stdout) as MapDump), stderr };
 }
 
-/** Instructions the verifier processed to load each program of `object` on this kernel, by program name. */
+/**
+ * The kernel's mean ns per run of `prog` in `object` (any TC object, loaded fresh with empty
+ * maps) over `packets` (hex frames), each run `repeat` times in one BPF_PROG_TEST_RUN call.
+ */
+export async function benchProgram(tools: BpfTools, object: string, prog: string, packets: string[], repeat: number, o: HarnessOptions = {}): Promise<{ runs: number; meanNs: number }> {
+  const { stdout } = await harness(tools, [...optionArgs(o), object, 'bench', prog, String(repeat)], packets.map((p) => `${p}\n`));
+  return JSON.parse(stdout) as { runs: number; meanNs: number };
+}
+
 /** What `fwrunner bench-bpf` prints (runner/src/bench_bpf.c): ns per packet beside an empty program, and load times. */
 export interface BenchBpfResult {
   jitEnable: number;

@@ -8,6 +8,7 @@
  *   bpf_harness [OPTIONS] OBJ attach IF... attach to clsact ingress+egress; dump on stdin EOF or SIGTERM
  *   bpf_harness [OPTIONS] OBJ bench PROG REPEAT  mean ns per run over packets (hex lines) on stdin
  *   bpf_harness OBJ verifier-stats       instructions the verifier processed, per program
+ * Any TC object loads (bench:bpf runs other projects' programs beside fw_flows): see open_private().
  *   bpf_harness OBJ eval PROG            a row of 32-bit inputs per line (host order) as the packet;
  *                                        prints the program's return value per line
  * In `run`, a line "wait MS" sleeps: a flow's window (fw_flows_forest.bpf.o) ends in real time.
@@ -396,13 +397,40 @@ static int bench(int prog, unsigned int repeat)
 }
 
 /*
+ * Opens an object as a private copy. Maps declared with LIBBPF_PIN_BY_NAME (qosify's) would
+ * otherwise be reused from, or left pinned in, the host's /sys/fs/bpf, shared with whatever
+ * runs there. Programs in sections libbpf no longer maps to a type ("classifier/ingress",
+ * obserwrt's) are TC programs: the only kind this harness runs.
+ */
+static struct bpf_object *open_private(const char *path)
+{
+	struct bpf_object *obj = bpf_object__open_file(path, NULL);
+	struct bpf_program *p;
+	struct bpf_map *m;
+
+	if (!obj)
+		return NULL;
+	bpf_object__for_each_map(m, obj)
+		if (bpf_map__set_pin_path(m, NULL))
+			goto fail;
+	bpf_object__for_each_program(p, obj)
+		if (bpf_program__type(p) == BPF_PROG_TYPE_UNSPEC && bpf_program__set_type(p, BPF_PROG_TYPE_SCHED_CLS))
+			goto fail;
+	return obj;
+fail:
+	bpf_object__close(obj);
+	errno = EINVAL;
+	return NULL;
+}
+
+/*
  * The verifier's "processed N insns" per program, from a stats-level log. `strict`: check
  * packet accesses for alignment as the kernel does on CPUs without efficient unaligned access
  * (MIPS), where the packet is assumed to start 2 bytes past a 4-byte boundary (NET_IP_ALIGN).
  */
 static int verifier_stats(const char *path, int strict)
 {
-	struct bpf_object *obj = bpf_object__open_file(path, NULL);
+	struct bpf_object *obj = open_private(path);
 	struct bpf_program *p;
 	static char logs[16][4096];
 	int i = 0, err, first = 1;
@@ -539,7 +567,7 @@ int main(int argc, char **argv)
 	libbpf_set_strict_mode(LIBBPF_STRICT_ALL);
 	if (strcmp(argv[i + 1], "verifier-stats") == 0 || strcmp(argv[i + 1], "verifier-stats-strict") == 0)
 		return verifier_stats(argv[i], argv[i + 1][14] != '\0');
-	obj = bpf_object__open_file(argv[i], NULL);
+	obj = open_private(argv[i]);
 	if (!obj)
 		return die("open object", errno);
 	if (max_flows && bpf_object__find_map_by_name(obj, "fw_flows")) {
