@@ -25,6 +25,8 @@ connection, and a forest regressor on its first two windows, against the player'
 Beside them, from the server's log rather than the router: how often the rung downloaded most
 in the window (or some seconds before) is the rung played. --group tries the same on a
 session's connections merged per window (merged()), which the runner does not do.
+Environment: SPLIT_SEED (which quarter is held out; 0), SEG_ORDER=1 (an experiment: inputs from
+the ring's segment sizes in order of size), and BALANCE, TRAIN_TREES, TRAIN_DEPTH as below.
 """
 import argparse
 import json
@@ -46,6 +48,38 @@ TRAIN_DEPTH = int(os.environ.get("TRAIN_DEPTH", "8"))
 SEGMENT_PATH = re.compile(r"^/media/dash-\d+s/seg-(\d+)-\d+\.m4s$")
 DOWNLOAD_LAGS_S = [0, 5, 10, 15, 20]
 BALANCE = os.environ.get("BALANCE", "1") == "1"
+# which quarter of each player's sessions is held out (another seed: another split)
+SPLIT_SEED = int(os.environ.get("SPLIT_SEED", "0"))
+# SEG_ORDER=1: an experiment, not in the runner or the exported model. Inputs from the order of
+# the ring's segment sizes instead of their positions: with audio and video on one connection,
+# position k holds audio in one window and video in the next, while the largest sizes are
+# video's whatever the interleaving.
+SEG_ORDER = os.environ.get("SEG_ORDER", "0") == "1"
+
+
+def _seg_order_inputs():
+    def nth(k):
+        return lambda f: sorted(f["segBytes"], reverse=True)[k] / 16
+
+    def big_rate(f):
+        # the bitrate of the segments at least half the largest: video's, audio left out
+        top = max(f["segBytes"])
+        a = [i for i in range(1, 8) if top and f["segBytes"][i] * 2 >= top]
+        return sum(f["segBytes"][i] * 8 / max(f["segAgoMs"][i] - f["segAgoMs"][i - 1], 1) for i in a) / len(a) if a else 0
+
+    def big_share(f):
+        # how much of the ring's bytes the large segments carry, in per mille
+        top, tot = max(f["segBytes"]), sum(f["segBytes"])
+        return sum(b for b in f["segBytes"] if b * 2 >= top) * 1000 / tot if tot else 0
+
+    return [("segTop0", nth(0)), ("segTop1", nth(1)), ("segTop3", nth(3)), ("segBigRate", big_rate), ("segBigShare", big_share)]
+
+
+if SEG_ORDER:
+    for _name, _fn in _seg_order_inputs():
+        T.DERIVED[_name] = (_fn, None)
+        T.FEATURES.append(_name)
+    T.INPUTS = T.FEATURES + T.REPLAY
 
 
 def read_jsonl(path):
@@ -264,7 +298,7 @@ def main():
         ks = np.array([f"{k[0]}:{k[1]}" for k, s in sessions.items() if s["player"] == p])
         if len(ks) < 4:
             continue  # too few to hold any out: all train
-        _, ti = next(GroupShuffleSplit(n_splits=1, test_size=0.25, random_state=0).split(ks, groups=ks))
+        _, ti = next(GroupShuffleSplit(n_splits=1, test_size=0.25, random_state=SPLIT_SEED).split(ks, groups=ks))
         test_keys |= set(ks[ti])
     is_test = np.array([f"{w['key'][0]}:{w['key'][1]}" in test_keys for w in res])
     pred, inputs = fit(~is_test)
