@@ -58,7 +58,7 @@ async function parseCompare(spec: string): Promise<OtherProgram & { prog?: strin
   const m = /^([A-Za-z0-9_-]{1,40})=(.+?\.c)(?::([A-Za-z_][A-Za-z0-9_]*))?$/.exec(spec);
   if (!m) throw new Error(`--compare needs NAME=FILE.c[:PROG] (NAME of letters, digits, - or _), got "${spec}"`);
   const [, name, source, prog] = m as unknown as [string, string, string, string | undefined];
-  if (['fw_flows', 'empty_tc', 'lru_floor'].includes(name)) throw new Error(`--compare: the name "${name}" is taken by the bench's own programs`);
+  if (['fw_flows', 'fw_flows_forest', 'empty_tc', 'lru_floor'].includes(name)) throw new Error(`--compare: the name "${name}" is taken by the bench's own programs`);
   const st = await stat(source).catch(() => undefined);
   if (!st?.isFile()) throw new Error(`--compare ${name}: no such file: ${source}`);
   return { name, source: path.resolve(source), prog };
@@ -89,13 +89,13 @@ async function main(): Promise<void> {
       fw_flows_forest: await verifierStats(tools, tools.forestObject),
       empty_tc: await verifierStats(tools, empty),
     };
-    const others: { name: string; object: string; prog: string }[] = [];
+    const others: { name: string; source: string; object: string; prog: string }[] = [];
     for (const c of compare) {
       const object = otherObjects[c.name]!;
       verifier[c.name] = await verifierStats(tools, object);
       const prog = c.prog ?? Object.keys(verifier[c.name]!)[0];
       if (!prog || !(prog in verifier[c.name]!)) throw new Error(`--compare ${c.name}: ${c.source} has no program ${prog ?? ''} (it has: ${Object.keys(verifier[c.name]!).join(', ') || 'none'})`);
-      others.push({ name: c.name, object, prog });
+      others.push({ name: c.name, source: c.source, object, prog });
     }
     const REPEAT = 1_000_000;
     const NEW = 100_000;
@@ -209,7 +209,7 @@ async function main(): Promise<void> {
         await net.down();
       }
     }
-    const report = { maxFlows: maxFlows ?? 'the object\'s own', compared: others.map((o) => ({ name: o.name, prog: o.prog, source: compare.find((c) => c.name === o.name)!.source })), verifierProcessedInsns: verifier, perPacket, forestPrediction, throughput };
+    const report = { maxFlows: maxFlows ?? 'the object\'s own', compared: others.map(({ name, prog, source }) => ({ name, prog, source })), verifierProcessedInsns: verifier, perPacket, forestPrediction, throughput };
     if (json) {
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       return;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../builder/config/load.js';
 import { connectEngine } from '../builder/docker/engine.js';
-import { BUILD_UID, StepContainer } from '../builder/docker/step-container.js';
+import { BUILD_UID, StepContainer, type Mount } from '../builder/docker/step-container.js';
 import { ensureToolchain } from '../builder/docker/toolchain.js';
 import { prepareNpmSource, type NpmSource } from '../builder/sources/npm-source.js';
 import { resolveEpoch } from '../builder/util/epoch.js';
@@ -40,11 +40,10 @@ export async function buildBpfTools(bpfTarget: 'bpfel' | 'bpfeb' = 'bpfel', sign
       cacheDir,
       signal,
     );
-    await inToolchain(dir, 'bpf-tools', signal, [
+    await inToolchain(dir, 'bpf-tools', signal,
       `make -C /src/bpf OUT=/out BPF_TARGET=${bpfTarget} all forest harness lab && ` +
         'make -j2 -C /src/runner QUICKJS_SRC=/deps/quickjs OUT=/out WORK=/tmp/work && ' +
-        'make -j2 -C /src/runner QUICKJS=0 OUT=/out/lean WORK=/tmp/work-lean',
-    ], [
+        'make -j2 -C /src/runner QUICKJS=0 OUT=/out/lean WORK=/tmp/work-lean', [
       { host: projectPath('runner'), container: '/src/runner', readOnly: true },
       { host: quickjs, container: '/deps/quickjs', readOnly: true },
     ]);
@@ -77,14 +76,12 @@ export async function buildOtherPrograms(tools: BpfTools, others: OtherProgram[]
     cmds.push(`make -C /src/bpf OUT=/out other OTHER_SRC=${folder}/${path.basename(o.source)} OTHER_OUT=/out/other/${o.name}.bpf.o`);
     objects[o.name] = path.join(tools.dir, 'out', 'other', `${o.name}.bpf.o`);
   });
-  if (cmds.length) await inToolchain(tools.dir, 'bpf-other', signal, [cmds.join(' && ')], mounts);
+  if (cmds.length) await inToolchain(tools.dir, 'bpf-other', signal, cmds.join(' && '), mounts);
   return objects;
 }
 
-type Mount = { host: string; container: string; readOnly: boolean };
-
 /** Runs `cmd` in the toolchain image a build uses, bpf/ at /src/bpf and `dir`/out at /out. */
-async function inToolchain(dir: string, step: string, signal: AbortSignal, cmd: string[], mounts: Mount[]): Promise<void> {
+async function inToolchain(dir: string, step: string, signal: AbortSignal, cmd: string, mounts: Mount[]): Promise<void> {
   const out = path.join(dir, 'out');
   if (process.getuid?.() === 0) await chownTree(out, BUILD_UID, BUILD_UID);
   const config = await loadConfig({ cwd: dir, env: {}, overrides: { logDir: path.join(dir, 'logs') } });
@@ -100,7 +97,7 @@ async function inToolchain(dir: string, step: string, signal: AbortSignal, cmd: 
       step,
       scope: 'host',
       image: toolchain.ref,
-      cmd: ['sh', '-c', ...cmd],
+      cmd: ['sh', '-c', cmd],
       mounts: [
         { host: projectPath('bpf'), container: '/src/bpf', readOnly: true },
         ...mounts,

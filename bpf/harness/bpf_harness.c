@@ -8,7 +8,6 @@
  *   bpf_harness [OPTIONS] OBJ attach IF... attach to clsact ingress+egress; dump on stdin EOF or SIGTERM
  *   bpf_harness [OPTIONS] OBJ bench PROG REPEAT  mean ns per run over packets (hex lines) on stdin
  *   bpf_harness OBJ verifier-stats       instructions the verifier processed, per program
- * Any TC object loads (bench:bpf runs other projects' programs beside fw_flows): see open_private().
  *   bpf_harness OBJ eval PROG            a row of 32-bit inputs per line (host order) as the packet;
  *                                        prints the program's return value per line
  * In `run`, a line "wait MS" sleeps: a flow's window (fw_flows_forest.bpf.o) ends in real time.
@@ -17,6 +16,7 @@
  *          --pending flush|keep (default flush: before a dump, record the flows whose only packet
  *          waits in a pending slot; "parked" in the dump counts them either way)
  *          --window-ms N (the in-kernel model's window, set in the object's .rodata; default 10 s)
+ * Any TC object loads (bench:bpf runs other projects' programs beside fw_flows): see open_private().
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
