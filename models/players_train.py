@@ -26,7 +26,8 @@ Beside them, from the server's log rather than the router: how often the rung do
 in the window (or some seconds before) is the rung played. --group tries the same on a
 session's connections merged per window (merged()), which the runner does not do.
 Environment: SPLIT_SEED (which quarter is held out; 0), SEG_ORDER=1 (an experiment: inputs from
-the ring's segment sizes in order of size), and BALANCE, TRAIN_TREES, TRAIN_DEPTH as below.
+the ring's segment sizes in order of size), AUDIO_SKIP=1 (an experiment: the replay on video
+segments only), and BALANCE, TRAIN_TREES, TRAIN_DEPTH as below.
 """
 import argparse
 import json
@@ -80,6 +81,35 @@ if SEG_ORDER:
         T.DERIVED[_name] = (_fn, None)
         T.FEATURES.append(_name)
     T.INPUTS = T.FEATURES + T.REPLAY
+
+
+# AUDIO_SKIP=1: an experiment, not in the runner or the exported model. The player replay on a
+# connection's video segments only: a segment under half the ring's largest whose size recurs
+# (two more within 15 %: audio's constant bitrate) is taken for audio and left out of the
+# requests, intervals and bytes that the replay schedules as playback.
+AUDIO_SKIP = os.environ.get("AUDIO_SKIP", "0") == "1"
+
+
+def _audio(sizes, i):
+    top, b = max(sizes), sizes[i]
+    if not b or b * 2 >= top:
+        return False
+    return sum(1 for j, x in enumerate(sizes) if j != i and x and abs(x - b) * 100 <= 15 * b) >= 2
+
+
+class VideoReplay(T.Replay):
+    """T.Replay on the ring with audio's entries taken out (AUDIO_SKIP)."""
+
+    def window(self, f):
+        ago, size = f["segAgoMs"], f["segBytes"]
+        n = len(ago)
+        new = min(f["segStarted"], n)
+        keep = [i for i in range(n) if ago[i] > 0 and not _audio(size, i)]
+        g = dict(f)
+        g["segAgoMs"] = [ago[i] for i in keep] + [0] * (n - len(keep))
+        g["segBytes"] = [size[i] for i in keep] + [0] * (n - len(keep))
+        g["segStarted"] = sum(1 for i in keep if i < new)
+        return super().window(g)
 
 
 def read_jsonl(path):
@@ -163,7 +193,7 @@ def rows_of(sessions, windows):
         flows.setdefault((w["key"], w.get("flow", 0)), []).append(w)
     Q, at = {}, {}
     for ws in flows.values():
-        r = T.Replay()
+        r = VideoReplay() if AUDIO_SKIP else T.Replay()
         for i, w in enumerate(ws):
             Q[id(w)] = T.quantise(w["features"]) + r.window(w["features"])
             at[id(w)] = (ws, i)
