@@ -89,13 +89,13 @@ async function main(): Promise<void> {
       fw_flows_forest: await verifierStats(tools, tools.forestObject),
       empty_tc: await verifierStats(tools, empty),
     };
-    const others: { name: string; source: string; object: string; prog: string }[] = [];
+    const others: (OtherProgram & { object: string; prog: string })[] = [];
     for (const c of compare) {
       const object = otherObjects[c.name]!;
       verifier[c.name] = await verifierStats(tools, object);
       const prog = c.prog ?? Object.keys(verifier[c.name]!)[0];
       if (!prog || !(prog in verifier[c.name]!)) throw new Error(`--compare ${c.name}: ${c.source} has no program ${prog ?? ''} (it has: ${Object.keys(verifier[c.name]!).join(', ') || 'none'})`);
-      others.push({ name: c.name, source: c.source, object, prog });
+      others.push({ ...c, object, prog });
     }
     const REPEAT = 1_000_000;
     const NEW = 100_000;
